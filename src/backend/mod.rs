@@ -1,0 +1,104 @@
+//! The seam between hearth and the storage it carves volumes out of.
+//!
+//! A [`Backend`] owns one or more *pools* and makes, grows and removes volumes in them.
+//! The core sees only this trait; the implementation is chosen by the `driver` key of
+//! a `[backends.NAME]` table. Every operation is idempotent: creating a volume that is
+//! already complete, or deleting one that is already gone, succeeds and says so
+//! ([`Outcome`]), which is what makes start-up reconcile and retries safe.
+//!
+//! Implementations are synchronous; the core runs them off the request threads.
+
+pub mod file;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::config::{BackendConfig, Config, Driver};
+use crate::error::Result;
+use crate::ids::{Gib, Id};
+
+/// What an idempotent operation did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// It changed something.
+    Done,
+    /// It found the work already done and changed nothing.
+    AlreadyDone,
+}
+
+/// A pool's capacity as the backend measures it, in bytes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PoolCapacity {
+    /// The pool's size.
+    pub total_bytes: u64,
+    /// Physically free space.
+    pub free_bytes: u64,
+    /// Sum of the virtual sizes of hearth's volumes in the pool.
+    pub provisioned_bytes: u64,
+    /// Space physically used by hearth's volumes.
+    pub allocated_bytes: u64,
+    /// Number of hearth's volumes in the pool.
+    pub total_volumes: u64,
+    /// Whether thin (over-subscribed) volumes are possible.
+    pub thin_provisioning_support: bool,
+    /// Whether thick (fully allocated) volumes are possible.
+    pub thick_provisioning_support: bool,
+    /// Driver-specific capabilities shown in the pool list.
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// How a new volume is to be made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VolumeSpec {
+    /// Its id (hence its host-side name, see [`crate::names`]).
+    pub id: Id,
+    /// Its size.
+    pub size: Gib,
+    /// Allocate all of it now (`provisioning:type=thick`).
+    pub thick: bool,
+}
+
+/// A volume storage implementation.
+pub trait Backend: Send + Sync {
+    /// The driver's name (`file`, `lvm`).
+    fn driver(&self) -> &'static str;
+
+    /// The names of the pools this backend serves.
+    fn pools(&self) -> Vec<String>;
+
+    /// Measure a pool.
+    fn capacity(&self, pool: &str) -> Result<PoolCapacity>;
+
+    /// Make a volume; [`Outcome::AlreadyDone`] when a complete volume of at least that
+    /// size already exists. A half-made volume is never visible under the final name.
+    fn create_volume(&self, pool: &str, spec: &VolumeSpec) -> Result<Outcome>;
+
+    /// Remove a volume, wiping it first as configured; [`Outcome::AlreadyDone`] when
+    /// it is already gone.
+    fn delete_volume(&self, pool: &str, id: Id) -> Result<Outcome>;
+
+    /// Grow a volume to `size` (never shrinks; growing to the current size is done).
+    fn extend_volume(&self, pool: &str, id: Id, size: Gib) -> Result<Outcome>;
+
+    /// The size in bytes of a complete volume, or `None` when there is none.
+    fn volume_size(&self, pool: &str, id: Id) -> Result<Option<u64>>;
+
+    /// The ids of every complete hearth volume in a pool.
+    fn list_volumes(&self, pool: &str) -> Result<Vec<Id>>;
+
+    /// Remove objects left half-made by an interrupted create; returns their names.
+    fn remove_partial(&self, pool: &str) -> Result<Vec<String>>;
+
+    /// Where a volume's data can be opened on this host.
+    fn device_path(&self, pool: &str, id: Id) -> PathBuf;
+
+    /// Verify that the backend can work (directories, tools, volume groups).
+    fn check(&self) -> Result<()>;
+}
+
+/// Build the backend a configuration table describes.
+pub fn from_config(config: &Config, name: &str, b: &BackendConfig) -> Result<Arc<dyn Backend>> {
+    match b.driver {
+        Driver::File => Ok(Arc::new(file::FileBackend::new(config, name, b)?)),
+    }
+}

@@ -1,0 +1,526 @@
+//! hearthd's configuration: one TOML file, or the embedded default.
+//!
+//! Option names are Cinder's wherever Cinder has one (`volume_backend_name`,
+//! `reserved_percentage`, `max_over_subscription_ratio`, `volume_clear`, ...), so that a
+//! Cinder operator recognises them. Unknown keys and bad values are refused when the
+//! file is read, with a message that names the key; nothing is silently ignored.
+//!
+//! ```toml
+//! listen = "127.0.0.1:8776"
+//! data_dir = "/var/lib/hearth"
+//!
+//! [backends.file-1]
+//! driver = "file"
+//! volume_backend_name = "file"
+//! path = "/srv/hearth/volumes"
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed, has an unknown key or a value of the wrong type.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// toml's description, which names the key and position.
+        message: String,
+    },
+    /// A value is of the right type but not acceptable.
+    #[error("config key `{key}`: {message}")]
+    Value {
+        /// The dotted key, e.g. `backends.file-1.reserved_percentage`.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+fn value_err(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Value {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// How callers are authenticated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthStrategy {
+    /// Cinder's `noauth`: the token names `user:project` or nothing at all.
+    #[default]
+    Noauth,
+}
+
+/// The backend implementation a `[backends.NAME]` table selects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Driver {
+    /// Sparse files in a directory.
+    File,
+}
+
+/// What happens to a volume's data when it is deleted (Cinder's `volume_clear`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VolumeClear {
+    /// Free the space without overwriting.
+    None,
+    /// Overwrite the written data with zeroes first.
+    #[default]
+    Zero,
+}
+
+/// Cinder's `max_over_subscription_ratio`: a number >= 1, or `"auto"`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum OverSubscription {
+    /// A fixed ratio.
+    Ratio(f64),
+    /// Derived from the pool's use, as Cinder computes it.
+    Auto,
+}
+
+impl<'de> Deserialize<'de> for OverSubscription {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Num(f64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Num(n) => Ok(OverSubscription::Ratio(n)),
+            Raw::Text(t) if t == "auto" => Ok(OverSubscription::Auto),
+            Raw::Text(t) => t.parse().map(OverSubscription::Ratio).map_err(|_| {
+                serde::de::Error::custom(format!("expected a number or \"auto\", found \"{t}\""))
+            }),
+        }
+    }
+}
+
+/// Default quotas (Cinder's `quota_*` options).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuotaConfig {
+    /// Volumes per project.
+    pub quota_volumes: i64,
+    /// Snapshots per project.
+    pub quota_snapshots: i64,
+    /// GiB of volumes and snapshots per project.
+    pub quota_gigabytes: i64,
+    /// Backups per project.
+    pub quota_backups: i64,
+    /// GiB of backups per project.
+    pub quota_backup_gigabytes: i64,
+    /// Groups per project.
+    pub quota_groups: i64,
+    /// Largest volume, in GiB (-1: no limit).
+    pub per_volume_size_limit: i64,
+}
+
+impl Default for QuotaConfig {
+    fn default() -> Self {
+        QuotaConfig {
+            quota_volumes: 10,
+            quota_snapshots: 10,
+            quota_gigabytes: 1000,
+            quota_backups: 10,
+            quota_backup_gigabytes: 1000,
+            quota_groups: 10,
+            per_volume_size_limit: -1,
+        }
+    }
+}
+
+/// One `[backends.NAME]` table as written. Keys that belong to another driver are
+/// refused by [`Config::validate`].
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BackendConfig {
+    /// Which implementation.
+    pub driver: Driver,
+    /// The name volume types pin with `volume_backend_name` (default: the table's name).
+    pub volume_backend_name: Option<String>,
+    /// Per cent of the pool kept free of new volumes.
+    #[serde(default)]
+    pub reserved_percentage: u8,
+    /// Over-subscription for thin provisioning.
+    #[serde(default = "default_over_subscription")]
+    pub max_over_subscription_ratio: OverSubscription,
+    /// Wipe policy on delete.
+    #[serde(default)]
+    pub volume_clear: VolumeClear,
+    /// MiB wiped from the start of a volume on delete; 0 wipes all of it.
+    #[serde(default)]
+    pub volume_clear_size: u64,
+    /// The zone this backend's pools are in (default: `storage_availability_zone`).
+    pub backend_availability_zone: Option<String>,
+    /// The pool's name (default: the table's name).
+    pub pool_name: Option<String>,
+    /// file: the directory that holds the volume files.
+    pub path: Option<PathBuf>,
+    /// file: the pool's capacity in GiB (default: the filesystem's size).
+    pub size_gb: Option<u64>,
+}
+
+fn default_over_subscription() -> OverSubscription {
+    OverSubscription::Ratio(20.0)
+}
+
+/// The whole configuration, as read.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the API listens.
+    pub listen: SocketAddr,
+    /// Where state lives (the SQLite file, and file volumes by default).
+    pub data_dir: Option<PathBuf>,
+    /// This host's name in pool names `host@backend#pool` (default: the hostname).
+    pub host: Option<String>,
+    /// The default availability zone.
+    pub storage_availability_zone: String,
+    /// How callers are authenticated.
+    pub auth_strategy: AuthStrategy,
+    /// Projects whose callers are admins; empty: everyone is.
+    pub admin_projects: Vec<String>,
+    /// Project used for requests that name none (no project in URL or token).
+    pub noauth_default_project: String,
+    /// The volume type used when a request names none.
+    pub default_volume_type: String,
+    /// Seconds between capacity reports of the pools.
+    pub report_interval: u64,
+    /// Threads serving HTTP requests.
+    pub api_threads: usize,
+    /// Largest request body accepted, in bytes.
+    pub max_request_body_size: usize,
+    /// Largest page of a list.
+    pub osapi_max_limit: usize,
+    /// Attempts to place a volume before it goes to `error`.
+    pub scheduler_max_attempts: u32,
+    /// Multiplier of the capacity weigher (positive spreads, negative stacks).
+    pub capacity_weight_multiplier: f64,
+    /// Default quotas.
+    pub quota: QuotaConfig,
+    /// The backends, by name (Cinder's `enabled_backends` sections).
+    pub backends: BTreeMap<String, BackendConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8776".parse().expect("static address"),
+            data_dir: None,
+            host: None,
+            storage_availability_zone: "nova".into(),
+            auth_strategy: AuthStrategy::Noauth,
+            admin_projects: Vec::new(),
+            noauth_default_project: "admin".into(),
+            default_volume_type: "__DEFAULT__".into(),
+            report_interval: 60,
+            api_threads: 8,
+            max_request_body_size: 114_688,
+            osapi_max_limit: 1000,
+            scheduler_max_attempts: 3,
+            capacity_weight_multiplier: 1.0,
+            quota: QuotaConfig::default(),
+            backends: BTreeMap::new(),
+        }
+    }
+}
+
+/// The embedded default: one file backend under the data directory.
+pub const EMBEDDED_DEFAULT: &str = r#"
+[backends.file]
+driver = "file"
+volume_backend_name = "file"
+"#;
+
+impl Config {
+    /// Parse TOML text; `origin` names it in messages.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.into(),
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Read a file, or the embedded default when `path` is `None`.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        match path {
+            None => Config::parse(EMBEDDED_DEFAULT, "<embedded default>"),
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.into(),
+                    source,
+                })?;
+                Config::parse(&text, &p.display().to_string())
+            }
+        }
+    }
+
+    /// Check every value that the types alone do not constrain.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.backends.is_empty() {
+            return Err(value_err(
+                "backends",
+                "at least one backend must be configured",
+            ));
+        }
+        if self.storage_availability_zone.is_empty() {
+            return Err(value_err("storage_availability_zone", "must not be empty"));
+        }
+        if self.api_threads == 0 || self.api_threads > 256 {
+            return Err(value_err("api_threads", "must be between 1 and 256"));
+        }
+        if self.report_interval == 0 {
+            return Err(value_err("report_interval", "must be at least 1 second"));
+        }
+        if self.osapi_max_limit == 0 {
+            return Err(value_err("osapi_max_limit", "must be at least 1"));
+        }
+        if self.max_request_body_size < 1024 {
+            return Err(value_err(
+                "max_request_body_size",
+                "must be at least 1024 bytes",
+            ));
+        }
+        if self.scheduler_max_attempts == 0 {
+            return Err(value_err("scheduler_max_attempts", "must be at least 1"));
+        }
+        if !self.capacity_weight_multiplier.is_finite() {
+            return Err(value_err(
+                "capacity_weight_multiplier",
+                "must be a finite number",
+            ));
+        }
+        if let Some(host) = &self.host {
+            if host.is_empty() || host.contains(['@', '#', '/']) {
+                return Err(value_err(
+                    "host",
+                    "must be non-empty and contain no '@', '#' or '/'",
+                ));
+            }
+        }
+        let q = &self.quota;
+        for (key, v) in [
+            ("quota.quota_volumes", q.quota_volumes),
+            ("quota.quota_snapshots", q.quota_snapshots),
+            ("quota.quota_gigabytes", q.quota_gigabytes),
+            ("quota.quota_backups", q.quota_backups),
+            ("quota.quota_backup_gigabytes", q.quota_backup_gigabytes),
+            ("quota.quota_groups", q.quota_groups),
+            ("quota.per_volume_size_limit", q.per_volume_size_limit),
+        ] {
+            if v < -1 {
+                return Err(value_err(key, "must be -1 (unlimited) or a count >= 0"));
+            }
+        }
+        for (name, b) in &self.backends {
+            let key = |k: &str| format!("backends.{name}.{k}");
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
+                return Err(value_err(
+                    format!("backends.{name}"),
+                    "backend names may use only letters, digits, '-', '_' and '.'",
+                ));
+            }
+            if b.reserved_percentage > 100 {
+                return Err(value_err(
+                    key("reserved_percentage"),
+                    "must be between 0 and 100",
+                ));
+            }
+            if let OverSubscription::Ratio(r) = b.max_over_subscription_ratio {
+                if !(r.is_finite() && r >= 1.0) {
+                    return Err(value_err(
+                        key("max_over_subscription_ratio"),
+                        "must be a number >= 1.0 or \"auto\"",
+                    ));
+                }
+            }
+            if let Some(vbn) = &b.volume_backend_name {
+                if vbn.is_empty() {
+                    return Err(value_err(key("volume_backend_name"), "must not be empty"));
+                }
+            }
+            if let Some(p) = &b.pool_name {
+                if p.is_empty() || p.contains(['@', '#', '/']) {
+                    return Err(value_err(
+                        key("pool_name"),
+                        "must be non-empty and contain no '@', '#' or '/'",
+                    ));
+                }
+            }
+            if let Some(az) = &b.backend_availability_zone {
+                if az.is_empty() {
+                    return Err(value_err(
+                        key("backend_availability_zone"),
+                        "must not be empty",
+                    ));
+                }
+            }
+            match b.driver {
+                Driver::File => {
+                    if b.size_gb == Some(0) {
+                        return Err(value_err(key("size_gb"), "must be at least 1"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The pool name of a backend.
+    pub fn pool_name(&self, backend: &str) -> String {
+        self.backends
+            .get(backend)
+            .and_then(|b| b.pool_name.clone())
+            .unwrap_or_else(|| backend.to_string())
+    }
+
+    /// The data directory: configured, else `/var/lib/hearth` for root and
+    /// `./var/hearth` for everyone else.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(|| {
+            if nix::unistd::geteuid().is_root() {
+                PathBuf::from("/var/lib/hearth")
+            } else {
+                PathBuf::from("./var/hearth")
+            }
+        })
+    }
+
+    /// This host's name in pool names.
+    pub fn host(&self) -> String {
+        self.host.clone().unwrap_or_else(|| {
+            nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .filter(|h| !h.is_empty())
+                .map(|h| h.replace(['@', '#', '/'], "-"))
+                .unwrap_or_else(|| "hearth".into())
+        })
+    }
+
+    /// Whether the project's callers are admins.
+    pub fn is_admin_project(&self, project: &str) -> bool {
+        self.admin_projects.is_empty() || self.admin_projects.iter().any(|p| p == project)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_is_valid() {
+        let c = Config::load(None).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8776");
+        assert_eq!(c.backends.len(), 1);
+        assert_eq!(c.backends["file"].driver, Driver::File);
+        assert_eq!(c.quota, QuotaConfig::default());
+    }
+
+    #[test]
+    fn fixtures_are_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml")
+                && path
+                    .file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .starts_with("file")
+            {
+                Config::load(Some(&path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                seen += 1;
+            }
+        }
+        assert!(seen >= 1);
+    }
+
+    /// Each bad configuration is refused with a message naming the key.
+    #[test]
+    fn bad_configs_name_the_key() {
+        let file = "[backends.f]\ndriver = \"file\"\n";
+        let table: &[(&str, &str)] = &[
+            ("listen = \"nowhere\"\n", "listen"),
+            ("bogus = 1\n", "bogus"),
+            ("report_interval = 0\n", "report_interval"),
+            ("api_threads = 0\n", "api_threads"),
+            ("[quota]\nquota_volumes = -5\n", "quota.quota_volumes"),
+            ("[quota]\nquota_vols = 5\n", "quota_vols"),
+            ("[backends.f]\ndriver = \"tape\"\n", "tape"),
+            (
+                "[backends.f]\ndriver = \"file\"\nreserved_percentage = 101\n",
+                "backends.f.reserved_percentage",
+            ),
+            (
+                "[backends.f]\ndriver = \"file\"\nmax_over_subscription_ratio = 0.5\n",
+                "backends.f.max_over_subscription_ratio",
+            ),
+            (
+                "[backends.f]\ndriver = \"file\"\nmax_over_subscription_ratio = \"lots\"\n",
+                "max_over_subscription_ratio",
+            ),
+            (
+                "[backends.f]\ndriver = \"file\"\nvolume_clear = \"shred\"\n",
+                "volume_clear",
+            ),
+            (
+                "[backends.f]\ndriver = \"file\"\nsize_gb = 0\n",
+                "backends.f.size_gb",
+            ),
+            (
+                "[backends.f]\ndriver = \"file\"\ncolour = \"red\"\n",
+                "colour",
+            ),
+            ("[backends.\"a b\"]\ndriver = \"file\"\n", "backends.a b"),
+            ("", "backends"),
+        ];
+        for (text, key) in table {
+            let text = if text.contains("[backends") || text.is_empty() {
+                text.to_string()
+            } else {
+                format!("{text}{file}")
+            };
+            let err = Config::parse(&text, "t.toml").expect_err(&text).to_string();
+            assert!(err.contains(key), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn auto_over_subscription_is_accepted() {
+        let c = Config::parse(
+            "[backends.f]\ndriver = \"file\"\nmax_over_subscription_ratio = \"auto\"\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            c.backends["f"].max_over_subscription_ratio,
+            OverSubscription::Auto
+        );
+    }
+}

@@ -1,0 +1,63 @@
+//! Running hearthd: build the core, reconcile, listen, notify, and stop on a signal.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{SigSet, Signal};
+
+use crate::api::Server;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::volume::Core;
+
+/// Serve until SIGTERM or SIGINT; on the signal, stop accepting requests and give
+/// background work up to `grace` to finish (whatever is cut short is reconciled at
+/// the next start).
+pub fn run(config: Config, grace: Duration) -> Result<()> {
+    // Block the signals before any thread starts, so only the waiter below sees them.
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGTERM);
+    signals.add(Signal::SIGINT);
+    signals
+        .thread_block()
+        .map_err(|e| Error::internal("blocking signals", e))?;
+
+    let started = Instant::now();
+    let threads = config.api_threads;
+    let listen = config.listen;
+    let core: Arc<Core> = Core::new(config)?;
+    core.start()?;
+    let server = Server::bind(listen)?;
+    let addr = server.addr();
+    let workers = server.serve(core.clone(), threads);
+    log::info!(
+        "ready in {:.1} ms",
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    // The line tests and scripts wait for; printed once the API answers.
+    println!("hearthd: listening on http://{addr}");
+    if let Err(e) = crate::notify::notify("READY=1") {
+        log::warn!("sd_notify failed: {e}");
+    }
+
+    let sig = signals
+        .wait()
+        .map_err(|e| Error::internal("waiting for signals", e))?;
+    log::info!("{sig:?}: stopping");
+    let _ = crate::notify::notify("STOPPING=1");
+    server.stop();
+    for w in workers {
+        let _ = w.join();
+    }
+    let deadline = Instant::now() + grace;
+    while core.background_jobs() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if core.background_jobs() > 0 {
+        log::warn!(
+            "{} background jobs still running at exit; reconcile will finish them",
+            core.background_jobs()
+        );
+    }
+    Ok(())
+}

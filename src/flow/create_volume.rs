@@ -1,0 +1,365 @@
+//! The create-volume flow, in Cinder's order.
+//!
+//! In the request (answered 202 once step 4 is done):
+//!
+//! 1. **extract**: validate the request, resolve type and zone (no undo);
+//! 2. **reserve quota**: check limits and record reservations (undo: release them);
+//! 3. **create record**: the volume row, `creating`, task `scheduling` (undo: remove it);
+//! 4. **commit quota**: drop the reservations, the record now counts (no undo).
+//!
+//! In the background, retried on up to `scheduler_max_attempts` pools:
+//!
+//! 5. **schedule**: pick a pool and charge it, then record `host` and task
+//!    `backend_create` *before* the backend is touched (undo: uncharge, forget host);
+//! 6. **create on backend** (undo: remove whatever the backend made);
+//! 7. **finish**: `available`, task cleared, the pool re-measured.
+//!
+//! A crash anywhere leaves a record whose task says what was in flight; see
+//! [`crate::volume::reconcile`].
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::backend::VolumeSpec;
+use crate::error::{Error, Result};
+use crate::flow::{self, Step};
+use crate::ids::{Gib, Id, Timestamp};
+use crate::model::{AttachStatus, Task, Volume, VolumeStatus, VolumeType};
+use crate::scheduler::Request;
+use crate::store::{quotas as q, volumes as sv};
+use crate::volume::quotas::volume_needs;
+use crate::volume::{Caller, Core};
+
+/// A parsed create request.
+#[derive(Clone, Debug, Default)]
+pub struct NewVolume {
+    /// Size in GiB.
+    pub size: Option<u64>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Display description.
+    pub description: Option<String>,
+    /// Type name or id; `None`: the default type.
+    pub volume_type: Option<String>,
+    /// Zone; `None`: the default zone.
+    pub availability_zone: Option<String>,
+    /// User metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// Make it from this snapshot.
+    pub snapshot_id: Option<String>,
+    /// Clone this volume.
+    pub source_volid: Option<String>,
+}
+
+/// The request-side context.
+struct ApiCtx<'a> {
+    core: &'a Core,
+    caller: &'a Caller,
+    req: NewVolume,
+    vtype: Option<VolumeType>,
+    size: u64,
+    zone: String,
+    reservations: Vec<Id>,
+    volume: Option<Volume>,
+}
+
+struct Extract;
+impl Step<ApiCtx<'_>> for Extract {
+    fn name(&self) -> &'static str {
+        "extract"
+    }
+    fn execute(&self, c: &mut ApiCtx<'_>) -> Result<()> {
+        if c.req.snapshot_id.is_some() || c.req.source_volid.is_some() {
+            return Err(Error::Invalid(
+                "Invalid input received: creating a volume from a snapshot or another volume is not \
+                 supported by this hearth version."
+                    .into(),
+            ));
+        }
+        let size = c.req.size.ok_or_else(|| {
+            Error::Invalid("Invalid input received: size is required when no snapshot or source volume is given.".into())
+        })?;
+        c.size = Gib::new(size)?.get();
+        let core = c.core;
+        let (vtype, zones) = core.store.read(|tx| {
+            let t = match &c.req.volume_type {
+                Some(key) => core.type_by_name_or_id(tx, c.caller, key)?,
+                None => core.default_type_in(tx)?,
+            };
+            core.check_per_volume_size(tx, &c.caller.project_id, c.size)?;
+            Ok((t, core.zones()))
+        })?;
+        c.zone = match &c.req.availability_zone {
+            Some(z) if zones.contains(z) => z.clone(),
+            Some(z) => {
+                return Err(Error::Invalid(format!(
+                    "Invalid input received: Availability zone '{z}' is invalid."
+                )))
+            }
+            None => match vtype.extra_specs.get("RESKEY:availability_zones") {
+                Some(list) => list
+                    .split(',')
+                    .map(str::trim)
+                    .find(|z| zones.iter().any(|k| k == z))
+                    .unwrap_or(&core.config.storage_availability_zone)
+                    .to_string(),
+                None => core.config.storage_availability_zone.clone(),
+            },
+        };
+        c.vtype = Some(vtype);
+        Ok(())
+    }
+}
+
+struct ReserveQuota;
+impl Step<ApiCtx<'_>> for ReserveQuota {
+    fn name(&self) -> &'static str {
+        "reserve quota"
+    }
+    fn execute(&self, c: &mut ApiCtx<'_>) -> Result<()> {
+        let t = c.vtype.as_ref().expect("extract ran");
+        let needs = volume_needs(c.size, &t.name, 1);
+        let core = c.core;
+        c.reservations = core
+            .store
+            .write(|tx| core.reserve_quota(tx, &c.caller.project_id, &needs))?;
+        Ok(())
+    }
+    fn revert(&self, c: &mut ApiCtx<'_>) -> Result<()> {
+        let ids = std::mem::take(&mut c.reservations);
+        c.core.store.write(|tx| q::release(tx, &ids))
+    }
+}
+
+struct CreateRecord;
+impl Step<ApiCtx<'_>> for CreateRecord {
+    fn name(&self) -> &'static str {
+        "create record"
+    }
+    fn execute(&self, c: &mut ApiCtx<'_>) -> Result<()> {
+        let t = c.vtype.as_ref().expect("extract ran");
+        let now = Timestamp::now();
+        let v = Volume {
+            id: Id::new(),
+            project_id: c.caller.project_id.clone(),
+            user_id: c.caller.user_id.clone(),
+            name: c.req.name.clone(),
+            description: c.req.description.clone(),
+            size: c.size,
+            status: VolumeStatus::Creating,
+            attach_status: AttachStatus::Detached,
+            migration_status: None,
+            availability_zone: c.zone.clone(),
+            bootable: false,
+            multiattach: t.multiattach(),
+            volume_type_id: t.id,
+            volume_type_name: t.name.clone(),
+            snapshot_id: None,
+            source_volid: None,
+            host: None,
+            task: Some(Task::Scheduling),
+            error_reason: None,
+            consumes_quota: true,
+            created_at: now,
+            updated_at: now,
+            metadata: std::mem::take(&mut c.req.metadata),
+            admin_metadata: BTreeMap::new(),
+        };
+        c.core.store.write(|tx| sv::insert(tx, &v))?;
+        c.volume = Some(v);
+        Ok(())
+    }
+    fn revert(&self, c: &mut ApiCtx<'_>) -> Result<()> {
+        match c.volume.take() {
+            Some(v) => c.core.store.write(|tx| sv::delete(tx, v.id)),
+            None => Ok(()),
+        }
+    }
+}
+
+struct CommitQuota;
+impl Step<ApiCtx<'_>> for CommitQuota {
+    fn name(&self) -> &'static str {
+        "commit quota"
+    }
+    fn execute(&self, c: &mut ApiCtx<'_>) -> Result<()> {
+        let ids = std::mem::take(&mut c.reservations);
+        c.core.store.write(|tx| q::release(tx, &ids))
+    }
+}
+
+/// Steps 1–4, then steps 5–7 in the background. Returns the `creating` record.
+pub fn create(core: &Arc<Core>, caller: &Caller, req: NewVolume) -> Result<Volume> {
+    let mut ctx = ApiCtx {
+        core,
+        caller,
+        req,
+        vtype: None,
+        size: 0,
+        zone: String::new(),
+        reservations: Vec::new(),
+        volume: None,
+    };
+    flow::run(
+        "create volume",
+        &[&Extract, &ReserveQuota, &CreateRecord, &CommitQuota],
+        &mut ctx,
+    )
+    .map_err(|e| e.error)?;
+    let volume = ctx.volume.expect("create record ran");
+    let vtype = ctx.vtype.expect("extract ran");
+    let v = volume.clone();
+    core.spawn_blocking("create volume", move |core| run_manager(core, v, vtype));
+    Ok(volume)
+}
+
+/// The background context.
+struct MgrCtx<'a> {
+    core: &'a Arc<Core>,
+    volume: Volume,
+    vtype: VolumeType,
+    pool: Option<String>,
+    exclude: Vec<String>,
+}
+
+impl MgrCtx<'_> {
+    fn save(&self) -> Result<()> {
+        self.core.store.write(|tx| sv::save(tx, &self.volume))
+    }
+}
+
+struct Schedule;
+impl Step<MgrCtx<'_>> for Schedule {
+    fn name(&self) -> &'static str {
+        "schedule"
+    }
+    fn execute(&self, c: &mut MgrCtx<'_>) -> Result<()> {
+        let pool = c.core.scheduler.select(&Request {
+            size_gb: c.volume.size,
+            volume_type: &c.vtype,
+            availability_zone: &c.volume.availability_zone,
+            exclude: &c.exclude,
+        })?;
+        c.pool = Some(pool.clone());
+        c.volume.host = Some(pool);
+        c.volume.task = Some(Task::BackendCreate);
+        c.volume.updated_at = Timestamp::now();
+        c.save()
+    }
+    fn revert(&self, c: &mut MgrCtx<'_>) -> Result<()> {
+        if let Some(pool) = &c.pool {
+            c.core.scheduler.release(pool, c.volume.size);
+            c.exclude.push(pool.clone());
+        }
+        c.volume.host = None;
+        c.volume.task = Some(Task::Scheduling);
+        c.save()
+    }
+}
+
+struct CreateOnBackend;
+impl Step<MgrCtx<'_>> for CreateOnBackend {
+    fn name(&self) -> &'static str {
+        "create on backend"
+    }
+    fn execute(&self, c: &mut MgrCtx<'_>) -> Result<()> {
+        let pool = c.core.pool(c.pool.as_deref().expect("scheduled"))?;
+        let spec = VolumeSpec {
+            id: c.volume.id,
+            size: Gib::new(c.volume.size)?,
+            thick: c.vtype.thick(),
+        };
+        pool.backend.create_volume(&pool.pool, &spec)?;
+        Ok(())
+    }
+    fn revert(&self, c: &mut MgrCtx<'_>) -> Result<()> {
+        let pool = c.core.pool(c.pool.as_deref().expect("scheduled"))?;
+        pool.backend.delete_volume(&pool.pool, c.volume.id)?;
+        Ok(())
+    }
+}
+
+struct Finish;
+impl Step<MgrCtx<'_>> for Finish {
+    fn name(&self) -> &'static str {
+        "finish"
+    }
+    fn execute(&self, c: &mut MgrCtx<'_>) -> Result<()> {
+        let pool = c.pool.clone().expect("scheduled");
+        c.core.store.write(|tx| {
+            let mut v = sv::get(tx, c.volume.id)?.ok_or_else(|| {
+                Error::NotFound(format!("Volume {} could not be found.", c.volume.id))
+            })?;
+            // An admin may have reset the status meanwhile; only `creating` finishes.
+            if v.status == VolumeStatus::Creating {
+                v.status = VolumeStatus::Available;
+            }
+            v.task = None;
+            v.updated_at = Timestamp::now();
+            sv::save(tx, &v)?;
+            c.volume = v;
+            Ok(())
+        })?;
+        c.core.refresh_pool_now(&pool);
+        c.core.scheduler.release(&pool, c.volume.size);
+        Ok(())
+    }
+}
+
+/// Steps 5–7 with retries; on final failure the volume goes to `error` with the
+/// reason recorded.
+fn run_manager(core: &Arc<Core>, volume: Volume, vtype: VolumeType) {
+    let attempts = core.config.scheduler_max_attempts;
+    let mut ctx = MgrCtx {
+        core,
+        volume,
+        vtype,
+        pool: None,
+        exclude: Vec::new(),
+    };
+    let mut reasons = Vec::new();
+    for attempt in 1..=attempts {
+        ctx.pool = None;
+        match flow::run(
+            "create volume",
+            &[&Schedule, &CreateOnBackend, &Finish],
+            &mut ctx,
+        ) {
+            Ok(()) => {
+                log::info!(
+                    "volume {} is available on {}",
+                    ctx.volume.id,
+                    ctx.volume.host.as_deref().unwrap_or("?")
+                );
+                return;
+            }
+            Err(e) => {
+                log::warn!(
+                    "volume {}: attempt {attempt}/{attempts}: {e}",
+                    ctx.volume.id
+                );
+                reasons.push(format!("attempt {attempt}: {e}"));
+                let retry = e.step == "create on backend" && e.clean();
+                if !retry || attempt == attempts {
+                    let degraded = !e.clean();
+                    fail(&mut ctx, reasons.join("; "), degraded);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn fail(c: &mut MgrCtx<'_>, reason: String, degraded: bool) {
+    log::error!("volume {} failed: {reason}", c.volume.id);
+    c.volume.status = VolumeStatus::Error;
+    c.volume.task = None;
+    c.volume.error_reason = Some(reason);
+    if !degraded {
+        c.volume.host = None;
+    }
+    c.volume.updated_at = Timestamp::now();
+    if let Err(e) = c.save() {
+        log::error!("volume {}: recording the failure failed: {e}", c.volume.id);
+    }
+}

@@ -1,0 +1,162 @@
+//! Identifiers and units validated at the boundary.
+//!
+//! Past the API parser, a volume is named by a [`VolumeId`] (a canonical, lower-case
+//! UUID), a size by [`Gib`], and time by [`Timestamp`]; never by bare strings and
+//! integers. Each constructor is the one place that decides what is valid.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::{Error, Result};
+
+/// The largest size, in GiB, hearth accepts for one volume (Cinder's `MAX_INT`).
+pub const MAX_GIB: u64 = 0x7FFF_FFFF;
+
+/// A UUID-based object id (volumes, types, snapshots, attachments).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Id(uuid::Uuid);
+
+impl Id {
+    /// A new random id.
+    pub fn new() -> Id {
+        Id(uuid::Uuid::new_v4())
+    }
+
+    /// Parse an id given by a client; `None` when it is not a UUID (callers then
+    /// answer "not found", as Cinder does for a malformed id).
+    pub fn parse(s: &str) -> Option<Id> {
+        uuid::Uuid::parse_str(s).ok().map(Id)
+    }
+}
+
+impl Default for Id {
+    fn default() -> Self {
+        Id::new()
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+impl FromStr for Id {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Id> {
+        Id::parse(s).ok_or_else(|| Error::Invalid(format!("'{s}' is not a valid UUID.")))
+    }
+}
+
+/// A size in GiB, the unit of the Cinder API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Gib(u64);
+
+impl Gib {
+    /// A size from a number of GiB; refuses zero and sizes above [`MAX_GIB`].
+    pub fn new(n: u64) -> Result<Gib> {
+        if n == 0 {
+            return Err(Error::Invalid(
+                "Invalid input received: size must be an integer greater than 0.".into(),
+            ));
+        }
+        if n > MAX_GIB {
+            return Err(Error::Invalid(format!(
+                "Invalid input received: size must be less than or equal to {MAX_GIB}."
+            )));
+        }
+        Ok(Gib(n))
+    }
+
+    /// The number of GiB.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The size in bytes.
+    pub fn bytes(self) -> u64 {
+        self.0 << 30
+    }
+}
+
+impl fmt::Display for Gib {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} GiB", self.0)
+    }
+}
+
+/// A point in time in UTC, shown as Cinder shows it: ISO 8601 with microseconds and
+/// no zone (`2018-11-28T06:21:12.715987`). Stored in the same text form, which sorts
+/// chronologically.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timestamp(chrono::NaiveDateTime);
+
+const TS_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6f";
+
+impl Timestamp {
+    /// Now, to the microsecond.
+    pub fn now() -> Timestamp {
+        let now = chrono::Utc::now().naive_utc();
+        Timestamp(
+            now - chrono::Duration::nanoseconds(
+                now.and_utc().timestamp_subsec_nanos() as i64 % 1000,
+            ),
+        )
+    }
+
+    /// Parse a client's time (`2024-01-01`, `2024-01-01T00:00:00`, with or without
+    /// fraction and a trailing `Z`).
+    pub fn parse(s: &str) -> Option<Timestamp> {
+        let s = s.trim().trim_end_matches('Z');
+        chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+            .or_else(|_| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f"))
+            .ok()
+            .or_else(|| {
+                chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                    .ok()
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+            })
+            .map(Timestamp)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.format(TS_FORMAT).fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_parse_only_uuids() {
+        let id = Id::new();
+        assert_eq!(Id::parse(&id.to_string()), Some(id));
+        assert_eq!(Id::parse(&id.to_string().to_uppercase()), Some(id));
+        for bad in ["", "vol1", "1234", "../etc/passwd"] {
+            assert_eq!(Id::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn sizes_are_bounded() {
+        assert!(matches!(Gib::new(0), Err(Error::Invalid(_))));
+        assert!(matches!(Gib::new(MAX_GIB + 1), Err(Error::Invalid(_))));
+        assert_eq!(Gib::new(2).unwrap().bytes(), 2 << 30);
+    }
+
+    #[test]
+    fn timestamps_round_trip_and_sort() {
+        let t = Timestamp::now();
+        let shown = t.to_string();
+        assert_eq!(shown.len(), 26, "{shown}");
+        assert_eq!(Timestamp::parse(&shown), Some(t));
+        assert!(
+            Timestamp::parse("2024-01-01").unwrap()
+                < Timestamp::parse("2024-01-01T00:00:01Z").unwrap()
+        );
+        assert_eq!(Timestamp::parse("yesterday"), None);
+    }
+}

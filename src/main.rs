@@ -1,0 +1,105 @@
+//! `hearthd`: the hearth daemon's command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use hearth::config::Config;
+
+/// A lean block-storage daemon that serves the OpenStack Block Storage v3 API.
+///
+/// Without --config, hearthd runs its embedded default: one file-backed pool under
+/// the data directory, the API on 127.0.0.1:8776, noauth.
+#[derive(Parser, Debug)]
+#[command(name = "hearthd", version)]
+struct Cli {
+    /// The TOML configuration file (default: the embedded default).
+    #[arg(long, short, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Listen on this address instead of the configured one (port 0: any free port).
+    #[arg(long, global = true, value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
+    /// Keep state in this directory instead of the configured one.
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Seconds to let background work finish on SIGTERM.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    stop_grace: u64,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Read and check the configuration and the backends, then exit.
+    CheckConfig,
+}
+
+fn load(cli: &Cli) -> Result<Config, String> {
+    let mut config = Config::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
+    if let Some(l) = cli.listen {
+        config.listen = l;
+    }
+    if let Some(d) = &cli.data_dir {
+        config.data_dir = Some(d.clone());
+    }
+    Ok(config)
+}
+
+fn check_config(config: &Config) -> Result<(), String> {
+    println!("listen: {}", config.listen);
+    println!("data_dir: {}", config.data_dir().display());
+    println!("host: {}", config.host());
+    let mut failed = false;
+    for (name, bc) in &config.backends {
+        let result = hearth::backend::from_config(config, name, bc).and_then(|b| {
+            b.check()?;
+            Ok(b.pools())
+        });
+        match result {
+            Ok(pools) => println!(
+                "backend {name} ({:?}): ok, pools {}",
+                bc.driver,
+                pools.join(", ")
+            ),
+            Err(e) => {
+                println!("backend {name} ({:?}): FAILED: {e}", bc.driver);
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        Err("some backends failed their checks".into())
+    } else {
+        println!("configuration ok");
+        Ok(())
+    }
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    let config = match load(&cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("hearthd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::CheckConfig => check_config(&config),
+        Command::Serve => hearth::daemon::run(config, Duration::from_secs(cli.stop_grace))
+            .map_err(|e| e.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hearthd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! The one place that names what hearth creates on the host.
+//!
+//! Every object hearth makes (a file, later a logical volume or an iSCSI target) is
+//! named `volume-<uuid>` (Cinder's `volume_name_template`), so that reconcile can tell
+//! hearth's objects from everything else by name alone and never touches the rest.
+//!
+//! Lengths: a name is `volume-` (7) + a hyphenated UUID (36) = 43 bytes, below LVM's
+//! 127-byte LV name limit and device-mapper's 128-byte `DM_NAME_LEN` once the VG name
+//! (at most 64 bytes in practice) and a `-` are prefixed.
+
+use crate::ids::Id;
+
+/// The prefix of every volume object hearth creates.
+pub const VOLUME_PREFIX: &str = "volume-";
+
+/// The prefix of in-progress objects (created, then renamed into place when complete).
+pub const PARTIAL_PREFIX: &str = ".partial-volume-";
+
+/// The host-side name of a volume.
+pub fn volume(id: Id) -> String {
+    format!("{VOLUME_PREFIX}{id}")
+}
+
+/// The host-side name of a volume while it is still being made.
+pub fn partial_volume(id: Id) -> String {
+    format!("{PARTIAL_PREFIX}{id}")
+}
+
+/// The volume id in a host-side name, if the name is one of hearth's volume names.
+pub fn parse_volume(name: &str) -> Option<Id> {
+    name.strip_prefix(VOLUME_PREFIX)
+        .and_then(Id::parse)
+        .filter(|id| volume(*id) == name)
+}
+
+/// The volume id in a partial name, if it is one of hearth's partial names.
+pub fn parse_partial_volume(name: &str) -> Option<Id> {
+    name.strip_prefix(PARTIAL_PREFIX)
+        .and_then(Id::parse)
+        .filter(|id| partial_volume(*id) == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_fit() {
+        let id = Id::new();
+        assert_eq!(parse_volume(&volume(id)), Some(id));
+        assert_eq!(parse_partial_volume(&partial_volume(id)), Some(id));
+        assert_eq!(volume(id).len(), 43);
+    }
+
+    #[test]
+    fn foreign_names_are_not_ours() {
+        let id = Id::new();
+        for name in [
+            "root".to_string(),
+            "volume-".to_string(),
+            format!("volume-{id}.bak"),
+            format!("volume-{}", id.to_string().to_uppercase()),
+            format!("xvolume-{id}"),
+            partial_volume(id),
+        ] {
+            assert_eq!(parse_volume(&name), None, "{name}");
+        }
+    }
+}

@@ -1,0 +1,539 @@
+//! The scheduler: picks a pool for each new volume.
+//!
+//! It works as Cinder's filter scheduler does with its default configuration:
+//!
+//! 1. Candidates are the pools of enabled backends whose last capacity report exists,
+//!    minus pools already tried for this request (retries exclude them).
+//! 2. Filters: **AvailabilityZone** (the volume's zone, and the type's
+//!    `RESKEY:availability_zones` if set), **Capacity** (Cinder's thin/thick arithmetic,
+//!    see [`PoolState::virtual_free_gb`]) and **Capabilities** (every unscoped or
+//!    `capabilities:` extra spec of the type must match the pool's capability, with
+//!    Cinder's operators, see [`specs`]).
+//! 3. Weigher: **Capacity**: virtual free space normalised to 0..1 over the candidates,
+//!    times `capacity_weight_multiplier`; the highest weight wins.
+//! 4. The winner is charged at once ([`PoolState::pending_gb`]) so that concurrent
+//!    requests see the space as used until the backend's next report includes it.
+//!
+//! Selection and charge happen under one lock, so concurrent creates never
+//! overcommit a pool.
+
+pub mod specs;
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use serde_json::{json, Map, Value};
+
+use crate::backend::PoolCapacity;
+use crate::config::OverSubscription;
+use crate::error::{Error, Result};
+use crate::ids::Timestamp;
+use crate::model::VolumeType;
+
+const GIB: f64 = (1u64 << 30) as f64;
+
+/// What the scheduler knows of one pool.
+#[derive(Clone, Debug)]
+pub struct PoolState {
+    /// Full name `host@backend#pool`.
+    pub name: String,
+    /// The backend's name (the config table).
+    pub backend: String,
+    /// The pool's own name.
+    pub pool: String,
+    /// The name types pin with `volume_backend_name`.
+    pub volume_backend_name: String,
+    /// The pool's zone.
+    pub availability_zone: String,
+    /// Per cent kept free.
+    pub reserved_percentage: u8,
+    /// Over-subscription setting.
+    pub max_over_subscription_ratio: OverSubscription,
+    /// `file` or `lvm`.
+    pub driver: String,
+    /// Protocol clients attach with.
+    pub storage_protocol: String,
+    /// The last capacity report, if any.
+    pub capacity: Option<PoolCapacity>,
+    /// When that report was taken.
+    pub reported_at: Option<Timestamp>,
+    /// GiB charged by scheduling and not yet seen in a report.
+    pub pending_gb: u64,
+    /// The backend's service is disabled.
+    pub disabled: bool,
+}
+
+/// One placement request.
+#[derive(Clone, Debug)]
+pub struct Request<'a> {
+    /// Size in GiB (for an extend: the growth).
+    pub size_gb: u64,
+    /// The volume's type.
+    pub volume_type: &'a VolumeType,
+    /// The volume's zone.
+    pub availability_zone: &'a str,
+    /// Pools already tried.
+    pub exclude: &'a [String],
+}
+
+fn gb(bytes: u64) -> f64 {
+    ((bytes as f64 / GIB) * 100.0).round() / 100.0
+}
+
+impl PoolState {
+    fn thin_for(&self, t: &VolumeType) -> bool {
+        let cap = self.capacity.as_ref();
+        let thin_ok = cap.is_some_and(|c| c.thin_provisioning_support);
+        let thick_ok = cap.is_some_and(|c| c.thick_provisioning_support);
+        thin_ok && (!t.thick() || !thick_ok)
+    }
+
+    /// Total, free and provisioned GiB with pending charges applied.
+    fn figures(&self) -> (f64, f64, f64) {
+        let Some(c) = &self.capacity else {
+            return (0.0, 0.0, 0.0);
+        };
+        let pending = self.pending_gb as f64;
+        (
+            gb(c.total_bytes),
+            gb(c.free_bytes) - pending,
+            gb(c.provisioned_bytes) + pending,
+        )
+    }
+
+    /// The ratio in force (`auto` derives it from use, as Cinder does).
+    pub fn over_subscription_ratio(&self) -> f64 {
+        match self.max_over_subscription_ratio {
+            OverSubscription::Ratio(r) => r,
+            OverSubscription::Auto => {
+                let (total, free, provisioned) = self.figures();
+                let used = total - free;
+                if used <= 0.0 || provisioned <= 0.0 {
+                    20.0
+                } else {
+                    (1.0 + provisioned / used).max(1.0)
+                }
+            }
+        }
+    }
+
+    /// Cinder's virtual free capacity for a volume of this type:
+    /// reserved = floor(total × reserved% / 100); thin: (total − reserved) × ratio −
+    /// provisioned; thick: min(free, total − reserved − provisioned).
+    pub fn virtual_free_gb(&self, t: &VolumeType) -> f64 {
+        let (total, free, provisioned) = self.figures();
+        let reserved = (total * self.reserved_percentage as f64 / 100.0).floor();
+        if self.thin_for(t) {
+            (total - reserved) * self.over_subscription_ratio() - provisioned
+        } else {
+            free.min(total - reserved - provisioned)
+        }
+    }
+
+    /// The capabilities shown by `scheduler-stats/get_pools` and matched by the
+    /// CapabilitiesFilter.
+    pub fn capabilities(&self) -> Map<String, Value> {
+        let (total, free, provisioned) = self.figures();
+        let c = self.capacity.clone().unwrap_or_default();
+        let mut m = Map::new();
+        m.insert("pool_name".into(), json!(self.pool));
+        m.insert(
+            "volume_backend_name".into(),
+            json!(self.volume_backend_name),
+        );
+        m.insert("driver_version".into(), json!(env!("CARGO_PKG_VERSION")));
+        m.insert("vendor_name".into(), json!("hearth"));
+        m.insert("storage_protocol".into(), json!(self.storage_protocol));
+        m.insert("total_capacity_gb".into(), json!(total));
+        m.insert("free_capacity_gb".into(), json!(free.max(0.0)));
+        m.insert("allocated_capacity_gb".into(), json!(provisioned));
+        m.insert("provisioned_capacity_gb".into(), json!(provisioned));
+        m.insert(
+            "reserved_percentage".into(),
+            json!(self.reserved_percentage),
+        );
+        m.insert(
+            "max_over_subscription_ratio".into(),
+            match self.max_over_subscription_ratio {
+                OverSubscription::Ratio(r) => json!(r.to_string()),
+                OverSubscription::Auto => json!("auto"),
+            },
+        );
+        m.insert(
+            "thin_provisioning_support".into(),
+            json!(c.thin_provisioning_support),
+        );
+        m.insert(
+            "thick_provisioning_support".into(),
+            json!(c.thick_provisioning_support),
+        );
+        m.insert("total_volumes".into(), json!(c.total_volumes));
+        m.insert("multiattach".into(), json!(true));
+        m.insert("QoS_support".into(), json!(false));
+        m.insert("online_extend_support".into(), json!(false));
+        m.insert(
+            "location_info".into(),
+            json!(format!("{}:{}:{}", self.driver, self.name, self.pool)),
+        );
+        m.insert(
+            "backend_state".into(),
+            json!(if self.capacity.is_some() {
+                "up"
+            } else {
+                "down"
+            }),
+        );
+        m.insert("filter_function".into(), Value::Null);
+        m.insert("goodness_function".into(), Value::Null);
+        m.insert(
+            "timestamp".into(),
+            self.reported_at
+                .map(|t| json!(t.to_string()))
+                .unwrap_or(Value::Null),
+        );
+        for (k, v) in c.extra {
+            m.insert(k, v);
+        }
+        m
+    }
+
+    fn capability_text(caps: &Map<String, Value>, key: &str) -> Option<String> {
+        caps.get(key).map(|v| match v {
+            Value::String(s) => s.clone(),
+            Value::Bool(true) => "True".into(),
+            Value::Bool(false) => "False".into(),
+            Value::Null => "None".into(),
+            other => other.to_string(),
+        })
+    }
+
+    /// The first filter this pool fails for a request, as a readable reason.
+    pub fn refuse(&self, r: &Request<'_>) -> Option<String> {
+        if self.disabled {
+            return Some(format!("{}: its volume service is disabled", self.name));
+        }
+        if self.capacity.is_none() {
+            return Some(format!("{}: no capacity report yet", self.name));
+        }
+        if r.availability_zone != self.availability_zone {
+            return Some(format!(
+                "{}: in zone {}, not {} (AvailabilityZoneFilter)",
+                self.name, self.availability_zone, r.availability_zone
+            ));
+        }
+        if let Some(zones) = r.volume_type.extra_specs.get("RESKEY:availability_zones") {
+            if !zones.split(',').any(|z| z.trim() == self.availability_zone) {
+                return Some(format!(
+                    "{}: zone {} is not in the type's RESKEY:availability_zones (AvailabilityZoneFilter)",
+                    self.name, self.availability_zone
+                ));
+            }
+        }
+        let free = self.virtual_free_gb(r.volume_type);
+        if free < r.size_gb as f64 {
+            return Some(format!(
+                "{}: {:.2} GiB of virtual free capacity, {} GiB requested (CapacityFilter)",
+                self.name, free, r.size_gb
+            ));
+        }
+        let caps = self.capabilities();
+        for (key, req) in &r.volume_type.extra_specs {
+            let cap_key = match key.split_once(':') {
+                None => key.as_str(),
+                Some(("capabilities", rest)) => rest,
+                Some(_) => continue,
+            };
+            let have = Self::capability_text(&caps, cap_key);
+            if !specs::matches(have.as_deref(), req) {
+                return Some(format!(
+                    "{}: capability {cap_key} is {} but the type asks for {req:?} (CapabilitiesFilter)",
+                    self.name,
+                    have.as_deref().unwrap_or("absent")
+                ));
+            }
+        }
+        None
+    }
+}
+
+/// The scheduler's view of every pool.
+pub struct Scheduler {
+    pools: Mutex<BTreeMap<String, PoolState>>,
+    weight_multiplier: f64,
+}
+
+impl Scheduler {
+    /// A scheduler over the given pools.
+    pub fn new(pools: Vec<PoolState>, weight_multiplier: f64) -> Scheduler {
+        Scheduler {
+            pools: Mutex::new(pools.into_iter().map(|p| (p.name.clone(), p)).collect()),
+            weight_multiplier,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, PoolState>> {
+        self.pools.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Choose a pool and charge it; `NoValidHost` with every pool's reason otherwise.
+    pub fn select(&self, r: &Request<'_>) -> Result<String> {
+        let mut pools = self.lock();
+        let mut reasons = Vec::new();
+        let mut passing: Vec<(&String, f64)> = Vec::new();
+        for (name, p) in pools.iter() {
+            if r.exclude.contains(name) {
+                reasons.push(format!("{name}: already tried"));
+                continue;
+            }
+            match p.refuse(r) {
+                Some(why) => reasons.push(why),
+                None => passing.push((name, p.virtual_free_gb(r.volume_type))),
+            }
+        }
+        if passing.is_empty() {
+            let why = if reasons.is_empty() {
+                "no pools are configured".to_string()
+            } else {
+                reasons.join("; ")
+            };
+            return Err(Error::NoValidHost(why));
+        }
+        let (min, max) = passing
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (_, w)| {
+                (lo.min(*w), hi.max(*w))
+            });
+        let weight = |w: f64| {
+            if max > min {
+                (w - min) / (max - min) * self.weight_multiplier
+            } else {
+                0.0
+            }
+        };
+        let mut best: Option<(&String, f64)> = None;
+        for (name, w) in &passing {
+            let w = weight(*w);
+            if best.is_none_or(|(_, bw)| w > bw) {
+                best = Some((name, w));
+            }
+        }
+        let chosen = best.map(|(n, _)| n.clone()).expect("passing is not empty");
+        if let Some(p) = pools.get_mut(&chosen) {
+            p.pending_gb += r.size_gb;
+        }
+        Ok(chosen)
+    }
+
+    /// Whether a pool can take `r` (extend: the growth) now, charging it if so.
+    pub fn reserve_on(&self, pool: &str, r: &Request<'_>) -> Result<()> {
+        let mut pools = self.lock();
+        let p = pools
+            .get_mut(pool)
+            .ok_or_else(|| Error::NoValidHost(format!("{pool}: pool is not configured")))?;
+        if let Some(why) = p.refuse(r) {
+            return Err(Error::NoValidHost(why));
+        }
+        p.pending_gb += r.size_gb;
+        Ok(())
+    }
+
+    /// Drop a charge once the backend is done (its next report shows the truth).
+    pub fn release(&self, pool: &str, size_gb: u64) {
+        if let Some(p) = self.lock().get_mut(pool) {
+            p.pending_gb = p.pending_gb.saturating_sub(size_gb);
+        }
+    }
+
+    /// Record a fresh capacity report.
+    pub fn report(&self, pool: &str, capacity: PoolCapacity) {
+        if let Some(p) = self.lock().get_mut(pool) {
+            p.capacity = Some(capacity);
+            p.reported_at = Some(Timestamp::now());
+        }
+    }
+
+    /// Mark a pool's backend as unable to report.
+    pub fn report_failed(&self, pool: &str) {
+        if let Some(p) = self.lock().get_mut(pool) {
+            p.capacity = None;
+        }
+    }
+
+    /// Enable or disable every pool of a backend.
+    pub fn set_backend_disabled(&self, backend: &str, disabled: bool) {
+        for p in self.lock().values_mut().filter(|p| p.backend == backend) {
+            p.disabled = disabled;
+        }
+    }
+
+    /// A copy of every pool's state.
+    pub fn pools(&self) -> Vec<PoolState> {
+        self.lock().values().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::Id;
+
+    fn vtype(specs: &[(&str, &str)]) -> VolumeType {
+        VolumeType {
+            id: Id::new(),
+            name: "t".into(),
+            description: None,
+            is_public: true,
+            extra_specs: specs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            created_at: Timestamp::now(),
+            updated_at: Timestamp::now(),
+        }
+    }
+
+    fn pool(name: &str, total_gb: u64, free_gb: u64, prov_gb: u64, thin: bool) -> PoolState {
+        PoolState {
+            name: format!("h@{name}#{name}"),
+            backend: name.into(),
+            pool: name.into(),
+            volume_backend_name: name.into(),
+            availability_zone: "nova".into(),
+            reserved_percentage: 0,
+            max_over_subscription_ratio: OverSubscription::Ratio(2.0),
+            driver: "file".into(),
+            storage_protocol: "local".into(),
+            capacity: Some(PoolCapacity {
+                total_bytes: total_gb << 30,
+                free_bytes: free_gb << 30,
+                provisioned_bytes: prov_gb << 30,
+                thin_provisioning_support: thin,
+                thick_provisioning_support: true,
+                ..Default::default()
+            }),
+            reported_at: None,
+            pending_gb: 0,
+            disabled: false,
+        }
+    }
+
+    fn req<'a>(size: u64, t: &'a VolumeType, exclude: &'a [String]) -> Request<'a> {
+        Request {
+            size_gb: size,
+            volume_type: t,
+            availability_zone: "nova",
+            exclude,
+        }
+    }
+
+    /// Cinder's arithmetic, case by case.
+    #[test]
+    fn virtual_free_follows_cinder() {
+        let thin = vtype(&[]);
+        let thick = vtype(&[("provisioning:type", "thick")]);
+        let table: &[(PoolState, u8, &VolumeType, f64)] = &[
+            // thin: (100 - 0) * 2 - 30
+            (pool("a", 100, 80, 30, true), 0, &thin, 170.0),
+            // thin with 10% reserved: (100 - 10) * 2 - 30
+            (pool("a", 100, 80, 30, true), 10, &thin, 150.0),
+            // thick: min(80, 100 - 0 - 30)
+            (pool("a", 100, 80, 30, true), 0, &thick, 70.0),
+            // thick with reserve: min(50, 100 - 25 - 30)
+            (pool("a", 100, 50, 30, true), 25, &thick, 45.0),
+            // a pool without thin support treats every request as thick
+            (pool("a", 100, 80, 30, false), 0, &thin, 70.0),
+        ];
+        for (p, reserved, t, want) in table {
+            let mut p = p.clone();
+            p.reserved_percentage = *reserved;
+            assert_eq!(
+                p.virtual_free_gb(t),
+                *want,
+                "{reserved}% {:?}",
+                t.extra_specs
+            );
+        }
+    }
+
+    #[test]
+    fn filters_refuse_with_reasons() {
+        let t = vtype(&[("volume_backend_name", "b")]);
+        let s = Scheduler::new(
+            vec![pool("a", 100, 100, 0, true), pool("b", 10, 10, 0, false)],
+            1.0,
+        );
+        assert_eq!(s.select(&req(5, &t, &[])).unwrap(), "h@b#b");
+        // b has 10 - 5 (charged) = 5 GiB left for thick, so 6 GiB does not fit.
+        let err = s.select(&req(6, &t, &[])).unwrap_err().to_string();
+        assert!(
+            err.contains("CapacityFilter") && err.contains("CapabilitiesFilter"),
+            "{err}"
+        );
+        // After release, it fits again.
+        s.release("h@b#b", 5);
+        assert_eq!(s.select(&req(6, &t, &[])).unwrap(), "h@b#b");
+        let az = vtype(&[("RESKEY:availability_zones", "elsewhere")]);
+        let err = s.select(&req(1, &az, &[])).unwrap_err().to_string();
+        assert!(err.contains("AvailabilityZoneFilter"), "{err}");
+        let multi = vtype(&[("multiattach", "<is> True")]);
+        assert!(s.select(&req(1, &multi, &[])).is_ok());
+    }
+
+    #[test]
+    fn weigher_spreads_and_retries_exclude() {
+        let t = vtype(&[]);
+        let s = Scheduler::new(
+            vec![pool("a", 100, 100, 0, true), pool("b", 50, 50, 0, true)],
+            1.0,
+        );
+        assert_eq!(s.select(&req(1, &t, &[])).unwrap(), "h@a#a");
+        let tried = vec!["h@a#a".to_string()];
+        assert_eq!(s.select(&req(1, &t, &tried)).unwrap(), "h@b#b");
+        let both = vec!["h@a#a".to_string(), "h@b#b".to_string()];
+        assert!(matches!(
+            s.select(&req(1, &t, &both)),
+            Err(Error::NoValidHost(_))
+        ));
+        // A negative multiplier stacks onto the fullest pool.
+        let s = Scheduler::new(
+            vec![pool("a", 100, 100, 0, true), pool("b", 50, 50, 0, true)],
+            -1.0,
+        );
+        assert_eq!(s.select(&req(1, &t, &[])).unwrap(), "h@b#b");
+    }
+
+    /// Concurrent selections never place more than a pool holds.
+    #[test]
+    fn concurrent_selects_do_not_overcommit() {
+        let t = vtype(&[("provisioning:type", "thick")]);
+        let s = std::sync::Arc::new(Scheduler::new(vec![pool("a", 10, 10, 0, true)], 1.0));
+        let handles: Vec<_> = (0..16)
+            .map(|_| {
+                let s = s.clone();
+                let t = t.clone();
+                std::thread::spawn(move || s.select(&req(1, &t, &[])).is_ok())
+            })
+            .collect();
+        let ok = handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .filter(|x| *x)
+            .count();
+        assert_eq!(ok, 10);
+    }
+
+    #[test]
+    fn disabled_and_unreported_pools_are_skipped() {
+        let t = vtype(&[]);
+        let mut p = pool("a", 100, 100, 0, true);
+        p.disabled = true;
+        let mut q = pool("b", 100, 100, 0, true);
+        q.capacity = None;
+        let s = Scheduler::new(vec![p, q], 1.0);
+        let err = s.select(&req(1, &t, &[])).unwrap_err().to_string();
+        assert!(
+            err.contains("disabled") && err.contains("no capacity report"),
+            "{err}"
+        );
+    }
+}

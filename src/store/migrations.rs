@@ -1,0 +1,127 @@
+//! Schema migrations, applied in order, each in its own transaction.
+//!
+//! A migration is never edited once it has shipped; a change is a new migration at the
+//! end of [`MIGRATIONS`]. `schema_migrations` records which have run.
+
+use rusqlite::{params, Connection, Transaction};
+
+use crate::error::Result;
+use crate::ids::{Id, Timestamp};
+
+type Migration = fn(&Transaction<'_>) -> Result<()>;
+
+const MIGRATIONS: &[Migration] = &[initial_schema];
+
+/// How many migrations exist (the schema version of a current store).
+pub fn count() -> usize {
+    MIGRATIONS.len()
+}
+
+/// Apply every migration the store has not seen.
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version INTEGER PRIMARY KEY,
+             applied_at TEXT NOT NULL)",
+    )?;
+    let done: i64 = conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )?;
+    for (i, m) in MIGRATIONS.iter().enumerate().skip(done as usize) {
+        let tx = conn.transaction()?;
+        m(&tx)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+            params![(i + 1) as i64, Timestamp::now().to_string()],
+        )?;
+        tx.commit()?;
+        log::info!("store: applied migration {} of {}", i + 1, count());
+    }
+    Ok(())
+}
+
+fn initial_schema(tx: &Transaction<'_>) -> Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE volume_types (
+             id TEXT PRIMARY KEY,
+             name TEXT NOT NULL UNIQUE,
+             description TEXT,
+             is_public INTEGER NOT NULL,
+             created_at TEXT NOT NULL,
+             updated_at TEXT NOT NULL);
+         CREATE TABLE volume_type_extra_specs (
+             type_id TEXT NOT NULL REFERENCES volume_types(id) ON DELETE CASCADE,
+             key TEXT NOT NULL,
+             value TEXT NOT NULL,
+             PRIMARY KEY (type_id, key));
+         CREATE TABLE volume_type_projects (
+             type_id TEXT NOT NULL REFERENCES volume_types(id) ON DELETE CASCADE,
+             project_id TEXT NOT NULL,
+             PRIMARY KEY (type_id, project_id));
+         CREATE TABLE volumes (
+             id TEXT PRIMARY KEY,
+             project_id TEXT NOT NULL,
+             user_id TEXT NOT NULL,
+             name TEXT,
+             description TEXT,
+             size INTEGER NOT NULL,
+             status TEXT NOT NULL,
+             attach_status TEXT NOT NULL,
+             migration_status TEXT,
+             availability_zone TEXT NOT NULL,
+             bootable INTEGER NOT NULL,
+             multiattach INTEGER NOT NULL,
+             volume_type_id TEXT NOT NULL REFERENCES volume_types(id),
+             snapshot_id TEXT,
+             source_volid TEXT,
+             host TEXT,
+             task TEXT,
+             error_reason TEXT,
+             consumes_quota INTEGER NOT NULL,
+             created_at TEXT NOT NULL,
+             updated_at TEXT NOT NULL);
+         CREATE INDEX volumes_project_created ON volumes (project_id, created_at, id);
+         CREATE INDEX volumes_created ON volumes (created_at, id);
+         CREATE INDEX volumes_task ON volumes (task);
+         CREATE INDEX volumes_type ON volumes (volume_type_id);
+         CREATE TABLE volume_metadata (
+             volume_id TEXT NOT NULL REFERENCES volumes(id) ON DELETE CASCADE,
+             key TEXT NOT NULL,
+             value TEXT NOT NULL,
+             PRIMARY KEY (volume_id, key));
+         CREATE TABLE volume_admin_metadata (
+             volume_id TEXT NOT NULL REFERENCES volumes(id) ON DELETE CASCADE,
+             key TEXT NOT NULL,
+             value TEXT NOT NULL,
+             PRIMARY KEY (volume_id, key));
+         CREATE TABLE quotas (
+             project_id TEXT NOT NULL,
+             resource TEXT NOT NULL,
+             hard_limit INTEGER NOT NULL,
+             PRIMARY KEY (project_id, resource));
+         CREATE TABLE reservations (
+             id TEXT PRIMARY KEY,
+             project_id TEXT NOT NULL,
+             resource TEXT NOT NULL,
+             delta INTEGER NOT NULL,
+             created_at TEXT NOT NULL);
+         CREATE INDEX reservations_project ON reservations (project_id);
+         CREATE TABLE services (
+             host TEXT NOT NULL,
+             binary TEXT NOT NULL,
+             zone TEXT NOT NULL,
+             disabled INTEGER NOT NULL,
+             disabled_reason TEXT,
+             updated_at TEXT NOT NULL,
+             PRIMARY KEY (host, binary));",
+    )?;
+    let now = Timestamp::now().to_string();
+    tx.execute(
+        "INSERT INTO volume_types (id, name, description, is_public, created_at, updated_at)
+         VALUES (?1, '__DEFAULT__', 'Default Volume Type', 1, ?2, ?2)",
+        params![Id::new().to_string(), now],
+    )?;
+    Ok(())
+}

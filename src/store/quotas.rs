@@ -1,0 +1,124 @@
+//! Quota limits per project, usage derived from the records, and reservations.
+//!
+//! Usage is never stored as a counter: it is counted from the volume rows themselves,
+//! so it cannot drift from what exists, even across crashes. In-flight requests hold
+//! *reservations* (rows) between their check and their commit; start-up clears the
+//! reservations of a previous process, whose requests are gone.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{params, Connection};
+
+use crate::error::Result;
+use crate::ids::{Id, Timestamp};
+
+/// Resources in use and reserved by one project.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QuotaUsage {
+    /// In use, by resource name (`volumes`, `gigabytes`, `volumes_<type>`, ...).
+    pub in_use: BTreeMap<String, i64>,
+    /// Held by in-flight requests, by resource name.
+    pub reserved: BTreeMap<String, i64>,
+}
+
+/// A reservation of some amount of a resource.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reservation {
+    /// Its id.
+    pub id: Id,
+    /// The project.
+    pub project_id: String,
+    /// The resource.
+    pub resource: String,
+    /// The amount.
+    pub delta: i64,
+}
+
+/// A project's limit overrides.
+pub fn overrides(conn: &Connection, project: &str) -> Result<BTreeMap<String, i64>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT resource, hard_limit FROM quotas WHERE project_id = ?1")?;
+    let rows = stmt.query_map([project], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Set one limit override.
+pub fn set_override(conn: &Connection, project: &str, resource: &str, limit: i64) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO quotas (project_id, resource, hard_limit) VALUES (?1, ?2, ?3)
+         ON CONFLICT (project_id, resource) DO UPDATE SET hard_limit = excluded.hard_limit",
+    )?
+    .execute(params![project, resource, limit])?;
+    Ok(())
+}
+
+/// Drop every override of a project (back to defaults).
+pub fn delete_overrides(conn: &Connection, project: &str) -> Result<()> {
+    conn.prepare_cached("DELETE FROM quotas WHERE project_id = ?1")?
+        .execute([project])?;
+    Ok(())
+}
+
+/// What a project uses and has reserved.
+pub fn usage(conn: &Connection, project: &str) -> Result<QuotaUsage> {
+    let mut u = QuotaUsage::default();
+    let mut stmt = conn.prepare_cached(
+        "SELECT t.name, COUNT(*), COALESCE(SUM(v.size), 0) FROM volumes v
+         JOIN volume_types t ON t.id = v.volume_type_id
+         WHERE v.project_id = ?1 AND v.consumes_quota = 1 GROUP BY t.name",
+    )?;
+    let mut rows = stmt.query([project])?;
+    let (mut volumes, mut gigabytes) = (0, 0);
+    while let Some(r) = rows.next()? {
+        let (name, n, gb): (String, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        volumes += n;
+        gigabytes += gb;
+        u.in_use.insert(format!("volumes_{name}"), n);
+        u.in_use.insert(format!("gigabytes_{name}"), gb);
+    }
+    u.in_use.insert("volumes".into(), volumes);
+    u.in_use.insert("gigabytes".into(), gigabytes);
+    let mut stmt = conn.prepare_cached(
+        "SELECT resource, SUM(delta) FROM reservations WHERE project_id = ?1 GROUP BY resource",
+    )?;
+    let rows = stmt.query_map([project], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+    })?;
+    for row in rows {
+        let (k, v) = row?;
+        u.reserved.insert(k, v);
+    }
+    Ok(u)
+}
+
+/// Record reservations.
+pub fn reserve(conn: &Connection, rs: &[Reservation]) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO reservations (id, project_id, resource, delta, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    let now = Timestamp::now().to_string();
+    for r in rs {
+        stmt.execute(params![
+            r.id.to_string(),
+            r.project_id,
+            r.resource,
+            r.delta,
+            now
+        ])?;
+    }
+    Ok(())
+}
+
+/// Drop reservations (on commit, when the records now count, or on rollback).
+pub fn release(conn: &Connection, ids: &[Id]) -> Result<()> {
+    let mut stmt = conn.prepare_cached("DELETE FROM reservations WHERE id = ?1")?;
+    for id in ids {
+        stmt.execute([id.to_string()])?;
+    }
+    Ok(())
+}
+
+/// Drop every reservation (start-up: no request of a previous process is in flight).
+pub fn clear_reservations(conn: &Connection) -> Result<usize> {
+    Ok(conn.execute("DELETE FROM reservations", [])?)
+}

@@ -1,0 +1,285 @@
+//! The core: volumes, volume types, quotas, pools and services, and the background
+//! work that makes volumes real.
+//!
+//! [`Core`] is what the API calls. Every state change is a compare-and-set inside one
+//! store transaction (load, check the state machine in [`state`], save), so concurrent
+//! requests on the same object cannot both win. Work that touches a backend runs in
+//! the background on smol, after its intent has been recorded, and start-up
+//! [`reconcile`] finishes or undoes whatever a previous process left in flight.
+
+pub mod quotas;
+pub mod reconcile;
+pub mod services;
+pub mod state;
+pub mod types;
+pub mod volumes;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::backend::{self, Backend};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::scheduler::{PoolState, Scheduler};
+use crate::store::Store;
+
+/// Who is asking.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    /// The user.
+    pub user_id: String,
+    /// The project the request acts in.
+    pub project_id: String,
+    /// Whether the caller has admin rights.
+    pub is_admin: bool,
+}
+
+impl Caller {
+    /// Refuse unless the caller is an admin.
+    pub fn require_admin(&self, what: &str) -> Result<()> {
+        if self.is_admin {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "Policy doesn't allow {what} to be performed."
+            )))
+        }
+    }
+}
+
+/// Where a pool lives: its backend and its name within the backend.
+#[derive(Clone)]
+pub struct PoolRef {
+    /// The backend's config name.
+    pub backend_name: String,
+    /// The pool's name within the backend.
+    pub pool: String,
+    /// The backend.
+    pub backend: Arc<dyn Backend>,
+}
+
+/// hearth's core service.
+pub struct Core {
+    /// The configuration in force.
+    pub config: Config,
+    /// The state store.
+    pub store: Store,
+    /// The scheduler.
+    pub scheduler: Scheduler,
+    host: String,
+    backends: BTreeMap<String, Arc<dyn Backend>>,
+    pools: BTreeMap<String, PoolRef>,
+    executor: Arc<smol::Executor<'static>>,
+    background: AtomicUsize,
+}
+
+impl Core {
+    /// Build the core from a configuration: open the store, build the backends and
+    /// the scheduler's view of their pools. Nothing runs yet; see [`Core::start`].
+    pub fn new(config: Config) -> Result<Arc<Core>> {
+        let store = Store::open(&config.data_dir(), config.api_threads.clamp(1, 8))?;
+        let host = config.host();
+        let mut backends = BTreeMap::new();
+        let mut pools = BTreeMap::new();
+        let mut states = Vec::new();
+        for (name, bc) in &config.backends {
+            let b = backend::from_config(&config, name, bc)?;
+            let service_host = format!("{host}@{name}");
+            let zone = bc
+                .backend_availability_zone
+                .clone()
+                .unwrap_or_else(|| config.storage_availability_zone.clone());
+            store.write(|tx| {
+                crate::store::services::heartbeat(tx, &service_host, "cinder-volume", &zone)
+            })?;
+            let disabled = store
+                .read(|tx| crate::store::services::is_disabled(tx, &service_host, "cinder-volume"))?
+                .unwrap_or(false);
+            for pool in b.pools() {
+                let full = format!("{service_host}#{pool}");
+                states.push(PoolState {
+                    name: full.clone(),
+                    backend: name.clone(),
+                    pool: pool.clone(),
+                    volume_backend_name: bc
+                        .volume_backend_name
+                        .clone()
+                        .unwrap_or_else(|| name.clone()),
+                    availability_zone: zone.clone(),
+                    reserved_percentage: bc.reserved_percentage,
+                    max_over_subscription_ratio: bc.max_over_subscription_ratio,
+                    driver: b.driver().to_string(),
+                    storage_protocol: "local".into(),
+                    capacity: None,
+                    reported_at: None,
+                    pending_gb: 0,
+                    disabled,
+                });
+                pools.insert(
+                    full,
+                    PoolRef {
+                        backend_name: name.clone(),
+                        pool,
+                        backend: b.clone(),
+                    },
+                );
+            }
+            backends.insert(name.clone(), b);
+        }
+        store.write(|tx| {
+            crate::store::services::heartbeat(
+                tx,
+                &host,
+                "cinder-scheduler",
+                &config.storage_availability_zone,
+            )
+        })?;
+        let default_type = config.default_volume_type.clone();
+        if store
+            .read(|tx| crate::store::types::get_by_name(tx, &default_type))?
+            .is_none()
+        {
+            return Err(Error::Internal(format!(
+                "the default volume type {default_type:?} (default_volume_type) does not exist"
+            )));
+        }
+        let scheduler = Scheduler::new(states, config.capacity_weight_multiplier);
+        Ok(Arc::new(Core {
+            config,
+            store,
+            scheduler,
+            host,
+            backends,
+            pools,
+            executor: Arc::new(smol::Executor::new()),
+            background: AtomicUsize::new(0),
+        }))
+    }
+
+    /// Start background work: run the executor threads, reconcile the store with the
+    /// backends, take a first capacity report of every pool, and start the periodic
+    /// reports. Returns once hearth is ready to serve.
+    pub fn start(self: &Arc<Core>) -> Result<()> {
+        for i in 0..2 {
+            let ex = self.executor.clone();
+            std::thread::Builder::new()
+                .name(format!("hearth-bg-{i}"))
+                .spawn(move || smol::block_on(ex.run(std::future::pending::<()>())))
+                .map_err(|e| Error::internal("starting background threads", e))?;
+        }
+        reconcile::run(self)?;
+        for pool in self.pools.keys() {
+            self.refresh_pool_now(pool);
+        }
+        let core = Arc::downgrade(self);
+        let interval = Duration::from_secs(self.config.report_interval);
+        self.executor
+            .spawn(async move {
+                loop {
+                    smol::Timer::after(interval).await;
+                    let Some(core) = core.upgrade() else { break };
+                    let c = core.clone();
+                    smol::unblock(move || c.report_all()).await;
+                }
+            })
+            .detach();
+        Ok(())
+    }
+
+    /// This host's name in pool and service names.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The backends, by config name.
+    pub fn backends(&self) -> &BTreeMap<String, Arc<dyn Backend>> {
+        &self.backends
+    }
+
+    /// A pool by full name.
+    pub fn pool(&self, full_name: &str) -> Result<&PoolRef> {
+        self.pools.get(full_name).ok_or_else(|| {
+            Error::Backend(format!("pool {full_name} is not configured on this host"))
+        })
+    }
+
+    /// Every pool, by full name.
+    pub fn pools(&self) -> &BTreeMap<String, PoolRef> {
+        &self.pools
+    }
+
+    /// Measure one pool now and give the result to the scheduler.
+    pub fn refresh_pool_now(&self, full_name: &str) {
+        let Ok(p) = self.pool(full_name) else { return };
+        match p.backend.capacity(&p.pool) {
+            Ok(cap) => self.scheduler.report(full_name, cap),
+            Err(e) => {
+                log::error!("capacity report of pool {full_name} failed: {e}");
+                self.scheduler.report_failed(full_name);
+            }
+        }
+    }
+
+    /// Report every pool and record the services' heartbeats.
+    fn report_all(&self) {
+        for pool in self.pools.keys() {
+            self.refresh_pool_now(pool);
+        }
+        if let Err(e) = self.heartbeat() {
+            log::error!("recording service heartbeats failed: {e}");
+        }
+    }
+
+    fn heartbeat(&self) -> Result<()> {
+        self.store.write(|tx| {
+            crate::store::services::heartbeat(
+                tx,
+                &self.host,
+                "cinder-scheduler",
+                &self.config.storage_availability_zone,
+            )?;
+            for (name, bc) in &self.config.backends {
+                let zone = bc
+                    .backend_availability_zone
+                    .as_deref()
+                    .unwrap_or(&self.config.storage_availability_zone);
+                crate::store::services::heartbeat(
+                    tx,
+                    &format!("{}@{name}", self.host),
+                    "cinder-volume",
+                    zone,
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Run blocking background work (backend calls) off the request threads, counted
+    /// so that tests and shutdown can tell when hearth is idle.
+    pub fn spawn_blocking(
+        self: &Arc<Core>,
+        what: &'static str,
+        f: impl FnOnce(&Arc<Core>) + Send + 'static,
+    ) {
+        let core = self.clone();
+        core.background.fetch_add(1, Ordering::SeqCst);
+        self.spawn(async move {
+            let c = core.clone();
+            smol::unblock(move || f(&c)).await;
+            core.background.fetch_sub(1, Ordering::SeqCst);
+            log::trace!("background {what} finished");
+        });
+    }
+
+    fn spawn(&self, fut: impl Future<Output = ()> + Send + 'static) {
+        self.executor.spawn(fut).detach();
+    }
+
+    /// How many background operations are running.
+    pub fn background_jobs(&self) -> usize {
+        self.background.load(Ordering::SeqCst)
+    }
+}

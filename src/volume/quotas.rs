@@ -1,0 +1,264 @@
+//! Quotas: limits per project (defaults from the config, overrides in the store),
+//! usage counted from the records, and the check-and-reserve that guards creates
+//! and extends.
+
+use std::collections::BTreeMap;
+
+use rusqlite::Connection;
+
+use crate::error::{Error, Result};
+use crate::ids::Id;
+use crate::store::{quotas as q, types as store_types, QuotaUsage, Reservation};
+use crate::volume::{Caller, Core};
+
+/// The project-wide resources, in Cinder's names.
+pub const RESOURCES: &[&str] = &[
+    "volumes",
+    "snapshots",
+    "gigabytes",
+    "backups",
+    "backup_gigabytes",
+    "groups",
+    "per_volume_gigabytes",
+];
+
+/// The per-type resources: `<prefix>_<type name>`.
+const PER_TYPE: &[&str] = &["volumes", "snapshots", "gigabytes"];
+
+/// A resource amount a request needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Need {
+    /// The resource name.
+    pub resource: String,
+    /// How much.
+    pub delta: i64,
+}
+
+/// The amounts a volume of `size` GiB and type `type_name` needs.
+pub fn volume_needs(size: u64, type_name: &str, count: i64) -> Vec<Need> {
+    let size = size as i64;
+    vec![
+        Need {
+            resource: "volumes".into(),
+            delta: count,
+        },
+        Need {
+            resource: "gigabytes".into(),
+            delta: size,
+        },
+        Need {
+            resource: format!("volumes_{type_name}"),
+            delta: count,
+        },
+        Need {
+            resource: format!("gigabytes_{type_name}"),
+            delta: size,
+        },
+    ]
+}
+
+fn over_quota(resource: &str, limit: i64, used: i64, delta: i64) -> Error {
+    if resource == "gigabytes" || resource.starts_with("gigabytes_") {
+        Error::OverQuota(format!(
+            "VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed {resource} \
+             quota. Requested {delta}G, quota is {limit}G and {used}G has been consumed."
+        ))
+    } else {
+        let what = resource.split('_').next().unwrap_or(resource);
+        Error::OverQuota(format!(
+            "{}LimitExceeded: Maximum number of {what} allowed ({limit}) exceeded for quota '{resource}'.",
+            match what {
+                "snapshots" => "Snapshot",
+                _ => "Volume",
+            }
+        ))
+    }
+}
+
+impl Core {
+    /// The default limit of every resource, per-type ones included.
+    pub fn quota_defaults_in(&self, conn: &Connection) -> Result<BTreeMap<String, i64>> {
+        let c = &self.config.quota;
+        let mut m: BTreeMap<String, i64> = [
+            ("volumes", c.quota_volumes),
+            ("snapshots", c.quota_snapshots),
+            ("gigabytes", c.quota_gigabytes),
+            ("backups", c.quota_backups),
+            ("backup_gigabytes", c.quota_backup_gigabytes),
+            ("groups", c.quota_groups),
+            ("per_volume_gigabytes", c.per_volume_size_limit),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        for t in store_types::list(conn)? {
+            for p in PER_TYPE {
+                m.insert(format!("{p}_{}", t.name), -1);
+            }
+        }
+        Ok(m)
+    }
+
+    /// A project's limits: defaults with its overrides applied.
+    pub fn quota_limits_in(
+        &self,
+        conn: &Connection,
+        project: &str,
+    ) -> Result<BTreeMap<String, i64>> {
+        let mut m = self.quota_defaults_in(conn)?;
+        for (k, v) in q::overrides(conn, project)? {
+            if m.contains_key(&k) {
+                m.insert(k, v);
+            }
+        }
+        Ok(m)
+    }
+
+    /// Check `needs` against the project's limits and reserve them, in the caller's
+    /// write transaction. Returns the reservation ids to release on commit or undo.
+    pub fn reserve_quota(&self, tx: &Connection, project: &str, needs: &[Need]) -> Result<Vec<Id>> {
+        let limits = self.quota_limits_in(tx, project)?;
+        let usage = q::usage(tx, project)?;
+        for n in needs.iter().filter(|n| n.delta > 0) {
+            let limit = limits.get(&n.resource).copied().unwrap_or(-1);
+            if limit < 0 {
+                continue;
+            }
+            let used = usage.in_use.get(&n.resource).copied().unwrap_or(0)
+                + usage.reserved.get(&n.resource).copied().unwrap_or(0);
+            if used + n.delta > limit {
+                return Err(over_quota(&n.resource, limit, used, n.delta));
+            }
+        }
+        let rs: Vec<Reservation> = needs
+            .iter()
+            .filter(|n| n.delta != 0)
+            .map(|n| Reservation {
+                id: Id::new(),
+                project_id: project.to_string(),
+                resource: n.resource.clone(),
+                delta: n.delta,
+            })
+            .collect();
+        q::reserve(tx, &rs)?;
+        Ok(rs.into_iter().map(|r| r.id).collect())
+    }
+
+    /// Refuse a volume larger than `per_volume_gigabytes`.
+    pub fn check_per_volume_size(&self, conn: &Connection, project: &str, size: u64) -> Result<()> {
+        let limit = self
+            .quota_limits_in(conn, project)?
+            .get("per_volume_gigabytes")
+            .copied()
+            .unwrap_or(-1);
+        if limit >= 0 && size as i64 > limit {
+            return Err(Error::OverQuota(format!(
+                "VolumeSizeExceedsLimit: Requested volume size {size}G is larger than maximum allowed limit {limit}G."
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_quota_access(&self, caller: &Caller, project: &str) -> Result<()> {
+        if caller.is_admin || caller.project_id == project {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(
+                "Policy doesn't allow volume_extension:quotas:show to be performed.".into(),
+            ))
+        }
+    }
+
+    /// Limits of a project (and usage when asked).
+    pub fn quota_show(
+        &self,
+        caller: &Caller,
+        project: &str,
+    ) -> Result<(BTreeMap<String, i64>, QuotaUsage)> {
+        self.check_quota_access(caller, project)?;
+        self.store
+            .read(|tx| Ok((self.quota_limits_in(tx, project)?, q::usage(tx, project)?)))
+    }
+
+    /// The default limits.
+    pub fn quota_defaults(&self, caller: &Caller, project: &str) -> Result<BTreeMap<String, i64>> {
+        self.check_quota_access(caller, project)?;
+        self.store.read(|tx| self.quota_defaults_in(tx))
+    }
+
+    /// Set some of a project's limits; `validate` refuses a limit below current use.
+    pub fn quota_update(
+        &self,
+        caller: &Caller,
+        project: &str,
+        updates: &BTreeMap<String, i64>,
+        validate: bool,
+    ) -> Result<BTreeMap<String, i64>> {
+        caller.require_admin("volume_extension:quotas:update")?;
+        self.store.write(|tx| {
+            let limits = self.quota_limits_in(tx, project)?;
+            let bad: Vec<&str> = updates.keys().filter(|k| !limits.contains_key(*k)).map(|k| k.as_str()).collect();
+            if !bad.is_empty() {
+                return Err(Error::Invalid(format!("Bad key(s) in quota set: {}", bad.join(", "))));
+            }
+            let usage = q::usage(tx, project)?;
+            for (k, &v) in updates {
+                if v < -1 {
+                    return Err(Error::Invalid(format!("Quota limit for {k} must be -1 or greater, not {v}.")));
+                }
+                if validate && v >= 0 && k != "per_volume_gigabytes" {
+                    let used = usage.in_use.get(k).copied().unwrap_or(0);
+                    let reserved = usage.reserved.get(k).copied().unwrap_or(0);
+                    if v < used + reserved {
+                        return Err(Error::Invalid(format!(
+                            "Quota limit {v} for {k} must be equal or greater than existing resources. \
+                             Current usage is {used} and the reserved is {reserved}."
+                        )));
+                    }
+                }
+                q::set_override(tx, project, k, v)?;
+            }
+            self.quota_limits_in(tx, project)
+        })
+    }
+
+    /// Reset a project's limits to the defaults.
+    pub fn quota_delete(&self, caller: &Caller, project: &str) -> Result<()> {
+        caller.require_admin("volume_extension:quotas:delete")?;
+        self.store.write(|tx| q::delete_overrides(tx, project))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn over_quota_messages_name_the_quota() {
+        let e = over_quota("volumes", 10, 10, 1).to_string();
+        assert!(
+            e.contains("Maximum number of volumes allowed (10) exceeded for quota 'volumes'"),
+            "{e}"
+        );
+        let e = over_quota("gigabytes", 1000, 999, 2).to_string();
+        assert!(
+            e.contains("Requested 2G, quota is 1000G and 999G has been consumed"),
+            "{e}"
+        );
+        let e = over_quota("volumes_fast", 1, 1, 1).to_string();
+        assert!(e.contains("'volumes_fast'"), "{e}");
+    }
+
+    #[test]
+    fn volume_needs_cover_type_quotas() {
+        let n = volume_needs(5, "fast", 1);
+        assert!(n.contains(&Need {
+            resource: "gigabytes_fast".into(),
+            delta: 5
+        }));
+        assert!(n.contains(&Need {
+            resource: "volumes".into(),
+            delta: 1
+        }));
+    }
+}

@@ -1,0 +1,389 @@
+//! Volume operations: show, list, update, delete, actions and metadata.
+//!
+//! Creation is the flow in [`crate::flow::create_volume`]. Each change here is one
+//! store transaction that loads the record, checks [`state`](super::state) and saves;
+//! backend work (delete, extend) is recorded as the volume's task before it is
+//! started in the background.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rusqlite::Connection;
+
+use crate::error::{Error, Result};
+use crate::flow::create_volume::{self, NewVolume};
+use crate::ids::{Gib, Id, Timestamp};
+use crate::model::{AttachStatus, Task, Volume, VolumeStatus};
+use crate::scheduler::Request;
+use crate::store::{quotas as q, volumes as sv, ListQuery, Summary};
+use crate::volume::quotas::Need;
+use crate::volume::{state, Caller, Core};
+
+/// Changes to a volume's name, description or metadata (`PUT /volumes/{id}`).
+#[derive(Clone, Debug, Default)]
+pub struct VolumeUpdate {
+    /// New name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New metadata (replaces all).
+    pub metadata: Option<BTreeMap<String, String>>,
+}
+
+/// An admin's status reset (`os-reset_status`).
+#[derive(Clone, Debug, Default)]
+pub struct StatusReset {
+    /// New status.
+    pub status: Option<VolumeStatus>,
+    /// New attach status.
+    pub attach_status: Option<AttachStatus>,
+    /// New migration status.
+    pub migration_status: Option<String>,
+}
+
+fn not_found(id: &str) -> Error {
+    Error::NotFound(format!("Volume {id} could not be found."))
+}
+
+impl Core {
+    /// Load a volume the caller may see, in a transaction.
+    pub fn volume_in(&self, conn: &Connection, caller: &Caller, id: &str) -> Result<Volume> {
+        let vid = Id::parse(id).ok_or_else(|| not_found(id))?;
+        match sv::get(conn, vid)? {
+            Some(v) if caller.is_admin || v.project_id == caller.project_id => Ok(v),
+            _ => Err(not_found(id)),
+        }
+    }
+
+    /// Load, change and save a volume in one write transaction.
+    fn change_volume<T>(
+        &self,
+        caller: &Caller,
+        id: &str,
+        f: impl FnOnce(&Connection, &mut Volume) -> Result<T>,
+    ) -> Result<(Volume, T)> {
+        self.store.write(|tx| {
+            let mut v = self.volume_in(tx, caller, id)?;
+            let out = f(tx, &mut v)?;
+            v.updated_at = Timestamp::now();
+            sv::save(tx, &v)?;
+            Ok((v, out))
+        })
+    }
+
+    /// Create a volume (202: the record is `creating`).
+    pub fn create_volume(self: &Arc<Core>, caller: &Caller, req: NewVolume) -> Result<Volume> {
+        create_volume::create(self, caller, req)
+    }
+
+    /// Show a volume.
+    pub fn get_volume(&self, caller: &Caller, id: &str) -> Result<Volume> {
+        self.store.read(|tx| self.volume_in(tx, caller, id))
+    }
+
+    /// Scope a list to what the caller may see: its own project unless an admin asks
+    /// for all projects.
+    fn scope(&self, caller: &Caller, q: &mut ListQuery, all_tenants: bool) {
+        if !(caller.is_admin && all_tenants) {
+            q.project = Some(caller.project_id.clone());
+        }
+    }
+
+    /// List volumes, and count all matches when `with_count`.
+    pub fn list_volumes(
+        &self,
+        caller: &Caller,
+        mut q: ListQuery,
+        all_tenants: bool,
+        with_count: bool,
+    ) -> Result<(Vec<Volume>, Option<u64>)> {
+        self.scope(caller, &mut q, all_tenants);
+        self.store.read(|tx| {
+            let list = sv::list(tx, &q)?;
+            let count = if with_count {
+                Some(sv::count(tx, &q)?)
+            } else {
+                None
+            };
+            Ok((list, count))
+        })
+    }
+
+    /// Totals of the caller's volumes.
+    pub fn volume_summary(
+        &self,
+        caller: &Caller,
+        mut q: ListQuery,
+        all_tenants: bool,
+    ) -> Result<Summary> {
+        self.scope(caller, &mut q, all_tenants);
+        self.store.read(|tx| sv::summary(tx, &q))
+    }
+
+    /// Change name, description or metadata.
+    pub fn update_volume(&self, caller: &Caller, id: &str, upd: VolumeUpdate) -> Result<Volume> {
+        let (v, ()) = self.change_volume(caller, id, |tx, v| {
+            if let Some(n) = upd.name {
+                v.name = Some(n);
+            }
+            if let Some(d) = upd.description {
+                v.description = Some(d);
+            }
+            if let Some(m) = upd.metadata {
+                state::check_metadata_update(v)?;
+                sv::replace_metadata(tx, v.id, &m, false)?;
+                v.metadata = m;
+            }
+            Ok(())
+        })?;
+        Ok(v)
+    }
+
+    /// Delete a volume: checked and marked `deleting` now, removed in the background.
+    /// A volume that never reached a pool is removed at once.
+    pub fn delete_volume(
+        self: &Arc<Core>,
+        caller: &Caller,
+        id: &str,
+        cascade: bool,
+        force: bool,
+    ) -> Result<()> {
+        if force {
+            caller.require_admin("volume:force_delete")?;
+        }
+        let _ = cascade; // no snapshots exist yet, so a cascade has nothing more to do
+        let gone = self.store.write(|tx| {
+            let mut v = self.volume_in(tx, caller, id)?;
+            state::check_delete(&v, force)?;
+            if v.host.is_none() && v.task.is_none() {
+                sv::delete(tx, v.id)?;
+                return Ok(None);
+            }
+            if v.host.is_none() {
+                // Still being scheduled: let the create flow finish first.
+                return Err(Error::InvalidState(format!(
+                    "Invalid volume: Volume {} is still being created; try again when it is available or in error.",
+                    v.id
+                )));
+            }
+            v.status = VolumeStatus::Deleting;
+            v.task = Some(Task::BackendDelete);
+            v.updated_at = Timestamp::now();
+            sv::save(tx, &v)?;
+            Ok(Some(v))
+        })?;
+        if let Some(v) = gone {
+            self.spawn_blocking("delete volume", move |core| core.finish_delete(v));
+        }
+        Ok(())
+    }
+
+    /// The background half of a delete (also resumed by reconcile).
+    pub fn finish_delete(&self, v: Volume) {
+        let host = v.host.clone().unwrap_or_default();
+        let result = self
+            .pool(&host)
+            .and_then(|p| p.backend.delete_volume(&p.pool, v.id));
+        match result {
+            Ok(outcome) => {
+                if let Err(e) = self.store.write(|tx| sv::delete(tx, v.id)) {
+                    log::error!("volume {}: removing the record failed: {e}", v.id);
+                    return;
+                }
+                log::info!("volume {} deleted from {host} ({outcome:?})", v.id);
+                self.refresh_pool_now(&host);
+            }
+            Err(e) => {
+                log::error!("volume {}: delete on {host} failed: {e}", v.id);
+                let r = self.store.write(|tx| {
+                    if let Some(mut cur) = sv::get(tx, v.id)? {
+                        cur.status = VolumeStatus::ErrorDeleting;
+                        cur.task = None;
+                        cur.error_reason = Some(format!("delete failed: {e}"));
+                        cur.updated_at = Timestamp::now();
+                        sv::save(tx, &cur)?;
+                    }
+                    Ok(())
+                });
+                if let Err(e) = r {
+                    log::error!("volume {}: recording the failed delete failed: {e}", v.id);
+                }
+            }
+        }
+    }
+
+    /// Grow a volume (`os-extend`): checks, quota and pool capacity now, the backend
+    /// in the background.
+    pub fn extend_volume(
+        self: &Arc<Core>,
+        caller: &Caller,
+        id: &str,
+        new_size: u64,
+        in_use_ok: bool,
+    ) -> Result<()> {
+        let size = Gib::new(new_size)?;
+        let (v, (reservations, pool, delta)) = self.store.write(|tx| {
+            let mut v = self.volume_in(tx, caller, id)?;
+            state::check_extend(&v, new_size, in_use_ok)?;
+            let delta = new_size - v.size;
+            self.check_per_volume_size(tx, &v.project_id, new_size)?;
+            let needs = [
+                Need {
+                    resource: "gigabytes".into(),
+                    delta: delta as i64,
+                },
+                Need {
+                    resource: format!("gigabytes_{}", v.volume_type_name),
+                    delta: delta as i64,
+                },
+            ];
+            let reservations = self.reserve_quota(tx, &v.project_id, &needs)?;
+            let pool = v.host.clone().ok_or_else(|| {
+                Error::InvalidState(format!(
+                    "Invalid volume: Volume {} has no pool to grow on.",
+                    v.id
+                ))
+            })?;
+            let vtype = crate::store::types::get(tx, v.volume_type_id)?
+                .ok_or_else(|| Error::Internal(format!("volume {} has no type", v.id)))?;
+            self.scheduler
+                .reserve_on(
+                    &pool,
+                    &Request {
+                        size_gb: delta,
+                        volume_type: &vtype,
+                        availability_zone: &v.availability_zone,
+                        exclude: &[],
+                    },
+                )
+                .map_err(|e| {
+                    Error::Invalid(format!(
+                        "Insufficient free space in pool {pool} to extend volume {}: {e}",
+                        v.id
+                    ))
+                })?;
+            v.status = VolumeStatus::Extending;
+            v.task = Some(Task::BackendExtend(size));
+            v.updated_at = Timestamp::now();
+            sv::save(tx, &v)?;
+            Ok((v, (reservations, pool, delta)))
+        })?;
+        self.spawn_blocking("extend volume", move |core| {
+            core.finish_extend(v, size, &reservations);
+            core.scheduler.release(&pool, delta);
+        });
+        Ok(())
+    }
+
+    /// The background half of an extend (also resumed by reconcile).
+    pub fn finish_extend(&self, v: Volume, size: Gib, reservations: &[Id]) {
+        let host = v.host.clone().unwrap_or_default();
+        let result = self
+            .pool(&host)
+            .and_then(|p| p.backend.extend_volume(&p.pool, v.id, size));
+        let r = self.store.write(|tx| {
+            q::release(tx, reservations)?;
+            let Some(mut cur) = sv::get(tx, v.id)? else {
+                return Ok(());
+            };
+            cur.task = None;
+            cur.updated_at = Timestamp::now();
+            match &result {
+                Ok(_) => {
+                    cur.size = size.get();
+                    if cur.status == VolumeStatus::Extending {
+                        cur.status = VolumeStatus::Available;
+                    }
+                }
+                Err(e) => {
+                    cur.status = VolumeStatus::ErrorExtending;
+                    cur.error_reason = Some(format!("extend to {size} failed: {e}"));
+                }
+            }
+            sv::save(tx, &cur)
+        });
+        match (&result, r) {
+            (_, Err(e)) => log::error!("volume {}: recording the extend failed: {e}", v.id),
+            (Ok(_), Ok(())) => log::info!("volume {} extended to {size}", v.id),
+            (Err(e), Ok(())) => log::error!("volume {}: extend failed: {e}", v.id),
+        }
+        self.refresh_pool_now(&host);
+    }
+
+    /// `os-reset_status` (admin).
+    pub fn reset_volume_status(&self, caller: &Caller, id: &str, reset: StatusReset) -> Result<()> {
+        caller.require_admin("volume_extension:volume_admin_actions:reset_status")?;
+        self.change_volume(caller, id, |_, v| {
+            if let Some(s) = reset.status {
+                v.status = s;
+            }
+            if let Some(a) = reset.attach_status {
+                v.attach_status = a;
+            }
+            if let Some(m) = reset.migration_status {
+                v.migration_status = if m == "none" { None } else { Some(m) };
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// `os-update_readonly_flag`.
+    pub fn set_volume_readonly(&self, caller: &Caller, id: &str, readonly: bool) -> Result<()> {
+        self.change_volume(caller, id, |tx, v| {
+            state::check_readonly_update(v)?;
+            v.admin_metadata.insert(
+                "readonly".into(),
+                if readonly { "True" } else { "False" }.into(),
+            );
+            sv::replace_metadata(tx, v.id, &v.admin_metadata, true)
+        })?;
+        Ok(())
+    }
+
+    /// `os-set_bootable`.
+    pub fn set_volume_bootable(&self, caller: &Caller, id: &str, bootable: bool) -> Result<()> {
+        self.change_volume(caller, id, |_, v| {
+            v.bootable = bootable;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// A volume's user metadata.
+    pub fn volume_metadata(&self, caller: &Caller, id: &str) -> Result<BTreeMap<String, String>> {
+        Ok(self.get_volume(caller, id)?.metadata)
+    }
+
+    /// Merge (`replace = false`) or replace metadata; returns all of it.
+    pub fn set_volume_metadata(
+        &self,
+        caller: &Caller,
+        id: &str,
+        meta: BTreeMap<String, String>,
+        replace: bool,
+    ) -> Result<BTreeMap<String, String>> {
+        let (v, ()) = self.change_volume(caller, id, |tx, v| {
+            state::check_metadata_update(v)?;
+            if replace {
+                v.metadata = meta;
+            } else {
+                v.metadata.extend(meta);
+            }
+            sv::replace_metadata(tx, v.id, &v.metadata, false)
+        })?;
+        Ok(v.metadata)
+    }
+
+    /// Remove one metadata key.
+    pub fn delete_volume_metadata(&self, caller: &Caller, id: &str, key: &str) -> Result<()> {
+        self.change_volume(caller, id, |tx, v| {
+            state::check_metadata_update(v)?;
+            if v.metadata.remove(key).is_none() {
+                return Err(Error::NotFound("Metadata item was not found.".into()));
+            }
+            sv::replace_metadata(tx, v.id, &v.metadata, false)
+        })?;
+        Ok(())
+    }
+}
