@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 pub const MAX_STRING: usize = 255;
 
 /// A JSON object from a request body, with the name it had for messages.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub struct Obj<'a> {
     map: &'a Map<String, Value>,
 }

@@ -153,6 +153,7 @@ impl Ctx<'_> {
 pub struct Server {
     http: Arc<tiny_http::Server>,
     addr: SocketAddr,
+    threads: std::sync::atomic::AtomicUsize,
 }
 
 impl Server {
@@ -164,10 +165,7 @@ impl Server {
             .server_addr()
             .to_ip()
             .ok_or_else(|| Error::Internal(format!("listening on {addr} gave no IP address")))?;
-        Ok(Server {
-            http: Arc::new(http),
-            addr,
-        })
+        Ok(Server { http: Arc::new(http), addr, threads: std::sync::atomic::AtomicUsize::new(0) })
     }
 
     /// The address actually bound (with the port chosen when 0 was asked).
@@ -177,6 +175,7 @@ impl Server {
 
     /// Serve requests on `threads` threads until [`Server::stop`].
     pub fn serve(&self, core: Arc<Core>, threads: usize) -> Vec<std::thread::JoinHandle<()>> {
+        self.threads.fetch_add(threads, std::sync::atomic::Ordering::SeqCst);
         (0..threads)
             .map(|i| {
                 let http = self.http.clone();
@@ -196,7 +195,10 @@ impl Server {
 
     /// Stop accepting requests; the serving threads return.
     pub fn stop(&self) {
-        self.http.unblock();
+        // Each unblock releases one thread waiting in recv.
+        for _ in 0..self.threads.load(std::sync::atomic::Ordering::SeqCst) {
+            self.http.unblock();
+        }
     }
 }
 

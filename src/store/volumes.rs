@@ -683,7 +683,7 @@ mod tests {
             .into_iter()
             .map(|v| v.name.unwrap())
             .collect();
-        assert_eq!(names, vec!["vol-13", "vol-16"]);
+        assert_eq!(names, vec!["vol-19", "vol-16", "vol-13"]);
         let q = ListQuery {
             metadata: vec![("k".into(), "vol-03".into())],
             ..Default::default()
