@@ -15,7 +15,7 @@ pub fn list(ctx: &mut Ctx<'_>) -> Result<Reply> {
         Some(v) if v.eq_ignore_ascii_case("none") => None,
         Some(v) => Some(
             body::parse_bool("is_public", &Value::String(v.to_string()))
-                .map_err(|_| Error::Invalid(format!("Invalid is_public filter [{v}]")))?,
+                .map_err(|_| Error::Invalid(format!("Invalid is_public filter [{v}].")))?,
         ),
     };
     let name = ctx.param("name").map(str::to_string);

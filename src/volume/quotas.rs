@@ -199,7 +199,7 @@ impl Core {
             let limits = self.quota_limits_in(tx, project)?;
             let bad: Vec<&str> = updates.keys().filter(|k| !limits.contains_key(*k)).map(|k| k.as_str()).collect();
             if !bad.is_empty() {
-                return Err(Error::Invalid(format!("Bad key(s) in quota set: {}", bad.join(", "))));
+                return Err(Error::Invalid(format!("Bad key(s) {} in quota_set.", bad.join(", "))));
             }
             let usage = q::usage(tx, project)?;
             for (k, &v) in updates {
