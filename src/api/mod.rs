@@ -165,7 +165,11 @@ impl Server {
             .server_addr()
             .to_ip()
             .ok_or_else(|| Error::Internal(format!("listening on {addr} gave no IP address")))?;
-        Ok(Server { http: Arc::new(http), addr, threads: std::sync::atomic::AtomicUsize::new(0) })
+        Ok(Server {
+            http: Arc::new(http),
+            addr,
+            threads: std::sync::atomic::AtomicUsize::new(0),
+        })
     }
 
     /// The address actually bound (with the port chosen when 0 was asked).
@@ -175,7 +179,8 @@ impl Server {
 
     /// Serve requests on `threads` threads until [`Server::stop`].
     pub fn serve(&self, core: Arc<Core>, threads: usize) -> Vec<std::thread::JoinHandle<()>> {
-        self.threads.fetch_add(threads, std::sync::atomic::Ordering::SeqCst);
+        self.threads
+            .fetch_add(threads, std::sync::atomic::Ordering::SeqCst);
         (0..threads)
             .map(|i| {
                 let http = self.http.clone();
@@ -242,7 +247,10 @@ fn serve_one(core: &Arc<Core>, addr: SocketAddr, mut req: tiny_http::Request) {
         .map(|b| serde_json::to_vec(b).unwrap_or_default())
         .unwrap_or_default();
     let has_body = reply.body.is_some();
-    let mut resp = tiny_http::Response::from_data(bytes).with_status_code(reply.status);
+    let mut resp = tiny_http::Response::from_data(bytes)
+        .with_status_code(reply.status)
+        // The whole body is at hand: always send Content-Length, never chunks.
+        .with_chunked_threshold(usize::MAX);
     let mut add = |k: &str, v: &str| {
         if let Ok(h) = Header::from_bytes(k.as_bytes(), v.as_bytes()) {
             resp.add_header(h);

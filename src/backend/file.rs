@@ -195,7 +195,15 @@ impl Backend for FileBackend {
         let path = self.path(id);
         let file = match OpenOptions::new().write(true).open(&path) {
             Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Outcome::AlreadyDone),
+            // No such file, or no such directory to hold it: nothing to delete.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(Outcome::AlreadyDone)
+            }
             Err(e) => return Err(io_err("opening", &path, e)),
         };
         if self.volume_clear == VolumeClear::Zero {
