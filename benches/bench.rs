@@ -1,1 +1,293 @@
-fn main() {}
+//! hearth's API benchmark: `cargo bench` (or `cargo bench -- --volumes N`).
+//!
+//! Starts the release `hearthd` on an ephemeral port with a temporary data directory
+//! and the file backend, fills the store with N volumes through the API, then
+//! measures, over keep-alive HTTP connections like real clients use:
+//!
+//! - time from process start to ready (empty store, and with N volumes);
+//! - p50/p99 latency of `GET /volumes/{id}`, `GET /volumes/detail?limit=1000`, and
+//!   `POST /volumes` until 202;
+//! - requests per second of show with 16 concurrent clients;
+//! - the daemon's resident memory after all of that.
+//!
+//! Figures are printed as a Markdown table for the README; nothing is asserted.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const PROJECT: &str = "bench";
+
+struct Conn {
+    stream: BufReader<TcpStream>,
+    addr: String,
+}
+
+impl Conn {
+    fn new(addr: &str) -> Conn {
+        let s = TcpStream::connect(addr).expect("connect");
+        s.set_nodelay(true).unwrap();
+        Conn {
+            stream: BufReader::new(s),
+            addr: addr.to_string(),
+        }
+    }
+
+    /// One keep-alive request; returns (status, body).
+    fn req(&mut self, method: &str, path: &str, body: Option<&str>) -> (u16, Vec<u8>) {
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nX-Auth-Token: bench:{PROJECT}\r\nOpenStack-API-Version: volume latest\r\n",
+            self.addr
+        );
+        if let Some(b) = body {
+            head.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                b.len()
+            ));
+        }
+        head.push_str("\r\n");
+        if let Some(b) = body {
+            head.push_str(b);
+        }
+        self.stream.get_mut().write_all(head.as_bytes()).unwrap();
+        let mut line = String::new();
+        self.stream.read_line(&mut line).unwrap();
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .expect("status line")
+            .parse()
+            .unwrap();
+        let mut len = 0usize;
+        loop {
+            line.clear();
+            self.stream.read_line(&mut line).unwrap();
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse().unwrap();
+                }
+            }
+        }
+        let mut buf = vec![0u8; len];
+        self.stream.read_exact(&mut buf).unwrap();
+        (status, buf)
+    }
+}
+
+struct Daemon {
+    child: Child,
+    addr: String,
+    ready: Duration,
+}
+
+fn start(dir: &std::path::Path) -> Daemon {
+    let config = dir.join("bench.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\n[quota]\nquota_volumes = -1\nquota_gigabytes = -1\n[backends.file]\ndriver = \"file\"\nsize_gb = 100000\nvolume_clear = \"none\"\n",
+            dir.join("data").display().to_string()
+        ),
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hearthd"))
+        .arg("--config")
+        .arg(&config)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start hearthd");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let ready = t0.elapsed();
+    let addr = line
+        .trim()
+        .strip_prefix("hearthd: listening on http://")
+        .expect("ready line")
+        .to_string();
+    Daemon { child, addr, ready }
+}
+
+fn stop(mut d: Daemon) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(d.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = d.child.wait();
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+fn percentiles(mut xs: Vec<Duration>) -> (f64, f64) {
+    xs.sort();
+    let at = |p: f64| xs[((xs.len() as f64 * p) as usize).min(xs.len() - 1)].as_secs_f64() * 1000.0;
+    (at(0.50), at(0.99))
+}
+
+fn timed(n: usize, mut f: impl FnMut(usize)) -> Vec<Duration> {
+    (0..n)
+        .map(|i| {
+            let t = Instant::now();
+            f(i);
+            t.elapsed()
+        })
+        .collect()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let volumes: usize = args
+        .iter()
+        .position(|a| a == "--volumes")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10_000);
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path());
+    let ready_empty = d.ready;
+
+    // Fill the store through the API, 16 clients at a time.
+    let fill = Instant::now();
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let per = volumes.div_ceil(16);
+        let handles: Vec<_> = (0..16)
+            .map(|t| {
+                let addr = d.addr.clone();
+                s.spawn(move || {
+                    let mut c = Conn::new(&addr);
+                    let body = r#"{"volume":{"size":1,"name":"bench","metadata":{"k":"v"}}}"#;
+                    (0..per)
+                        .filter(|i| t * per + i < volumes)
+                        .map(|_| {
+                            let (st, b) =
+                                c.req("POST", &format!("/v3/{PROJECT}/volumes"), Some(body));
+                            assert_eq!(st, 202, "{}", String::from_utf8_lossy(&b));
+                            let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+                            v["volume"]["id"].as_str().unwrap().to_string()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let fill_time = fill.elapsed();
+    // Wait until the background work is done.
+    let mut c = Conn::new(&d.addr);
+    loop {
+        let (_, b) = c.req(
+            "GET",
+            &format!("/v3/{PROJECT}/volumes?status=creating&limit=1"),
+            None,
+        );
+        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        if v["volumes"].as_array().is_some_and(|a| a.is_empty()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop(d);
+
+    // Measure on a fresh process over the full store.
+    let d = start(dir.path());
+    let ready_full = d.ready;
+    let mut c = Conn::new(&d.addr);
+    let show = timed(2000, |i| {
+        let (st, _) = c.req(
+            "GET",
+            &format!("/v3/{PROJECT}/volumes/{}", ids[(i * 7919) % ids.len()]),
+            None,
+        );
+        assert_eq!(st, 200);
+    });
+    let detail = timed(50, |_| {
+        let (st, b) = c.req(
+            "GET",
+            &format!("/v3/{PROJECT}/volumes/detail?limit=1000"),
+            None,
+        );
+        assert_eq!(st, 200);
+        assert!(b.len() > 1000 * 500);
+    });
+    let create = timed(300, |_| {
+        let (st, _) = c.req(
+            "POST",
+            &format!("/v3/{PROJECT}/volumes"),
+            Some(r#"{"volume":{"size":1}}"#),
+        );
+        assert_eq!(st, 202);
+    });
+
+    // Show throughput with 16 concurrent clients for 5 seconds.
+    let done = AtomicBool::new(false);
+    let count = AtomicU64::new(0);
+    let window = Duration::from_secs(5);
+    std::thread::scope(|s| {
+        for t in 0..16 {
+            let (addr, ids, done, count) = (d.addr.clone(), &ids, &done, &count);
+            s.spawn(move || {
+                let mut c = Conn::new(&addr);
+                let mut i = t * 1000;
+                while !done.load(Ordering::Relaxed) {
+                    let (st, _) = c.req(
+                        "GET",
+                        &format!("/v3/{PROJECT}/volumes/{}", ids[i % ids.len()]),
+                        None,
+                    );
+                    assert_eq!(st, 200);
+                    count.fetch_add(1, Ordering::Relaxed);
+                    i += 1;
+                }
+            });
+        }
+        std::thread::sleep(window);
+        done.store(true, Ordering::Relaxed);
+    });
+    let rps = count.load(Ordering::Relaxed) as f64 / window.as_secs_f64();
+    let rss = rss_mib(d.child.id());
+    stop(d);
+
+    let (s50, s99) = percentiles(show);
+    let (d50, d99) = percentiles(detail);
+    let (c50, c99) = percentiles(create);
+    println!("hearth API benchmark: {volumes} volumes in the store (file backend), release build");
+    println!();
+    println!("| measure | result | target |");
+    println!("|---|---|---|");
+    println!("| show `GET /volumes/{{id}}` p50 / p99 | {s50:.3} ms / {s99:.3} ms | p50 < 1 ms |");
+    println!("| detail `GET /volumes/detail?limit=1000` p50 / p99 | {d50:.2} ms / {d99:.2} ms | p50 < 20 ms |");
+    println!("| create accepted `POST /volumes` → 202 p50 / p99 | {c50:.3} ms / {c99:.3} ms | |");
+    println!("| show, 16 concurrent clients | {rps:.0} requests/s | |");
+    println!("| RSS after the run | {rss:.1} MiB | < 30 MiB |");
+    println!(
+        "| start to ready, empty store / {volumes} volumes | {:.0} ms / {:.0} ms | < 200 ms |",
+        ready_empty.as_secs_f64() * 1000.0,
+        ready_full.as_secs_f64() * 1000.0
+    );
+    println!(
+        "| filling {volumes} volumes through the API, 16 clients | {:.1} s ({:.0} creates/s) | |",
+        fill_time.as_secs_f64(),
+        volumes as f64 / fill_time.as_secs_f64()
+    );
+}

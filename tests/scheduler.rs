@@ -152,7 +152,7 @@ fn concurrent_creates_never_overcommit() {
     }
     // b holds 10 GiB (minus what the filesystem reports as used, never more)
     assert!(
-        available <= 10 && available >= 1,
+        (1..=10).contains(&available),
         "{available} thick 1 GiB volumes on a 10 GiB pool"
     );
     let caps = &d.get("/scheduler-stats/get_pools?detail=True").json()["pools"];

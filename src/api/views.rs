@@ -3,6 +3,9 @@
 //! A field newer than the request's microversion is never shown, admin-only fields
 //! only to admins, and `os-vol-*` extension fields only in show and list responses.
 
+use std::collections::BTreeMap;
+
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::api::Ctx;
@@ -23,87 +26,158 @@ pub enum VolumeView {
 /// Admin metadata keys shown in `metadata`, as Cinder shows them.
 const VISIBLE_ADMIN_METADATA: &[&str] = &["readonly", "attached_mode"];
 
+/// A link of an object.
+#[derive(Serialize)]
+pub struct Link {
+    href: String,
+    rel: &'static str,
+}
+
+/// `None`: the field is not shown (too new for the microversion, or admin-only);
+/// `Some(None)`: shown as `null`.
+type Gated<T> = Option<Option<T>>;
+
+fn gate<T>(shown: bool, value: Option<T>) -> Gated<T> {
+    shown.then_some(value)
+}
+
+/// A volume as the API shows it, serialized straight to JSON (lists of a thousand
+/// volumes are rendered without building an intermediate tree).
+#[derive(Serialize)]
+pub struct VolumeOut<'a> {
+    id: String,
+    name: Option<&'a str>,
+    links: [Link; 2],
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    body: Option<VolumeBody<'a>>,
+}
+
+#[derive(Serialize)]
+struct VolumeBody<'a> {
+    description: Option<&'a str>,
+    size: u64,
+    status: &'static str,
+    availability_zone: &'a str,
+    created_at: String,
+    updated_at: String,
+    attachments: [(); 0],
+    metadata: BTreeMap<&'a str, &'a str>,
+    volume_type: &'a str,
+    snapshot_id: Option<String>,
+    source_volid: Option<String>,
+    user_id: &'a str,
+    bootable: &'static str,
+    encrypted: bool,
+    replication_status: &'static str,
+    consistencygroup_id: Option<()>,
+    multiattach: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    migration_status: Gated<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_id: Gated<()>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider_id: Gated<()>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service_uuid: Gated<()>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shared_targets: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster_name: Gated<()>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    volume_type_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encryption_key_id: Gated<()>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consumes_quota: Option<bool>,
+    #[serde(
+        rename = "os-vol-tenant-attr:tenant_id",
+        skip_serializing_if = "Option::is_none"
+    )]
+    tenant_id: Option<&'a str>,
+    #[serde(
+        rename = "os-vol-host-attr:host",
+        skip_serializing_if = "Option::is_none"
+    )]
+    host: Gated<&'a str>,
+    #[serde(
+        rename = "os-vol-mig-status-attr:migstat",
+        skip_serializing_if = "Option::is_none"
+    )]
+    migstat: Gated<&'a str>,
+    #[serde(
+        rename = "os-vol-mig-status-attr:name_id",
+        skip_serializing_if = "Option::is_none"
+    )]
+    name_id: Gated<()>,
+}
+
 /// A volume.
-pub fn volume(ctx: &Ctx<'_>, v: &Volume, view: VolumeView) -> Value {
+pub fn volume<'a>(ctx: &Ctx<'_>, v: &'a Volume, view: VolumeView) -> VolumeOut<'a> {
     let id = v.id.to_string();
-    let mut m = Map::new();
-    m.insert("id".into(), json!(id));
-    m.insert("name".into(), json!(v.name));
-    m.insert("links".into(), ctx.links(&format!("volumes/{id}")));
-    if view == VolumeView::Brief {
-        return Value::Object(m);
-    }
-    let admin = ctx.caller.is_admin;
-    let mv = ctx.version;
-    let mut metadata = v.metadata.clone();
-    for k in VISIBLE_ADMIN_METADATA {
-        if let Some(val) = v.admin_metadata.get(*k) {
-            metadata.insert(k.to_string(), val.clone());
+    let [self_link, bookmark] = ctx.link_pair(&format!("volumes/{id}"));
+    let links = [
+        Link {
+            href: self_link,
+            rel: "self",
+        },
+        Link {
+            href: bookmark,
+            rel: "bookmark",
+        },
+    ];
+    let body = (view != VolumeView::Brief).then(|| {
+        let admin = ctx.caller.is_admin;
+        let mv = ctx.version;
+        let full = view == VolumeView::Full;
+        let mut metadata: BTreeMap<&str, &str> = v
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        for k in VISIBLE_ADMIN_METADATA {
+            if let Some(val) = v.admin_metadata.get(*k) {
+                metadata.insert(k, val);
+            }
         }
-    }
-    m.insert("description".into(), json!(v.description));
-    m.insert("size".into(), json!(v.size));
-    m.insert("status".into(), json!(v.status.as_str()));
-    m.insert("availability_zone".into(), json!(v.availability_zone));
-    m.insert("created_at".into(), json!(v.created_at.to_string()));
-    m.insert("updated_at".into(), json!(v.updated_at.to_string()));
-    m.insert("attachments".into(), json!([]));
-    m.insert("metadata".into(), json!(metadata));
-    m.insert("volume_type".into(), json!(v.volume_type_name));
-    m.insert(
-        "snapshot_id".into(),
-        json!(v.snapshot_id.map(|i| i.to_string())),
-    );
-    m.insert(
-        "source_volid".into(),
-        json!(v.source_volid.map(|i| i.to_string())),
-    );
-    m.insert("user_id".into(), json!(v.user_id));
-    m.insert(
-        "bootable".into(),
-        json!(if v.bootable { "true" } else { "false" }),
-    );
-    m.insert("encrypted".into(), json!(false));
-    m.insert("replication_status".into(), json!("disabled"));
-    m.insert("consistencygroup_id".into(), Value::Null);
-    m.insert("multiattach".into(), json!(v.multiattach));
-    if admin {
-        m.insert("migration_status".into(), json!(v.migration_status));
-    }
-    if mv.at_least(13) {
-        m.insert("group_id".into(), Value::Null);
-    }
-    if mv.at_least(21) && admin {
-        m.insert("provider_id".into(), Value::Null);
-    }
-    if mv.at_least(48) {
-        m.insert("service_uuid".into(), Value::Null);
-        m.insert("shared_targets".into(), json!(false));
-    }
-    if mv.at_least(61) && admin {
-        m.insert("cluster_name".into(), Value::Null);
-    }
-    if mv.at_least(63) {
-        m.insert("volume_type_id".into(), json!(v.volume_type_id.to_string()));
-    }
-    if mv.at_least(64) {
-        m.insert("encryption_key_id".into(), Value::Null);
-    }
-    if mv.at_least(65) {
-        m.insert("consumes_quota".into(), json!(v.consumes_quota));
-    }
-    if view == VolumeView::Full {
-        m.insert("os-vol-tenant-attr:tenant_id".into(), json!(v.project_id));
-        if admin {
-            m.insert("os-vol-host-attr:host".into(), json!(v.host));
-            m.insert(
-                "os-vol-mig-status-attr:migstat".into(),
-                json!(v.migration_status),
-            );
-            m.insert("os-vol-mig-status-attr:name_id".into(), Value::Null);
+        VolumeBody {
+            description: v.description.as_deref(),
+            size: v.size,
+            status: v.status.as_str(),
+            availability_zone: &v.availability_zone,
+            created_at: v.created_at.to_string(),
+            updated_at: v.updated_at.to_string(),
+            attachments: [],
+            metadata,
+            volume_type: &v.volume_type_name,
+            snapshot_id: v.snapshot_id.map(|i| i.to_string()),
+            source_volid: v.source_volid.map(|i| i.to_string()),
+            user_id: &v.user_id,
+            bootable: if v.bootable { "true" } else { "false" },
+            encrypted: false,
+            replication_status: "disabled",
+            consistencygroup_id: None,
+            multiattach: v.multiattach,
+            migration_status: gate(admin, v.migration_status.as_deref()),
+            group_id: gate(mv.at_least(13), None),
+            provider_id: gate(mv.at_least(21) && admin, None),
+            service_uuid: gate(mv.at_least(48), None),
+            shared_targets: mv.at_least(48).then_some(false),
+            cluster_name: gate(mv.at_least(61) && admin, None),
+            volume_type_id: mv.at_least(63).then(|| v.volume_type_id.to_string()),
+            encryption_key_id: gate(mv.at_least(64), None),
+            consumes_quota: mv.at_least(65).then_some(v.consumes_quota),
+            tenant_id: full.then_some(v.project_id.as_str()),
+            host: gate(full && admin, v.host.as_deref()),
+            migstat: gate(full && admin, v.migration_status.as_deref()),
+            name_id: gate(full && admin, None),
         }
+    });
+    VolumeOut {
+        id,
+        name: v.name.as_deref(),
+        links,
+        body,
     }
-    Value::Object(m)
 }
 
 /// A volume type; non-admins see only the user-visible extra specs.

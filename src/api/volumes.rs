@@ -92,16 +92,22 @@ pub fn list(ctx: &mut Ctx<'_>, detail: bool) -> Result<Reply> {
     } else {
         VolumeView::Brief
     };
-    let items: Vec<Value> = vols.iter().map(|v| views::volume(ctx, v, view)).collect();
-    let mut out = json!({ "volumes": items });
-    if vols.len() == limit {
-        if let Some(last) = vols.last() {
-            out["volumes_links"] = ctx.next_link(&last.id.to_string());
-        }
+    #[derive(serde::Serialize)]
+    struct Out<'a> {
+        volumes: Vec<views::VolumeOut<'a>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        volumes_links: Option<Value>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        count: Option<u64>,
     }
-    if let Some(n) = count {
-        out["count"] = json!(n);
-    }
+    let next = (vols.len() == limit)
+        .then(|| vols.last().map(|v| ctx.next_link(&v.id.to_string())))
+        .flatten();
+    let out = Out {
+        volumes: vols.iter().map(|v| views::volume(ctx, v, view)).collect(),
+        volumes_links: next,
+        count,
+    };
     Ok(Reply::json(200, out))
 }
 

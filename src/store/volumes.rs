@@ -168,7 +168,7 @@ fn opt_id_col(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<Id>> {
 
 pub(super) fn ts_col(row: &Row<'_>, i: usize) -> rusqlite::Result<Timestamp> {
     let s: String = row.get(i)?;
-    Timestamp::parse(&s).ok_or_else(|| bad_row("timestamp", &s))
+    Timestamp::parse_stored(&s).ok_or_else(|| bad_row("timestamp", &s))
 }
 
 fn volume_from_row(row: &Row<'_>) -> rusqlite::Result<Volume> {

@@ -26,6 +26,9 @@ use crate::error::{Error, Result};
 use crate::scheduler::{PoolState, Scheduler};
 use crate::store::Store;
 
+/// Backend operations that may run at once; more wait their turn.
+const BACKEND_SLOTS: usize = 8;
+
 /// Who is asking.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Caller {
@@ -74,13 +77,15 @@ pub struct Core {
     pools: BTreeMap<String, PoolRef>,
     executor: Arc<smol::Executor<'static>>,
     background: AtomicUsize,
+    /// Bounds how many backend operations run at once (and so the blocking threads).
+    backend_slots: Arc<smol::lock::Semaphore>,
 }
 
 impl Core {
     /// Build the core from a configuration: open the store, build the backends and
     /// the scheduler's view of their pools. Nothing runs yet; see [`Core::start`].
     pub fn new(config: Config) -> Result<Arc<Core>> {
-        let store = Store::open(&config.data_dir(), config.api_threads.clamp(1, 8))?;
+        let store = Store::open(&config.data_dir(), config.api_threads.clamp(1, 4))?;
         let host = config.host();
         let mut backends = BTreeMap::new();
         let mut pools = BTreeMap::new();
@@ -156,6 +161,7 @@ impl Core {
             pools,
             executor: Arc::new(smol::Executor::new()),
             background: AtomicUsize::new(0),
+            backend_slots: Arc::new(smol::lock::Semaphore::new(BACKEND_SLOTS)),
         }))
     }
 
@@ -268,7 +274,9 @@ impl Core {
         core.background.fetch_add(1, Ordering::SeqCst);
         self.spawn(async move {
             let c = core.clone();
+            let slot = core.backend_slots.acquire_arc().await;
             smol::unblock(move || f(&c)).await;
+            drop(slot);
             core.background.fetch_sub(1, Ordering::SeqCst);
             log::trace!("background {what} finished");
         });

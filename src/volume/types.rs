@@ -250,9 +250,9 @@ impl Core {
         self.store.read(|tx| {
             let t = self.type_in(tx, caller, id)?;
             if t.is_public {
-                return Err(Error::NotFound(format!(
-                    "Access list not available for public volume types."
-                )));
+                return Err(Error::NotFound(
+                    "Access list not available for public volume types.".into(),
+                ));
             }
             let p = st::projects(tx, t.id)?;
             Ok((t, p))

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# hearth's test command: every tier, installing what it needs (apt, pip).
+#
+#   scripts/test.sh            # all tiers
+#   scripts/test.sh lint unit  # only some: lint unit clients vm
+#
+# Tiers:
+#   lint     cargo fmt --check, cargo clippy -D warnings
+#   unit     cargo test: unit tests, API tests against the real daemon over HTTP,
+#            scheduler and crash tests (file backend, temp dirs, ephemeral ports)
+#   clients  the real openstack and cinder CLIs and openstacksdk (pip, in .venv)
+#            driving hearthd
+#   vm       a QEMU/Debian guest with real LVM, LIO and open-iscsi (vm-tests/)
+#
+# The last line is "N passed, N failed" over the tiers; the exit code is non-zero
+# when any tier failed.
+set -uo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+tiers=("$@")
+[[ ${#tiers[@]} -gt 0 ]] || tiers=(lint unit clients vm)
+passed=0
+failed=0
+failures=()
+
+say() { printf '\n=== %s ===\n' "$*"; }
+
+ensure_rust() {
+    if ! command -v cargo >/dev/null 2>&1; then
+        echo "test.sh: cargo is missing; install Rust (rustup) first" >&2
+        exit 2
+    fi
+    # SQLite is bundled (built with cc); make sure a C compiler exists.
+    if ! command -v cc >/dev/null 2>&1; then
+        apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q build-essential
+    fi
+}
+
+tier_lint() {
+    cargo fmt --all -- --check &&
+        cargo clippy --all-targets --locked -- -D warnings
+}
+
+tier_unit() {
+    cargo test --locked
+}
+
+tier_clients() {
+    local venv
+    venv=$(scripts/setup-venv.sh) || return 1
+    cargo build --locked --bin hearthd || return 1
+    HEARTHD="$repo/target/debug/hearthd" "$venv/bin/pytest" -q tests/clients
+}
+
+tier_vm() {
+    cargo build --locked --bin hearthd || return 1
+    vm-tests/run.sh -- vm-tests/guest/smoke.sh
+}
+
+ensure_rust
+for t in "${tiers[@]}"; do
+    case $t in
+        lint | unit | clients | vm) ;;
+        *) echo "test.sh: unknown tier '$t' (lint unit clients vm)" >&2; exit 2 ;;
+    esac
+    say "tier $t"
+    start=$SECONDS
+    if "tier_$t"; then
+        passed=$((passed + 1))
+        echo "--- tier $t passed in $((SECONDS - start)) s"
+    else
+        failed=$((failed + 1))
+        failures+=("$t")
+        echo "--- tier $t FAILED after $((SECONDS - start)) s"
+    fi
+done
+
+say "summary"
+[[ $failed -eq 0 ]] || echo "failed tiers: ${failures[*]}"
+echo "tiers: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]
