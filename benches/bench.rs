@@ -29,10 +29,7 @@ impl Conn {
     fn new(addr: &str) -> Conn {
         let s = TcpStream::connect(addr).expect("connect");
         s.set_nodelay(true).unwrap();
-        Conn {
-            stream: BufReader::new(s),
-            addr: addr.to_string(),
-        }
+        Conn { stream: BufReader::new(s), addr: addr.to_string() }
     }
 
     /// One keep-alive request; returns (status, body).
@@ -42,10 +39,7 @@ impl Conn {
             self.addr
         );
         if let Some(b) = body {
-            head.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                b.len()
-            ));
+            head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
         }
         head.push_str("\r\n");
         if let Some(b) = body {
@@ -54,12 +48,7 @@ impl Conn {
         self.stream.get_mut().write_all(head.as_bytes()).unwrap();
         let mut line = String::new();
         self.stream.read_line(&mut line).unwrap();
-        let status: u16 = line
-            .split_whitespace()
-            .nth(1)
-            .expect("status line")
-            .parse()
-            .unwrap();
+        let status: u16 = line.split_whitespace().nth(1).expect("status line").parse().unwrap();
         let mut len = 0usize;
         loop {
             line.clear();
@@ -109,19 +98,12 @@ fn start(dir: &std::path::Path) -> Daemon {
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
     let ready = t0.elapsed();
-    let addr = line
-        .trim()
-        .strip_prefix("hearthd: listening on http://")
-        .expect("ready line")
-        .to_string();
+    let addr = line.trim().strip_prefix("hearthd: listening on http://").expect("ready line").to_string();
     Daemon { child, addr, ready }
 }
 
 fn stop(mut d: Daemon) {
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(d.child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    );
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(d.child.id() as i32), nix::sys::signal::Signal::SIGTERM);
     let _ = d.child.wait();
 }
 
@@ -177,8 +159,7 @@ fn main() {
                     (0..per)
                         .filter(|i| t * per + i < volumes)
                         .map(|_| {
-                            let (st, b) =
-                                c.req("POST", &format!("/v3/{PROJECT}/volumes"), Some(body));
+                            let (st, b) = c.req("POST", &format!("/v3/{PROJECT}/volumes"), Some(body));
                             assert_eq!(st, 202, "{}", String::from_utf8_lossy(&b));
                             let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
                             v["volume"]["id"].as_str().unwrap().to_string()
@@ -187,20 +168,13 @@ fn main() {
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect()
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
     });
     let fill_time = fill.elapsed();
     // Wait until the background work is done.
     let mut c = Conn::new(&d.addr);
     loop {
-        let (_, b) = c.req(
-            "GET",
-            &format!("/v3/{PROJECT}/volumes?status=creating&limit=1"),
-            None,
-        );
+        let (_, b) = c.req("GET", &format!("/v3/{PROJECT}/volumes?status=creating&limit=1"), None);
         let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
         if v["volumes"].as_array().is_some_and(|a| a.is_empty()) {
             break;
@@ -214,28 +188,16 @@ fn main() {
     let ready_full = d.ready;
     let mut c = Conn::new(&d.addr);
     let show = timed(2000, |i| {
-        let (st, _) = c.req(
-            "GET",
-            &format!("/v3/{PROJECT}/volumes/{}", ids[(i * 7919) % ids.len()]),
-            None,
-        );
+        let (st, _) = c.req("GET", &format!("/v3/{PROJECT}/volumes/{}", ids[(i * 7919) % ids.len()]), None);
         assert_eq!(st, 200);
     });
     let detail = timed(50, |_| {
-        let (st, b) = c.req(
-            "GET",
-            &format!("/v3/{PROJECT}/volumes/detail?limit=1000"),
-            None,
-        );
+        let (st, b) = c.req("GET", &format!("/v3/{PROJECT}/volumes/detail?limit=1000"), None);
         assert_eq!(st, 200);
         assert!(b.len() > 1000 * 500);
     });
     let create = timed(300, |_| {
-        let (st, _) = c.req(
-            "POST",
-            &format!("/v3/{PROJECT}/volumes"),
-            Some(r#"{"volume":{"size":1}}"#),
-        );
+        let (st, _) = c.req("POST", &format!("/v3/{PROJECT}/volumes"), Some(r#"{"volume":{"size":1}}"#));
         assert_eq!(st, 202);
     });
 
@@ -250,11 +212,7 @@ fn main() {
                 let mut c = Conn::new(&addr);
                 let mut i = t * 1000;
                 while !done.load(Ordering::Relaxed) {
-                    let (st, _) = c.req(
-                        "GET",
-                        &format!("/v3/{PROJECT}/volumes/{}", ids[i % ids.len()]),
-                        None,
-                    );
+                    let (st, _) = c.req("GET", &format!("/v3/{PROJECT}/volumes/{}", ids[i % ids.len()]), None);
                     assert_eq!(st, 200);
                     count.fetch_add(1, Ordering::Relaxed);
                     i += 1;

@@ -51,10 +51,7 @@ pub enum ConfigError {
 }
 
 fn value_err(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError::Value {
-        key: key.into(),
-        message: message.into(),
-    }
+    ConfigError::Value { key: key.into(), message: message.into() }
 }
 
 /// How callers are authenticated.
@@ -72,6 +69,15 @@ pub enum AuthStrategy {
 pub enum Driver {
     /// Sparse files in a directory.
     File,
+}
+
+/// How hosts reach a backend's volumes (Cinder's `target_helper`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetHelper {
+    /// A path on this host (os-brick's LOCAL connector).
+    #[default]
+    Local,
 }
 
 /// What happens to a volume's data when it is deleted (Cinder's `volume_clear`).
@@ -105,9 +111,10 @@ impl<'de> Deserialize<'de> for OverSubscription {
         match Raw::deserialize(d)? {
             Raw::Num(n) => Ok(OverSubscription::Ratio(n)),
             Raw::Text(t) if t == "auto" => Ok(OverSubscription::Auto),
-            Raw::Text(t) => t.parse().map(OverSubscription::Ratio).map_err(|_| {
-                serde::de::Error::custom(format!("expected a number or \"auto\", found \"{t}\""))
-            }),
+            Raw::Text(t) => t
+                .parse()
+                .map(OverSubscription::Ratio)
+                .map_err(|_| serde::de::Error::custom(format!("expected a number or \"auto\", found \"{t}\""))),
         }
     }
 }
@@ -171,6 +178,9 @@ pub struct BackendConfig {
     pub backend_availability_zone: Option<String>,
     /// The pool's name (default: the table's name).
     pub pool_name: Option<String>,
+    /// How hosts reach the volumes.
+    #[serde(default)]
+    pub target_helper: TargetHelper,
     /// file: the directory that holds the volume files.
     pub path: Option<PathBuf>,
     /// file: the pool's capacity in GiB (default: the filesystem's size).
@@ -252,10 +262,8 @@ volume_backend_name = "file"
 impl Config {
     /// Parse TOML text; `origin` names it in messages.
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: origin.into(),
-            message: e.to_string(),
-        })?;
+        let config: Config =
+            toml::from_str(text).map_err(|e| ConfigError::Parse { path: origin.into(), message: e.to_string() })?;
         config.validate()?;
         Ok(config)
     }
@@ -265,10 +273,7 @@ impl Config {
         match path {
             None => Config::parse(EMBEDDED_DEFAULT, "<embedded default>"),
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
-                    path: p.into(),
-                    source,
-                })?;
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read { path: p.into(), source })?;
                 Config::parse(&text, &p.display().to_string())
             }
         }
@@ -277,10 +282,7 @@ impl Config {
     /// Check every value that the types alone do not constrain.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.backends.is_empty() {
-            return Err(value_err(
-                "backends",
-                "at least one backend must be configured",
-            ));
+            return Err(value_err("backends", "at least one backend must be configured"));
         }
         if self.storage_availability_zone.is_empty() {
             return Err(value_err("storage_availability_zone", "must not be empty"));
@@ -295,26 +297,17 @@ impl Config {
             return Err(value_err("osapi_max_limit", "must be at least 1"));
         }
         if self.max_request_body_size < 1024 {
-            return Err(value_err(
-                "max_request_body_size",
-                "must be at least 1024 bytes",
-            ));
+            return Err(value_err("max_request_body_size", "must be at least 1024 bytes"));
         }
         if self.scheduler_max_attempts == 0 {
             return Err(value_err("scheduler_max_attempts", "must be at least 1"));
         }
         if !self.capacity_weight_multiplier.is_finite() {
-            return Err(value_err(
-                "capacity_weight_multiplier",
-                "must be a finite number",
-            ));
+            return Err(value_err("capacity_weight_multiplier", "must be a finite number"));
         }
         if let Some(host) = &self.host {
             if host.is_empty() || host.contains(['@', '#', '/']) {
-                return Err(value_err(
-                    "host",
-                    "must be non-empty and contain no '@', '#' or '/'",
-                ));
+                return Err(value_err("host", "must be non-empty and contain no '@', '#' or '/'"));
             }
         }
         let q = &self.quota;
@@ -333,28 +326,18 @@ impl Config {
         }
         for (name, b) in &self.backends {
             let key = |k: &str| format!("backends.{name}.{k}");
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
                 return Err(value_err(
                     format!("backends.{name}"),
                     "backend names may use only letters, digits, '-', '_' and '.'",
                 ));
             }
             if b.reserved_percentage > 100 {
-                return Err(value_err(
-                    key("reserved_percentage"),
-                    "must be between 0 and 100",
-                ));
+                return Err(value_err(key("reserved_percentage"), "must be between 0 and 100"));
             }
             if let OverSubscription::Ratio(r) = b.max_over_subscription_ratio {
                 if !(r.is_finite() && r >= 1.0) {
-                    return Err(value_err(
-                        key("max_over_subscription_ratio"),
-                        "must be a number >= 1.0 or \"auto\"",
-                    ));
+                    return Err(value_err(key("max_over_subscription_ratio"), "must be a number >= 1.0 or \"auto\""));
                 }
             }
             if let Some(vbn) = &b.volume_backend_name {
@@ -364,18 +347,12 @@ impl Config {
             }
             if let Some(p) = &b.pool_name {
                 if p.is_empty() || p.contains(['@', '#', '/']) {
-                    return Err(value_err(
-                        key("pool_name"),
-                        "must be non-empty and contain no '@', '#' or '/'",
-                    ));
+                    return Err(value_err(key("pool_name"), "must be non-empty and contain no '@', '#' or '/'"));
                 }
             }
             if let Some(az) = &b.backend_availability_zone {
                 if az.is_empty() {
-                    return Err(value_err(
-                        key("backend_availability_zone"),
-                        "must not be empty",
-                    ));
+                    return Err(value_err(key("backend_availability_zone"), "must not be empty"));
                 }
             }
             match b.driver {
@@ -391,10 +368,7 @@ impl Config {
 
     /// The pool name of a backend.
     pub fn pool_name(&self, backend: &str) -> String {
-        self.backends
-            .get(backend)
-            .and_then(|b| b.pool_name.clone())
-            .unwrap_or_else(|| backend.to_string())
+        self.backends.get(backend).and_then(|b| b.pool_name.clone()).unwrap_or_else(|| backend.to_string())
     }
 
     /// The data directory: configured, else `/var/lib/hearth` for root and
@@ -447,12 +421,7 @@ mod tests {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "toml")
-                && path
-                    .file_name()
-                    .unwrap()
-                    .to_str()
-                    .unwrap()
-                    .starts_with("file")
+                && path.file_name().unwrap().to_str().unwrap().starts_with("file")
             {
                 Config::load(Some(&path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 seen += 1;
@@ -473,10 +442,7 @@ mod tests {
             ("[quota]\nquota_volumes = -5\n", "quota.quota_volumes"),
             ("[quota]\nquota_vols = 5\n", "quota_vols"),
             ("[backends.f]\ndriver = \"tape\"\n", "tape"),
-            (
-                "[backends.f]\ndriver = \"file\"\nreserved_percentage = 101\n",
-                "backends.f.reserved_percentage",
-            ),
+            ("[backends.f]\ndriver = \"file\"\nreserved_percentage = 101\n", "backends.f.reserved_percentage"),
             (
                 "[backends.f]\ndriver = \"file\"\nmax_over_subscription_ratio = 0.5\n",
                 "backends.f.max_over_subscription_ratio",
@@ -485,27 +451,15 @@ mod tests {
                 "[backends.f]\ndriver = \"file\"\nmax_over_subscription_ratio = \"lots\"\n",
                 "max_over_subscription_ratio",
             ),
-            (
-                "[backends.f]\ndriver = \"file\"\nvolume_clear = \"shred\"\n",
-                "volume_clear",
-            ),
-            (
-                "[backends.f]\ndriver = \"file\"\nsize_gb = 0\n",
-                "backends.f.size_gb",
-            ),
-            (
-                "[backends.f]\ndriver = \"file\"\ncolour = \"red\"\n",
-                "colour",
-            ),
+            ("[backends.f]\ndriver = \"file\"\nvolume_clear = \"shred\"\n", "volume_clear"),
+            ("[backends.f]\ndriver = \"file\"\nsize_gb = 0\n", "backends.f.size_gb"),
+            ("[backends.f]\ndriver = \"file\"\ncolour = \"red\"\n", "colour"),
             ("[backends.\"a b\"]\ndriver = \"file\"\n", "backends.a b"),
             ("", "backends"),
         ];
         for (text, key) in table {
-            let text = if text.contains("[backends") || text.is_empty() {
-                text.to_string()
-            } else {
-                format!("{text}{file}")
-            };
+            let text =
+                if text.contains("[backends") || text.is_empty() { text.to_string() } else { format!("{text}{file}") };
             let err = Config::parse(&text, "t.toml").expect_err(&text).to_string();
             assert!(err.contains(key), "{text:?}: {err}");
         }
@@ -513,14 +467,8 @@ mod tests {
 
     #[test]
     fn auto_over_subscription_is_accepted() {
-        let c = Config::parse(
-            "[backends.f]\ndriver = \"file\"\nmax_over_subscription_ratio = \"auto\"\n",
-            "t",
-        )
-        .unwrap();
-        assert_eq!(
-            c.backends["f"].max_over_subscription_ratio,
-            OverSubscription::Auto
-        );
+        let c =
+            Config::parse("[backends.f]\ndriver = \"file\"\nmax_over_subscription_ratio = \"auto\"\n", "t").unwrap();
+        assert_eq!(c.backends["f"].max_over_subscription_ratio, OverSubscription::Auto);
     }
 }

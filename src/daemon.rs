@@ -18,9 +18,7 @@ pub fn run(config: Config, grace: Duration) -> Result<()> {
     let mut signals = SigSet::empty();
     signals.add(Signal::SIGTERM);
     signals.add(Signal::SIGINT);
-    signals
-        .thread_block()
-        .map_err(|e| Error::internal("blocking signals", e))?;
+    signals.thread_block().map_err(|e| Error::internal("blocking signals", e))?;
 
     let started = Instant::now();
     let threads = config.api_threads;
@@ -30,19 +28,14 @@ pub fn run(config: Config, grace: Duration) -> Result<()> {
     let server = Server::bind(listen)?;
     let addr = server.addr();
     let workers = server.serve(core.clone(), threads);
-    log::info!(
-        "ready in {:.1} ms",
-        started.elapsed().as_secs_f64() * 1000.0
-    );
+    log::info!("ready in {:.1} ms", started.elapsed().as_secs_f64() * 1000.0);
     // The line tests and scripts wait for; printed once the API answers.
     println!("hearthd: listening on http://{addr}");
     if let Err(e) = crate::notify::notify("READY=1") {
         log::warn!("sd_notify failed: {e}");
     }
 
-    let sig = signals
-        .wait()
-        .map_err(|e| Error::internal("waiting for signals", e))?;
+    let sig = signals.wait().map_err(|e| Error::internal("waiting for signals", e))?;
     log::info!("{sig:?}: stopping");
     let _ = crate::notify::notify("STOPPING=1");
     server.stop();
@@ -54,10 +47,7 @@ pub fn run(config: Config, grace: Duration) -> Result<()> {
         std::thread::sleep(Duration::from_millis(20));
     }
     if core.background_jobs() > 0 {
-        log::warn!(
-            "{} background jobs still running at exit; reconcile will finish them",
-            core.background_jobs()
-        );
+        log::warn!("{} background jobs still running at exit; reconcile will finish them", core.background_jobs());
     }
     Ok(())
 }

@@ -56,9 +56,7 @@ impl Gib {
     /// A size from a number of GiB; refuses zero and sizes above [`MAX_GIB`].
     pub fn new(n: u64) -> Result<Gib> {
         if n == 0 {
-            return Err(Error::Invalid(
-                "Invalid input received: size must be an integer greater than 0.".into(),
-            ));
+            return Err(Error::Invalid("Invalid input received: size must be an integer greater than 0.".into()));
         }
         if n > MAX_GIB {
             return Err(Error::Invalid(format!(
@@ -95,11 +93,7 @@ impl Timestamp {
     /// Now, to the microsecond.
     pub fn now() -> Timestamp {
         let now = chrono::Utc::now().naive_utc();
-        Timestamp(
-            now - chrono::Duration::nanoseconds(
-                now.and_utc().timestamp_subsec_nanos() as i64 % 1000,
-            ),
-        )
+        Timestamp(now - chrono::Duration::nanoseconds(now.and_utc().timestamp_subsec_nanos() as i64 % 1000))
     }
 
     /// Parse the stored form (`YYYY-MM-DDTHH:MM:SS.ffffff`) quickly, falling back to
@@ -117,13 +111,10 @@ impl Timestamp {
             return Timestamp::parse(s);
         }
         let num = |from: usize, to: usize| -> Option<u32> {
-            b[from..to].iter().try_fold(0u32, |acc, c| {
-                c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
-            })
+            b[from..to].iter().try_fold(0u32, |acc, c| c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0')))
         };
         let date = chrono::NaiveDate::from_ymd_opt(num(0, 4)? as i32, num(5, 7)?, num(8, 10)?)?;
-        let time =
-            date.and_hms_micro_opt(num(11, 13)?, num(14, 16)?, num(17, 19)?, num(20, 26)?)?;
+        let time = date.and_hms_micro_opt(num(11, 13)?, num(14, 16)?, num(17, 19)?, num(20, 26)?)?;
         Some(Timestamp(time))
     }
 
@@ -134,11 +125,7 @@ impl Timestamp {
         chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
             .or_else(|_| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f"))
             .ok()
-            .or_else(|| {
-                chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                    .ok()
-                    .and_then(|d| d.and_hms_opt(0, 0, 0))
-            })
+            .or_else(|| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)))
             .map(Timestamp)
     }
 }
@@ -189,19 +176,10 @@ mod tests {
         assert_eq!(shown.len(), 26, "{shown}");
         assert_eq!(Timestamp::parse(&shown), Some(t));
         assert_eq!(Timestamp::parse_stored(&shown), Some(t));
-        assert_eq!(
-            t.to_string(),
-            t.0.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
-        );
-        assert_eq!(
-            Timestamp::parse_stored("2024-01-01"),
-            Timestamp::parse("2024-01-01")
-        );
+        assert_eq!(t.to_string(), t.0.format("%Y-%m-%dT%H:%M:%S%.6f").to_string());
+        assert_eq!(Timestamp::parse_stored("2024-01-01"), Timestamp::parse("2024-01-01"));
         assert_eq!(Timestamp::parse_stored("2024-13-01T00:00:00.000000"), None);
-        assert!(
-            Timestamp::parse("2024-01-01").unwrap()
-                < Timestamp::parse("2024-01-01T00:00:01Z").unwrap()
-        );
+        assert!(Timestamp::parse("2024-01-01").unwrap() < Timestamp::parse("2024-01-01T00:00:01Z").unwrap());
         assert_eq!(Timestamp::parse("yesterday"), None);
     }
 }

@@ -14,6 +14,7 @@ pub mod backend;
 pub mod config;
 pub mod daemon;
 pub mod error;
+pub mod export;
 pub mod flow;
 pub mod ids;
 pub mod model;

@@ -61,11 +61,7 @@ fn check_config(config: &Config) -> Result<(), String> {
             Ok(b.pools())
         });
         match result {
-            Ok(pools) => println!(
-                "backend {name} ({:?}): ok, pools {}",
-                bc.driver,
-                pools.join(", ")
-            ),
+            Ok(pools) => println!("backend {name} ({:?}): ok, pools {}", bc.driver, pools.join(", ")),
             Err(e) => {
                 println!("backend {name} ({:?}): FAILED: {e}", bc.driver);
                 failed = true;
@@ -105,8 +101,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::CheckConfig => check_config(&config),
-        Command::Serve => hearth::daemon::run(config, Duration::from_secs(cli.stop_grace))
-            .map_err(|e| e.to_string()),
+        Command::Serve => hearth::daemon::run(config, Duration::from_secs(cli.stop_grace)).map_err(|e| e.to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

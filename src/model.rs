@@ -82,6 +82,8 @@ string_enum! {
         ErrorExtending = "error_extending",
         /// Failed to restore.
         ErrorRestoring = "error_restoring",
+        /// Being reverted to a snapshot.
+        Reverting = "reverting",
     }
 }
 
@@ -105,6 +107,38 @@ string_enum! {
     }
 }
 
+string_enum! {
+    /// A snapshot's `status`.
+    SnapshotStatus {
+        /// Being made.
+        Creating = "creating",
+        /// Ready.
+        Available = "available",
+        /// Being deleted.
+        Deleting = "deleting",
+        /// Being backed up.
+        BackingUp = "backing-up",
+        /// Its volume is being reverted to it.
+        Restoring = "restoring",
+        /// Failed.
+        Error = "error",
+        /// Failed to delete.
+        ErrorDeleting = "error_deleting",
+        /// Unmanaging.
+        Unmanaging = "unmanaging",
+    }
+}
+
+string_enum! {
+    /// How an attachment may use the volume.
+    AttachMode {
+        /// Read and write.
+        Rw = "rw",
+        /// Read only.
+        Ro = "ro",
+    }
+}
+
 /// What a volume's interrupted background work was, recorded *before* the work
 /// starts so that start-up can finish or undo it (see [`crate::flow`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,6 +151,8 @@ pub enum Task {
     BackendDelete,
     /// The backend is growing the volume to the given size.
     BackendExtend(Gib),
+    /// The backend is reverting the volume to the given snapshot.
+    BackendRevert(Id),
 }
 
 impl Task {
@@ -127,6 +163,7 @@ impl Task {
             Task::BackendCreate => "backend_create".into(),
             Task::BackendDelete => "backend_delete".into(),
             Task::BackendExtend(size) => format!("backend_extend:{}", size.get()),
+            Task::BackendRevert(snap) => format!("backend_revert:{snap}"),
         }
     }
 
@@ -136,6 +173,9 @@ impl Task {
             "scheduling" => Some(Task::Scheduling),
             "backend_create" => Some(Task::BackendCreate),
             "backend_delete" => Some(Task::BackendDelete),
+            _ if s.starts_with("backend_revert:") => {
+                s.strip_prefix("backend_revert:").and_then(Id::parse).map(Task::BackendRevert)
+            }
             _ => s
                 .strip_prefix("backend_extend:")
                 .and_then(|n| n.parse().ok())
@@ -197,6 +237,89 @@ pub struct Volume {
     /// Admin metadata (`readonly`, `attached_mode`); the visible keys are shown in
     /// `metadata`, as Cinder does.
     pub admin_metadata: BTreeMap<String, String>,
+    /// Export credentials (`CHAP <user> <secret>`), made once per volume.
+    pub provider_auth: Option<String>,
+    /// Its attachments, in creation order (loaded with the volume).
+    pub attachments: Vec<Attachment>,
+}
+
+impl Volume {
+    /// Whether an admin made the volume read-only.
+    pub fn readonly(&self) -> bool {
+        self.admin_metadata.get("readonly").is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+}
+
+/// A snapshot record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    /// Its id.
+    pub id: Id,
+    /// The owning project.
+    pub project_id: String,
+    /// The user who made it.
+    pub user_id: String,
+    /// The volume it is a snapshot of.
+    pub volume_id: Id,
+    /// Display name.
+    pub name: Option<String>,
+    /// Display description.
+    pub description: Option<String>,
+    /// Size in GiB (the volume's size when taken).
+    pub size: u64,
+    /// Lifecycle status.
+    pub status: SnapshotStatus,
+    /// Progress, as `"0%"` to `"100%"`.
+    pub progress: String,
+    /// The volume's type when taken.
+    pub volume_type_id: Id,
+    /// The pool it lives on (its volume's).
+    pub host: Option<String>,
+    /// Background work in progress.
+    pub task: Option<Task>,
+    /// Why it is in an error state.
+    pub error_reason: Option<String>,
+    /// Whether it counts toward quotas.
+    pub consumes_quota: bool,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+    /// User metadata.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// An attachment of a volume to an instance or host.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attachment {
+    /// Its id.
+    pub id: Id,
+    /// The volume.
+    pub volume_id: Id,
+    /// The volume's project.
+    pub project_id: String,
+    /// The instance (server) using it.
+    pub instance_uuid: Option<String>,
+    /// The host using it (from the connector or `os-attach`).
+    pub attached_host: Option<String>,
+    /// Where it appears in the instance.
+    pub mountpoint: Option<String>,
+    /// Its status: reserved, attaching, attached, detaching.
+    pub attach_status: AttachStatus,
+    /// rw or ro.
+    pub attach_mode: AttachMode,
+    /// The connector the host gave (raw JSON), once it gave one.
+    pub connector: Option<serde_json::Value>,
+    /// What the host connects with (the export's `data`), once connected.
+    pub connection_info: Option<serde_json::Value>,
+    /// When it became attached.
+    pub attach_time: Option<Timestamp>,
+    /// When it was detached.
+    pub detach_time: Option<Timestamp>,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
 }
 
 /// A volume type.
@@ -221,16 +344,12 @@ pub struct VolumeType {
 impl VolumeType {
     /// Whether the type asks for multiattach (`multiattach="<is> True"`).
     pub fn multiattach(&self) -> bool {
-        self.extra_specs
-            .get("multiattach")
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("<is> true"))
+        self.extra_specs.get("multiattach").is_some_and(|v| v.trim().eq_ignore_ascii_case("<is> true"))
     }
 
     /// Whether the type asks for thick provisioning (`provisioning:type=thick`).
     pub fn thick(&self) -> bool {
-        self.extra_specs
-            .get("provisioning:type")
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("thick"))
+        self.extra_specs.get("provisioning:type").is_some_and(|v| v.trim().eq_ignore_ascii_case("thick"))
     }
 }
 

@@ -16,6 +16,33 @@ pub const VOLUME_PREFIX: &str = "volume-";
 /// The prefix of in-progress objects (created, then renamed into place when complete).
 pub const PARTIAL_PREFIX: &str = ".partial-volume-";
 
+/// The prefix of every snapshot object hearth creates.
+pub const SNAPSHOT_PREFIX: &str = "snapshot-";
+
+/// The prefix of in-progress snapshots.
+pub const PARTIAL_SNAPSHOT_PREFIX: &str = ".partial-snapshot-";
+
+/// The host-side name of a snapshot.
+pub fn snapshot(id: Id) -> String {
+    format!("{SNAPSHOT_PREFIX}{id}")
+}
+
+/// The host-side name of a snapshot while it is still being made.
+pub fn partial_snapshot(id: Id) -> String {
+    format!("{PARTIAL_SNAPSHOT_PREFIX}{id}")
+}
+
+/// The snapshot id in a host-side name, if it is one of hearth's snapshot names.
+pub fn parse_snapshot(name: &str) -> Option<Id> {
+    name.strip_prefix(SNAPSHOT_PREFIX).and_then(Id::parse).filter(|id| snapshot(*id) == name)
+}
+
+/// Whether a name is one of hearth's partial (half-made) objects.
+pub fn is_partial(name: &str) -> bool {
+    parse_partial_volume(name).is_some()
+        || name.strip_prefix(PARTIAL_SNAPSHOT_PREFIX).and_then(Id::parse).is_some_and(|id| partial_snapshot(id) == name)
+}
+
 /// The host-side name of a volume.
 pub fn volume(id: Id) -> String {
     format!("{VOLUME_PREFIX}{id}")
@@ -28,16 +55,12 @@ pub fn partial_volume(id: Id) -> String {
 
 /// The volume id in a host-side name, if the name is one of hearth's volume names.
 pub fn parse_volume(name: &str) -> Option<Id> {
-    name.strip_prefix(VOLUME_PREFIX)
-        .and_then(Id::parse)
-        .filter(|id| volume(*id) == name)
+    name.strip_prefix(VOLUME_PREFIX).and_then(Id::parse).filter(|id| volume(*id) == name)
 }
 
 /// The volume id in a partial name, if it is one of hearth's partial names.
 pub fn parse_partial_volume(name: &str) -> Option<Id> {
-    name.strip_prefix(PARTIAL_PREFIX)
-        .and_then(Id::parse)
-        .filter(|id| partial_volume(*id) == name)
+    name.strip_prefix(PARTIAL_PREFIX).and_then(Id::parse).filter(|id| partial_volume(*id) == name)
 }
 
 #[cfg(test)]
@@ -50,6 +73,15 @@ mod tests {
         assert_eq!(parse_volume(&volume(id)), Some(id));
         assert_eq!(parse_partial_volume(&partial_volume(id)), Some(id));
         assert_eq!(volume(id).len(), 43);
+    }
+
+    #[test]
+    fn snapshot_names_round_trip() {
+        let id = Id::new();
+        assert_eq!(parse_snapshot(&snapshot(id)), Some(id));
+        assert!(is_partial(&partial_snapshot(id)) && is_partial(&partial_volume(id)));
+        assert!(!is_partial(&snapshot(id)) && !is_partial(&volume(id)));
+        assert_eq!(parse_volume(&snapshot(id)), None);
     }
 
     #[test]

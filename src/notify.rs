@@ -14,8 +14,7 @@ pub fn notify(state: &str) -> Result<bool> {
         return Ok(false);
     };
     let path = path.to_string_lossy().into_owned();
-    let sock =
-        UnixDatagram::unbound().map_err(|e| Error::internal("creating a notify socket", e))?;
+    let sock = UnixDatagram::unbound().map_err(|e| Error::internal("creating a notify socket", e))?;
     let sent = if let Some(name) = path.strip_prefix('@') {
         use std::os::linux::net::SocketAddrExt;
         let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())

@@ -8,12 +8,7 @@ use serde_json::json;
 
 fn post_raw(d: &Daemon, path: &str, body: &[u8], ct: &str) -> common::Resp {
     let auth = format!("demo:{PROJECT}");
-    d.raw(
-        "POST",
-        &format!("/v3/{PROJECT}{path}"),
-        Some(body),
-        &[("Content-Type", ct), ("X-Auth-Token", &auth)],
-    )
+    d.raw("POST", &format!("/v3/{PROJECT}{path}"), Some(body), &[("Content-Type", ct), ("X-Auth-Token", &auth)])
 }
 
 #[test]
@@ -28,63 +23,19 @@ fn volume_create_refusals() {
         (json!({"volume": {"size": 1.5}}), 400, "badRequest"),
         (json!({"volume": {"size": "ten"}}), 400, "badRequest"),
         (json!({"volume": {"size": true}}), 400, "badRequest"),
-        (
-            json!({"volume": {"size": 2147483648u64}}),
-            400,
-            "badRequest",
-        ),
-        (
-            json!({"volume": {"size": 18446744073709551615u64}}),
-            400,
-            "badRequest",
-        ),
+        (json!({"volume": {"size": 2147483648u64}}), 400, "badRequest"),
+        (json!({"volume": {"size": 18446744073709551615u64}}), 400, "badRequest"),
         (json!({"volume": {"size": 1001}}), 413, "overLimit"),
-        (
-            json!({"volume": {"size": 1, "volume_type": "no-such-type"}}),
-            404,
-            "itemNotFound",
-        ),
-        (
-            json!({"volume": {"size": 1, "availability_zone": "mars"}}),
-            400,
-            "badRequest",
-        ),
-        (
-            json!({"volume": {"size": 1, "multiattach": true}}),
-            400,
-            "badRequest",
-        ),
-        (
-            json!({"volume": {"size": 1, "name": "x".repeat(256)}}),
-            400,
-            "badRequest",
-        ),
+        (json!({"volume": {"size": 1, "volume_type": "no-such-type"}}), 404, "itemNotFound"),
+        (json!({"volume": {"size": 1, "availability_zone": "mars"}}), 400, "badRequest"),
+        (json!({"volume": {"size": 1, "multiattach": true}}), 400, "badRequest"),
+        (json!({"volume": {"size": 1, "name": "x".repeat(256)}}), 400, "badRequest"),
         (json!({"volume": {"size": 1, "name": 5}}), 400, "badRequest"),
-        (
-            json!({"volume": {"size": 1, "metadata": {"k": 1}}}),
-            400,
-            "badRequest",
-        ),
-        (
-            json!({"volume": {"size": 1, "metadata": ["k"]}}),
-            400,
-            "badRequest",
-        ),
-        (
-            json!({"volume": {"size": 1, "metadata": {"": "v"}}}),
-            400,
-            "badRequest",
-        ),
-        (
-            json!({"volume": {"size": 1, "imageRef": "abc"}}),
-            400,
-            "badRequest",
-        ),
-        (
-            json!({"volume": {"size": 1, "consistencygroup_id": "abc"}}),
-            400,
-            "badRequest",
-        ),
+        (json!({"volume": {"size": 1, "metadata": {"k": 1}}}), 400, "badRequest"),
+        (json!({"volume": {"size": 1, "metadata": ["k"]}}), 400, "badRequest"),
+        (json!({"volume": {"size": 1, "metadata": {"": "v"}}}), 400, "badRequest"),
+        (json!({"volume": {"size": 1, "imageRef": "abc"}}), 400, "badRequest"),
+        (json!({"volume": {"size": 1, "consistencygroup_id": "abc"}}), 400, "badRequest"),
     ];
     for (body, code, fault) in cases {
         let r = d.post("/volumes", body.clone());
@@ -95,18 +46,8 @@ fn volume_create_refusals() {
     let id = d.create_volume(json!({"size": "1"}));
     d.wait_status(&id, "available");
     // nothing else was recorded
-    assert_eq!(
-        d.get("/volumes").json()["volumes"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
-    assert_eq!(
-        d.get(&format!("/os-quota-sets/{PROJECT}?usage=True"))
-            .json()["quota_set"]["volumes"]["reserved"],
-        0
-    );
+    assert_eq!(d.get("/volumes").json()["volumes"].as_array().unwrap().len(), 1);
+    assert_eq!(d.get(&format!("/os-quota-sets/{PROJECT}?usage=True")).json()["quota_set"]["volumes"]["reserved"], 0);
 }
 
 #[test]
@@ -118,22 +59,12 @@ fn malformed_bodies_media_types_and_sizes() {
     post_raw(&d, "/volumes", b"\xff\xfe", "application/json").fault(400, "badRequest");
     post_raw(&d, "/volumes", br#"{"volume":{"size":1}}"#, "text/plain").fault(415, "badMediaType");
     // bodies above the cap (112 KiB, Cinder's default) are refused
-    let big = format!(
-        r#"{{"volume":{{"size":1,"description":"{}"}}}}"#,
-        "x".repeat(200_000)
-    );
+    let big = format!(r#"{{"volume":{{"size":1,"description":"{}"}}}}"#, "x".repeat(200_000));
     let r = post_raw(&d, "/volumes", big.as_bytes(), "application/json");
     r.fault(413, "overLimit");
     // an empty body where one is needed
-    d.call("POST", "/volumes", None, Some("latest"))
-        .fault(400, "badRequest");
-    assert_eq!(
-        d.get("/volumes").json()["volumes"]
-            .as_array()
-            .unwrap()
-            .len(),
-        0
-    );
+    d.call("POST", "/volumes", None, Some("latest")).fault(400, "badRequest");
+    assert_eq!(d.get("/volumes").json()["volumes"].as_array().unwrap().len(), 0);
 }
 
 #[test]
@@ -141,21 +72,13 @@ fn routes_methods_and_ids() {
     let d = Daemon::start();
     d.get("/volumes/").fault(404, "itemNotFound");
     d.get("/volumes/not-a-uuid").fault(404, "itemNotFound");
-    d.get("/volumes/00000000-0000-0000-0000-000000000000")
-        .fault(404, "itemNotFound");
+    d.get("/volumes/00000000-0000-0000-0000-000000000000").fault(404, "itemNotFound");
     d.get("/nothing-here").fault(404, "itemNotFound");
-    d.raw("GET", "/v2/volumes", None, &[])
-        .fault(404, "itemNotFound");
-    d.call("PATCH", "/volumes", None, Some("latest"))
-        .fault(405, "badMethod");
+    d.raw("GET", "/v2/volumes", None, &[]).fault(404, "itemNotFound");
+    d.call("PATCH", "/volumes", None, Some("latest")).fault(405, "badMethod");
     d.delete("/volumes").fault(405, "badMethod");
-    d.delete("/volumes/00000000-0000-0000-0000-000000000000")
-        .fault(404, "itemNotFound");
-    d.put(
-        "/volumes/00000000-0000-0000-0000-000000000000",
-        json!({"volume": {"name": "x"}}),
-    )
-    .fault(404, "itemNotFound");
+    d.delete("/volumes/00000000-0000-0000-0000-000000000000").fault(404, "itemNotFound");
+    d.put("/volumes/00000000-0000-0000-0000-000000000000", json!({"volume": {"name": "x"}})).fault(404, "itemNotFound");
 }
 
 #[test]
@@ -176,31 +99,16 @@ fn action_and_update_refusals() {
     act(json!({"os-update_readonly_flag": {"readonly": "perhaps"}})).fault(400, "badRequest");
     act(json!({"os-set_bootable": {}})).fault(400, "badRequest");
     act(json!({"os-force_delete": 7})).fault(400, "badRequest");
-    d.put(&format!("/volumes/{id}"), json!({"volume": {"size": 3}}))
-        .fault(400, "badRequest");
-    d.put(
-        &format!("/volumes/{id}"),
-        json!({"volume": {"name": ["x"]}}),
-    )
-    .fault(400, "badRequest");
-    d.put(
-        &format!("/volumes/{id}/metadata/a"),
-        json!({"meta": {"a": "1", "b": "2"}}),
-    )
-    .fault(400, "badRequest");
+    d.put(&format!("/volumes/{id}"), json!({"volume": {"size": 3}})).fault(400, "badRequest");
+    d.put(&format!("/volumes/{id}"), json!({"volume": {"name": ["x"]}})).fault(400, "badRequest");
+    d.put(&format!("/volumes/{id}/metadata/a"), json!({"meta": {"a": "1", "b": "2"}})).fault(400, "badRequest");
     // the volume is untouched by all of that
     let v = d.get(&format!("/volumes/{id}")).json()["volume"].clone();
-    assert_eq!(
-        (v["status"].as_str(), v["size"].as_u64()),
-        (Some("available"), Some(1))
-    );
+    assert_eq!((v["status"].as_str(), v["size"].as_u64()), (Some("available"), Some(1)));
     // a creating volume cannot be deleted; parameterless actions take null or {}
     act(json!({"os-reset_status": {"status": "creating"}}));
     d.delete(&format!("/volumes/{id}")).fault(400, "badRequest");
-    assert_eq!(
-        act(json!({"os-reset_status": {"status": "available"}})).status,
-        202
-    );
+    assert_eq!(act(json!({"os-reset_status": {"status": "available"}})).status, 202);
     assert_eq!(act(json!({"os-force_delete": null})).status, 202);
     d.wait_gone(&id);
 }

@@ -11,37 +11,23 @@ fn volume_types() {
     let r = d.get("/types/default").json();
     assert_eq!(r["volume_type"]["name"], "__DEFAULT__");
     // create as the cinder CLI sends it, then pin with an extra spec
-    let r = d.post("/types", json!({"volume_type": {"name": "fast", "description": "fast", "os-volume-type-access:is_public": true}}));
+    let r = d.post(
+        "/types",
+        json!({"volume_type": {"name": "fast", "description": "fast", "os-volume-type-access:is_public": true}}),
+    );
     assert_eq!(r.status, 200, "{}", r.text);
     let t = r.json()["volume_type"].clone();
-    for f in [
-        "id",
-        "name",
-        "description",
-        "is_public",
-        "os-volume-type-access:is_public",
-        "extra_specs",
-    ] {
+    for f in ["id", "name", "description", "is_public", "os-volume-type-access:is_public", "extra_specs"] {
         assert!(t.get(f).is_some(), "type lacks {f}: {t}");
     }
     let tid = t["id"].as_str().unwrap().to_string();
-    let r = d.post(
-        &format!("/types/{tid}/extra_specs"),
-        json!({"extra_specs": {"volume_backend_name": "file", "k": "v"}}),
-    );
+    let r =
+        d.post(&format!("/types/{tid}/extra_specs"), json!({"extra_specs": {"volume_backend_name": "file", "k": "v"}}));
     assert_eq!(r.json()["extra_specs"]["k"], "v");
-    assert_eq!(
-        d.get(&format!("/types/{tid}/extra_specs/k")).json()["k"],
-        "v"
-    );
-    assert_eq!(
-        d.put(&format!("/types/{tid}/extra_specs/k"), json!({"k": "w"}))
-            .json()["k"],
-        "w"
-    );
+    assert_eq!(d.get(&format!("/types/{tid}/extra_specs/k")).json()["k"], "v");
+    assert_eq!(d.put(&format!("/types/{tid}/extra_specs/k"), json!({"k": "w"})).json()["k"], "w");
     assert_eq!(d.delete(&format!("/types/{tid}/extra_specs/k")).status, 202);
-    d.get(&format!("/types/{tid}/extra_specs/k"))
-        .fault(404, "itemNotFound");
+    d.get(&format!("/types/{tid}/extra_specs/k")).fault(404, "itemNotFound");
     // lookups by name are 404 (clients then list)
     d.get("/types/fast").fault(404, "itemNotFound");
     let l = d.get("/types?is_public=None").json();
@@ -49,25 +35,14 @@ fn volume_types() {
     assert_eq!(d.get("/types?is_public=none").status, 200);
     d.get("/types?is_public=maybe").fault(400, "badRequest");
     // duplicate, bad names
-    d.post("/types", json!({"volume_type": {"name": "fast"}}))
-        .fault(409, "conflictingRequest");
-    d.post("/types", json!({"volume_type": {"name": ""}}))
-        .fault(400, "badRequest");
-    d.post("/types", json!({"volume_type": {}}))
-        .fault(400, "badRequest");
-    d.post(
-        "/types",
-        json!({"volume_type": {"name": "x", "extra_specs": {"a": 1}}}),
-    )
-    .fault(400, "badRequest");
+    d.post("/types", json!({"volume_type": {"name": "fast"}})).fault(409, "conflictingRequest");
+    d.post("/types", json!({"volume_type": {"name": ""}})).fault(400, "badRequest");
+    d.post("/types", json!({"volume_type": {}})).fault(400, "badRequest");
+    d.post("/types", json!({"volume_type": {"name": "x", "extra_specs": {"a": 1}}})).fault(400, "badRequest");
     // update
-    let r = d.put(
-        &format!("/types/{tid}"),
-        json!({"volume_type": {"description": "faster"}}),
-    );
+    let r = d.put(&format!("/types/{tid}"), json!({"volume_type": {"description": "faster"}}));
     assert_eq!(r.json()["volume_type"]["description"], "faster");
-    d.put(&format!("/types/{tid}"), json!({"volume_type": {}}))
-        .fault(400, "badRequest");
+    d.put(&format!("/types/{tid}"), json!({"volume_type": {}})).fault(400, "badRequest");
     // a volume of the type pins it; the type cannot go while used
     let vid = d.create_volume(json!({"size": 1, "volume_type": "fast"}));
     let v = d.wait_status(&vid, "available");
@@ -78,27 +53,16 @@ fn volume_types() {
     assert_eq!(d.delete(&format!("/types/{tid}")).status, 202);
     d.get(&format!("/types/{tid}")).fault(404, "itemNotFound");
     // the default type stays
-    let def = d.get("/types/default").json()["volume_type"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let def = d.get("/types/default").json()["volume_type"]["id"].as_str().unwrap().to_string();
     d.delete(&format!("/types/{def}")).fault(400, "badRequest");
 }
 
 #[test]
 fn private_types_and_access() {
-    let d = Daemon::start_with(&format!(
-        "admin_projects = [\"admin\"]\n{}",
-        common::backends_toml()
-    ));
+    let d = Daemon::start_with(&format!("admin_projects = [\"admin\"]\n{}", common::backends_toml()));
     let admin = |m: &str, p: &str, b: Option<serde_json::Value>| {
         let body = b.map(|b| b.to_string());
-        d.raw(
-            m,
-            &format!("/v3/admin{p}"),
-            body.as_deref().map(str::as_bytes),
-            &[],
-        )
+        d.raw(m, &format!("/v3/admin{p}"), body.as_deref().map(str::as_bytes), &[])
     };
     let r = admin(
         "POST",
@@ -107,96 +71,39 @@ fn private_types_and_access() {
     );
     let tid = r.json()["volume_type"]["id"].as_str().unwrap().to_string();
     // invisible to alice
-    assert_eq!(
-        d.raw("GET", &format!("/v3/alice/types/{tid}"), None, &[])
-            .status,
-        404
-    );
+    assert_eq!(d.raw("GET", &format!("/v3/alice/types/{tid}"), None, &[]).status, 404);
     let l = d.raw("GET", "/v3/alice/types", None, &[]).json();
-    assert!(l["volume_types"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|t| t["name"] != "secret"));
-    let r = d.raw(
-        "POST",
-        "/v3/alice/volumes",
-        Some(br#"{"volume":{"size":1,"volume_type":"secret"}}"#),
-        &[],
-    );
+    assert!(l["volume_types"].as_array().unwrap().iter().all(|t| t["name"] != "secret"));
+    let r = d.raw("POST", "/v3/alice/volumes", Some(br#"{"volume":{"size":1,"volume_type":"secret"}}"#), &[]);
     r.fault(404, "itemNotFound");
     // alice may not create types
-    d.raw(
-        "POST",
-        "/v3/alice/types",
-        Some(br#"{"volume_type":{"name":"mine"}}"#),
-        &[],
-    )
-    .fault(403, "forbidden");
+    d.raw("POST", "/v3/alice/types", Some(br#"{"volume_type":{"name":"mine"}}"#), &[]).fault(403, "forbidden");
     // grant access
-    let r = admin(
-        "POST",
-        &format!("/types/{tid}/action"),
-        Some(json!({"addProjectAccess": {"project": "alice"}})),
-    );
+    let r = admin("POST", &format!("/types/{tid}/action"), Some(json!({"addProjectAccess": {"project": "alice"}})));
     assert_eq!(r.status, 202, "{}", r.text);
-    admin(
-        "POST",
-        &format!("/types/{tid}/action"),
-        Some(json!({"addProjectAccess": {"project": "alice"}})),
-    )
-    .fault(409, "conflictingRequest");
+    admin("POST", &format!("/types/{tid}/action"), Some(json!({"addProjectAccess": {"project": "alice"}})))
+        .fault(409, "conflictingRequest");
     let acc = admin("GET", &format!("/types/{tid}/os-volume-type-access"), None).json();
     assert_eq!(acc["volume_type_access"][0]["project_id"], "alice");
-    assert_eq!(
-        d.raw("GET", &format!("/v3/alice/types/{tid}"), None, &[])
-            .status,
-        200
-    );
-    let r = d.raw(
-        "POST",
-        "/v3/alice/volumes",
-        Some(br#"{"volume":{"size":1,"volume_type":"secret"}}"#),
-        &[],
-    );
+    assert_eq!(d.raw("GET", &format!("/v3/alice/types/{tid}"), None, &[]).status, 200);
+    let r = d.raw("POST", "/v3/alice/volumes", Some(br#"{"volume":{"size":1,"volume_type":"secret"}}"#), &[]);
     assert_eq!(r.status, 202, "{}", r.text);
     // revoke
-    let r = admin(
-        "POST",
-        &format!("/types/{tid}/action"),
-        Some(json!({"removeProjectAccess": {"project": "alice"}})),
-    );
+    let r = admin("POST", &format!("/types/{tid}/action"), Some(json!({"removeProjectAccess": {"project": "alice"}})));
     assert_eq!(r.status, 202);
-    assert_eq!(
-        d.raw("GET", &format!("/v3/alice/types/{tid}"), None, &[])
-            .status,
-        404
-    );
-    admin(
-        "POST",
-        &format!("/types/{tid}/action"),
-        Some(json!({"removeProjectAccess": {"project": "alice"}})),
-    )
-    .fault(404, "itemNotFound");
+    assert_eq!(d.raw("GET", &format!("/v3/alice/types/{tid}"), None, &[]).status, 404);
+    admin("POST", &format!("/types/{tid}/action"), Some(json!({"removeProjectAccess": {"project": "alice"}})))
+        .fault(404, "itemNotFound");
     // public types have no access list
-    let def = admin("GET", "/types/default", None).json()["volume_type"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    admin(
-        "POST",
-        &format!("/types/{def}/action"),
-        Some(json!({"addProjectAccess": {"project": "bob"}})),
-    )
-    .fault(400, "badRequest");
+    let def = admin("GET", "/types/default", None).json()["volume_type"]["id"].as_str().unwrap().to_string();
+    admin("POST", &format!("/types/{def}/action"), Some(json!({"addProjectAccess": {"project": "bob"}})))
+        .fault(400, "badRequest");
 }
 
 #[test]
 fn quotas_enforced_and_managed() {
     let d = Daemon::start();
-    let q = d
-        .get(&format!("/os-quota-sets/{PROJECT}?usage=False"))
-        .json();
+    let q = d.get(&format!("/os-quota-sets/{PROJECT}?usage=False")).json();
     assert_eq!(q["quota_set"]["volumes"], 10);
     assert_eq!(q["quota_set"]["gigabytes"], 1000);
     assert_eq!(q["quota_set"]["id"], PROJECT);
@@ -219,48 +126,21 @@ fn quotas_enforced_and_managed() {
     assert_eq!(r.json()["overLimit"]["retryAfter"], "0");
     assert_eq!(r.header("Retry-After"), Some("0"));
     // usage
-    let u = d
-        .get(&format!("/os-quota-sets/{PROJECT}?usage=True"))
-        .json();
+    let u = d.get(&format!("/os-quota-sets/{PROJECT}?usage=True")).json();
     assert_eq!(u["quota_set"]["volumes"]["in_use"], 2);
     assert_eq!(u["quota_set"]["gigabytes"]["in_use"], 4);
     assert_eq!(u["quota_set"]["gigabytes"]["limit"], 5);
     // extend beyond gigabytes
     d.wait_status(&a, "available");
-    let r = d.post(
-        &format!("/volumes/{a}/action"),
-        json!({"os-extend": {"new_size": 4}}),
-    );
+    let r = d.post(&format!("/volumes/{a}/action"), json!({"os-extend": {"new_size": 4}}));
     assert!(r.fault(413, "overLimit").contains("gigabytes"));
     // cannot lower below use when validating; can when skipping
-    d.put(
-        &format!("/os-quota-sets/{PROJECT}?skip_validation=False"),
-        json!({"quota_set": {"volumes": 1}}),
-    )
-    .fault(400, "badRequest");
-    assert_eq!(
-        d.put(
-            &format!("/os-quota-sets/{PROJECT}"),
-            json!({"quota_set": {"volumes": 1}})
-        )
-        .status,
-        200
-    );
-    d.put(
-        &format!("/os-quota-sets/{PROJECT}"),
-        json!({"quota_set": {"bogus": 1}}),
-    )
-    .fault(400, "badRequest");
-    d.put(
-        &format!("/os-quota-sets/{PROJECT}"),
-        json!({"quota_set": {"volumes": -2}}),
-    )
-    .fault(400, "badRequest");
-    d.put(
-        &format!("/os-quota-sets/{PROJECT}"),
-        json!({"quota_set": {"volumes": "many"}}),
-    )
-    .fault(400, "badRequest");
+    d.put(&format!("/os-quota-sets/{PROJECT}?skip_validation=False"), json!({"quota_set": {"volumes": 1}}))
+        .fault(400, "badRequest");
+    assert_eq!(d.put(&format!("/os-quota-sets/{PROJECT}"), json!({"quota_set": {"volumes": 1}})).status, 200);
+    d.put(&format!("/os-quota-sets/{PROJECT}"), json!({"quota_set": {"bogus": 1}})).fault(400, "badRequest");
+    d.put(&format!("/os-quota-sets/{PROJECT}"), json!({"quota_set": {"volumes": -2}})).fault(400, "badRequest");
+    d.put(&format!("/os-quota-sets/{PROJECT}"), json!({"quota_set": {"volumes": "many"}})).fault(400, "badRequest");
     // per-type quotas
     assert_eq!(
         d.put(
@@ -270,21 +150,13 @@ fn quotas_enforced_and_managed() {
         .status,
         200
     );
-    d.post("/volumes", json!({"volume": {"size": 1}}))
-        .fault(413, "overLimit");
+    d.post("/volumes", json!({"volume": {"size": 1}})).fault(413, "overLimit");
     // delete resets to defaults
     assert_eq!(d.delete(&format!("/os-quota-sets/{PROJECT}")).status, 200);
-    assert_eq!(
-        d.get(&format!("/os-quota-sets/{PROJECT}")).json()["quota_set"]["volumes"],
-        10
-    );
+    assert_eq!(d.get(&format!("/os-quota-sets/{PROJECT}")).json()["quota_set"]["volumes"], 10);
     // per_volume_gigabytes
-    d.put(
-        &format!("/os-quota-sets/{PROJECT}"),
-        json!({"quota_set": {"per_volume_gigabytes": 3}}),
-    );
-    d.post("/volumes", json!({"volume": {"size": 4}}))
-        .fault(413, "overLimit");
+    d.put(&format!("/os-quota-sets/{PROJECT}"), json!({"quota_set": {"per_volume_gigabytes": 3}}));
+    d.post("/volumes", json!({"volume": {"size": 4}})).fault(413, "overLimit");
     // limits
     let l = d.get("/limits").json();
     let abs = &l["limits"]["absolute"];
@@ -297,10 +169,7 @@ fn quotas_enforced_and_managed() {
         d.delete(&format!("/volumes/{id}"));
         d.wait_gone(&id);
     }
-    assert_eq!(
-        d.get("/limits").json()["limits"]["absolute"]["totalVolumesUsed"],
-        0
-    );
+    assert_eq!(d.get("/limits").json()["limits"]["absolute"]["totalVolumesUsed"], 0);
 }
 
 #[test]
@@ -337,13 +206,7 @@ fn zones_pools_services() {
     }
     // services: disable the volume service and creates fail with NoValidHost
     let s = d.get("/os-services").json();
-    let vol = s["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["binary"] == "cinder-volume")
-        .unwrap()
-        .clone();
+    let vol = s["services"].as_array().unwrap().iter().find(|s| s["binary"] == "cinder-volume").unwrap().clone();
     assert_eq!(vol["status"], "enabled");
     assert_eq!(vol["state"], "up");
     let host = vol["host"].as_str().unwrap().to_string();
@@ -356,20 +219,12 @@ fn zones_pools_services() {
     assert_eq!(r.json()["disabled_reason"], "maintenance");
     let id = d.create_volume(json!({"size": 1}));
     d.wait_status(&id, "error");
-    let r = d.put(
-        "/os-services/enable",
-        json!({"host": host, "binary": "cinder-volume"}),
-    );
+    let r = d.put("/os-services/enable", json!({"host": host, "binary": "cinder-volume"}));
     assert_eq!(r.json()["status"], "enabled");
     let id2 = d.create_volume(json!({"size": 1}));
     d.wait_status(&id2, "available");
-    d.put(
-        "/os-services/enable",
-        json!({"host": "nowhere", "binary": "cinder-volume"}),
-    )
-    .fault(404, "itemNotFound");
-    d.put("/os-services/reboot", json!({"host": host}))
-        .fault(404, "itemNotFound");
+    d.put("/os-services/enable", json!({"host": "nowhere", "binary": "cinder-volume"})).fault(404, "itemNotFound");
+    d.put("/os-services/reboot", json!({"host": host})).fault(404, "itemNotFound");
     // an error volume never placed is deleted at once
     assert_eq!(d.delete(&format!("/volumes/{id}")).status, 202);
     assert_eq!(d.get(&format!("/volumes/{id}")).status, 404);

@@ -23,31 +23,20 @@ volume_clear = "zero"
 
 fn db_tasks(d: &Daemon) -> i64 {
     let conn = rusqlite::Connection::open(d.data_dir().join("hearth.db")).unwrap();
-    conn.query_row(
-        "SELECT COUNT(*) FROM volumes WHERE task IS NOT NULL",
-        [],
-        |r| r.get(0),
-    )
-    .unwrap()
+    conn.query_row("SELECT COUNT(*) FROM volumes WHERE task IS NOT NULL", [], |r| r.get(0)).unwrap()
 }
 
 #[test]
 fn sigkill_with_work_in_flight_loses_nothing() {
     let mut d = Daemon::start_with(CONFIG);
     // Volumes with real data, so that their deletes (which wipe) take a while.
-    let doomed: Vec<String> = (0..6)
-        .map(|_| d.create_volume(json!({"size": 1})))
-        .collect();
+    let doomed: Vec<String> = (0..6).map(|_| d.create_volume(json!({"size": 1}))).collect();
     let chunk = vec![0xabu8; 1 << 20];
     for id in &doomed {
         d.wait_status(id, "available");
         let mut f = std::fs::OpenOptions::new()
             .write(true)
-            .open(
-                d.data_dir()
-                    .join("volumes/file-1")
-                    .join(format!("volume-{id}")),
-            )
+            .open(d.data_dir().join("volumes/file-1").join(format!("volume-{id}")))
             .unwrap();
         for _ in 0..192 {
             f.write_all(&chunk).unwrap();
@@ -61,21 +50,12 @@ fn sigkill_with_work_in_flight_loses_nothing() {
     for id in &doomed {
         assert_eq!(d.delete(&format!("/volumes/{id}")).status, 202);
     }
-    assert_eq!(
-        d.post(
-            &format!("/volumes/{to_extend}/action"),
-            json!({"os-extend": {"new_size": 3}})
-        )
-        .status,
-        202
-    );
+    assert_eq!(d.post(&format!("/volumes/{to_extend}/action"), json!({"os-extend": {"new_size": 3}})).status, 202);
     let created: Vec<String> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..4)
             .map(|_| {
                 s.spawn(|| {
-                    (0..10)
-                        .map(|i| d.create_volume(json!({"size": 1 + i % 3, "name": "burst"})))
-                        .collect::<Vec<_>>()
+                    (0..10).map(|i| d.create_volume(json!({"size": 1 + i % 3, "name": "burst"}))).collect::<Vec<_>>()
                 })
             })
             .collect();
@@ -83,24 +63,17 @@ fn sigkill_with_work_in_flight_loses_nothing() {
     });
     d.kill9();
     let in_flight = db_tasks(&d);
-    assert!(
-        in_flight > 0,
-        "the test must kill hearthd with work in flight"
-    );
+    assert!(in_flight > 0, "the test must kill hearthd with work in flight");
 
     d.respawn();
     let log = d.log();
     assert!(log.contains("reconcile:"), "{log}");
     // Everything settles: no transitional states remain.
     for id in &created {
-        let v = d.wait_volume(id, "settled", |v| {
-            v["status"] == "available" || v["status"] == "error"
-        });
+        let v = d.wait_volume(id, "settled", |v| v["status"] == "available" || v["status"] == "error");
         assert_eq!(v["name"], "burst");
     }
-    let v = d.wait_volume(&to_extend, "settled", |v| {
-        v["status"] == "available" && v["size"] == 3
-    });
+    let v = d.wait_volume(&to_extend, "settled", |v| v["status"] == "available" && v["size"] == 3);
     assert_eq!(v["size"], 3);
     for id in &doomed {
         d.wait_gone(id);
@@ -122,13 +95,8 @@ fn sigkill_with_work_in_flight_loses_nothing() {
     expected.sort();
     assert_eq!(d.volume_files("file-1"), expected);
     // Quota usage counts exactly the records.
-    let u = d
-        .get(&format!("/os-quota-sets/{PROJECT}?usage=True"))
-        .json();
-    assert_eq!(
-        u["quota_set"]["volumes"]["in_use"],
-        all["volumes"].as_array().unwrap().len()
-    );
+    let u = d.get(&format!("/os-quota-sets/{PROJECT}?usage=True")).json();
+    assert_eq!(u["quota_set"]["volumes"]["in_use"], all["volumes"].as_array().unwrap().len());
     assert_eq!(u["quota_set"]["volumes"]["reserved"], 0);
 }
 
@@ -145,9 +113,5 @@ fn unexplained_objects_are_reported_and_left_alone() {
     d.restart();
     assert!(stray.exists() && foreign.exists());
     assert!(!partial.exists(), "partial objects are removed");
-    assert!(
-        d.log().contains("no volume record explains it"),
-        "{}",
-        d.log()
-    );
+    assert!(d.log().contains("no volume record explains it"), "{}", d.log());
 }

@@ -26,58 +26,36 @@ backend_availability_zone = "az2"
 
 fn error_reason(d: &Daemon, id: &str) -> Option<String> {
     let conn = rusqlite::Connection::open(d.data_dir().join("hearth.db")).unwrap();
-    conn.query_row(
-        "SELECT error_reason FROM volumes WHERE id = ?1",
-        [id],
-        |r| r.get(0),
-    )
-    .unwrap()
+    conn.query_row("SELECT error_reason FROM volumes WHERE id = ?1", [id], |r| r.get(0)).unwrap()
 }
 
 fn make_type(d: &Daemon, name: &str, specs: serde_json::Value) {
-    let r = d.post(
-        "/types",
-        json!({"volume_type": {"name": name, "extra_specs": specs}}),
-    );
+    let r = d.post("/types", json!({"volume_type": {"name": name, "extra_specs": specs}}));
     assert_eq!(r.status, 200, "{}", r.text);
 }
 
 fn host_of(d: &Daemon, id: &str) -> String {
-    d.wait_status(id, "available")["os-vol-host-attr:host"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    d.wait_status(id, "available")["os-vol-host-attr:host"].as_str().unwrap().to_string()
 }
 
 #[test]
 fn pinning_zones_and_weighing() {
     let d = Daemon::start_with(TWO_BACKENDS);
     make_type(&d, "silver", json!({"volume_backend_name": "silver"}));
-    make_type(
-        &d,
-        "either",
-        json!({"volume_backend_name": "<or> gold <or> silver"}),
-    );
+    make_type(&d, "either", json!({"volume_backend_name": "<or> gold <or> silver"}));
     let zones: Vec<String> = d.get("/os-availability-zone").json()["availabilityZoneInfo"]
         .as_array()
         .unwrap()
         .iter()
         .map(|z| z["zoneName"].as_str().unwrap().to_string())
         .collect();
-    assert!(
-        zones.contains(&"az1".to_string()) && zones.contains(&"az2".to_string()),
-        "{zones:?}"
-    );
+    assert!(zones.contains(&"az1".to_string()) && zones.contains(&"az2".to_string()), "{zones:?}");
     // pinned by volume_backend_name (and the zone must agree)
-    let id =
-        d.create_volume(json!({"size": 1, "volume_type": "silver", "availability_zone": "az2"}));
+    let id = d.create_volume(json!({"size": 1, "volume_type": "silver", "availability_zone": "az2"}));
     assert!(host_of(&d, &id).ends_with("@b#b"));
-    let id =
-        d.create_volume(json!({"size": 1, "volume_type": "silver", "availability_zone": "az1"}));
+    let id = d.create_volume(json!({"size": 1, "volume_type": "silver", "availability_zone": "az1"}));
     d.wait_status(&id, "error");
-    assert!(error_reason(&d, &id)
-        .unwrap()
-        .contains("AvailabilityZoneFilter"));
+    assert!(error_reason(&d, &id).unwrap().contains("AvailabilityZoneFilter"));
     // by zone
     let id = d.create_volume(json!({"size": 1, "availability_zone": "az1"}));
     assert!(host_of(&d, &id).ends_with("@a#a"));
@@ -86,29 +64,15 @@ fn pinning_zones_and_weighing() {
 #[test]
 fn capacity_filter_and_no_valid_host_reason() {
     let d = Daemon::start_with(TWO_BACKENDS);
-    make_type(
-        &d,
-        "thick-silver",
-        json!({"volume_backend_name": "silver", "provisioning:type": "thick"}),
-    );
+    make_type(&d, "thick-silver", json!({"volume_backend_name": "silver", "provisioning:type": "thick"}));
     make_type(&d, "thin-silver", json!({"volume_backend_name": "silver"}));
     // b is 10 GiB: a 20 GiB thick volume does not fit; a 20 GiB thin one does (ratio 20)
-    let id = d.create_volume(
-        json!({"size": 20, "volume_type": "thick-silver", "availability_zone": "az2"}),
-    );
+    let id = d.create_volume(json!({"size": 20, "volume_type": "thick-silver", "availability_zone": "az2"}));
     d.wait_status(&id, "error");
     let why = error_reason(&d, &id).unwrap();
-    assert!(
-        why.contains("No valid backend") && why.contains("CapacityFilter"),
-        "{why}"
-    );
-    assert!(
-        d.log().contains("CapacityFilter"),
-        "the reason is logged too"
-    );
-    let id = d.create_volume(
-        json!({"size": 20, "volume_type": "thin-silver", "availability_zone": "az2"}),
-    );
+    assert!(why.contains("No valid backend") && why.contains("CapacityFilter"), "{why}");
+    assert!(d.log().contains("CapacityFilter"), "the reason is logged too");
+    let id = d.create_volume(json!({"size": 20, "volume_type": "thin-silver", "availability_zone": "az2"}));
     d.wait_status(&id, "available");
 }
 
@@ -130,42 +94,27 @@ fn a_failing_pool_is_retried_elsewhere() {
 #[test]
 fn concurrent_creates_never_overcommit() {
     let d = Daemon::start_with(&TWO_BACKENDS.replace("size_gb = 100", "size_gb = 1000"));
-    make_type(
-        &d,
-        "thick-silver",
-        json!({"volume_backend_name": "silver", "provisioning:type": "thick"}),
-    );
+    make_type(&d, "thick-silver", json!({"volume_backend_name": "silver", "provisioning:type": "thick"}));
     let ids: Vec<String> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..15)
-            .map(|_| s.spawn(|| d.create_volume(json!({"size": 1, "volume_type": "thick-silver", "availability_zone": "az2"}))))
+            .map(|_| {
+                s.spawn(|| {
+                    d.create_volume(json!({"size": 1, "volume_type": "thick-silver", "availability_zone": "az2"}))
+                })
+            })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let mut available = 0;
     for id in &ids {
-        let v = d.wait_volume(id, "settled", |v| {
-            v["status"] == "available" || v["status"] == "error"
-        });
+        let v = d.wait_volume(id, "settled", |v| v["status"] == "available" || v["status"] == "error");
         if v["status"] == "available" {
             available += 1;
         }
     }
     // b holds 10 GiB (minus what the filesystem reports as used, never more)
-    assert!(
-        (1..=10).contains(&available),
-        "{available} thick 1 GiB volumes on a 10 GiB pool"
-    );
+    assert!((1..=10).contains(&available), "{available} thick 1 GiB volumes on a 10 GiB pool");
     let caps = &d.get("/scheduler-stats/get_pools?detail=True").json()["pools"];
-    let b = caps
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"].as_str().unwrap().ends_with("#b"))
-        .unwrap();
-    assert!(
-        b["capabilities"]["provisioned_capacity_gb"]
-            .as_f64()
-            .unwrap()
-            <= 10.0
-    );
+    let b = caps.as_array().unwrap().iter().find(|p| p["name"].as_str().unwrap().ends_with("#b")).unwrap();
+    assert!(b["capabilities"]["provisioned_capacity_gb"].as_f64().unwrap() <= 10.0);
 }

@@ -43,10 +43,9 @@ pub fn element<'a>(body: Option<&'a Value>, key: &str) -> Result<Obj<'a>> {
             Some(other) => Err(invalid(key, other, "object")),
             None => Err(missing()),
         },
-        Some(other) => Err(Error::Invalid(format!(
-            "The request body must be a JSON object, not {}.",
-            type_name(other)
-        ))),
+        Some(other) => {
+            Err(Error::Invalid(format!("The request body must be a JSON object, not {}.", type_name(other))))
+        }
         None => Err(missing()),
     }
 }
@@ -58,9 +57,7 @@ pub fn parse_bool(field: &str, v: &Value) -> Result<bool> {
         Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
             "true" | "t" | "yes" | "y" | "on" | "1" => Ok(true),
             "false" | "f" | "no" | "n" | "off" | "0" => Ok(false),
-            _ => Err(Error::Invalid(format!(
-                "Invalid value '{s}' for {field}: expected a boolean."
-            ))),
+            _ => Err(Error::Invalid(format!("Invalid value '{s}' for {field}: expected a boolean."))),
         },
         other => Err(invalid(field, other, "boolean")),
     }
@@ -68,11 +65,7 @@ pub fn parse_bool(field: &str, v: &Value) -> Result<bool> {
 
 /// Parse a non-negative integer given as a JSON number or a string of digits.
 pub fn parse_uint(field: &str, v: &Value) -> Result<u64> {
-    let bad = || {
-        Error::Invalid(format!(
-            "Invalid input received: {field} must be an integer greater than 0, got {v}."
-        ))
-    };
+    let bad = || Error::Invalid(format!("Invalid input received: {field} must be an integer greater than 0, got {v}."));
     match v {
         Value::Number(n) => n.as_u64().ok_or_else(bad),
         Value::String(s) => {
@@ -127,12 +120,8 @@ impl<'a> Obj<'a> {
     pub fn req_str(&self, key: &str) -> Result<String> {
         match self.opt_str(key)? {
             Some(s) if !s.trim().is_empty() => Ok(s),
-            Some(_) => Err(Error::Invalid(format!(
-                "Invalid input received: {key} must not be empty."
-            ))),
-            None => Err(Error::Invalid(format!(
-                "Invalid input received: '{key}' is a required property."
-            ))),
+            Some(_) => Err(Error::Invalid(format!("Invalid input received: {key} must not be empty."))),
+            None => Err(Error::Invalid(format!("Invalid input received: '{key}' is a required property."))),
         }
     }
 
@@ -157,12 +146,7 @@ impl<'a> Obj<'a> {
 
     /// Refuse keys outside `allowed`.
     pub fn only(&self, what: &str, allowed: &[&str]) -> Result<()> {
-        let extra: Vec<&str> = self
-            .map
-            .keys()
-            .map(|k| k.as_str())
-            .filter(|k| !allowed.contains(k))
-            .collect();
+        let extra: Vec<&str> = self.map.keys().map(|k| k.as_str()).filter(|k| !allowed.contains(k)).collect();
         if extra.is_empty() {
             Ok(())
         } else {

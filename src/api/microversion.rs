@@ -52,8 +52,7 @@ impl Version {
         // The header may carry several services: "volume 3.5, compute 2.1".
         for part in value.split(',') {
             let mut words = part.split_whitespace();
-            let (Some(service), Some(number), None) = (words.next(), words.next(), words.next())
-            else {
+            let (Some(service), Some(number), None) = (words.next(), words.next(), words.next()) else {
                 if part.trim().is_empty() {
                     continue;
                 }
@@ -65,7 +64,9 @@ impl Version {
                 continue;
             }
             let v = Version::parse_number(number).ok_or_else(|| {
-                Error::Invalid(format!("API Version String {number} is of invalid format. Must be of format MajorNum.MinorNum."))
+                Error::Invalid(format!(
+                    "API Version String {number} is of invalid format. Must be of format MajorNum.MinorNum."
+                ))
             })?;
             if v < MIN || v > MAX {
                 return Err(Error::NotAcceptable(format!(

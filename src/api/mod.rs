@@ -64,11 +64,7 @@ impl Reply {
 
     /// A reply without a body.
     pub fn empty(status: u16) -> Reply {
-        Reply {
-            status,
-            body: None,
-            headers: Vec::new(),
-        }
+        Reply { status, body: None, headers: Vec::new() }
     }
 
     /// The reply for an error: Cinder's `{"<fault>": {"code", "message"}}`.
@@ -80,11 +76,7 @@ impl Reply {
             fault["retryAfter"] = json!("0");
             headers.push(("Retry-After", "0".to_string()));
         }
-        Reply {
-            status,
-            body: serde_json::to_vec(&json!({ Error::fault_name(status): fault })).ok(),
-            headers,
-        }
+        Reply { status, body: serde_json::to_vec(&json!({ Error::fault_name(status): fault })).ok(), headers }
     }
 }
 
@@ -111,10 +103,7 @@ pub struct Ctx<'a> {
 impl Ctx<'_> {
     /// The first value of a query parameter.
     pub fn param(&self, key: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// A boolean query parameter (`True`, `true`, `1`, ...); absent is `false`.
@@ -135,10 +124,7 @@ impl Ctx<'_> {
     /// The self and bookmark URLs of an object at `path` (e.g. `volumes/<id>`).
     pub fn link_pair(&self, path: &str) -> [String; 2] {
         let p = self.prefix();
-        [
-            format!("{}/v3{p}/{path}", self.base),
-            format!("{}{p}/{path}", self.base),
-        ]
+        [format!("{}/v3{p}/{path}", self.base), format!("{}{p}/{path}", self.base)]
     }
 
     /// The `next` link of a full page: this request's URL with `marker` replaced.
@@ -162,8 +148,8 @@ pub struct Server {
 impl Server {
     /// Bind the listening socket.
     pub fn bind(addr: SocketAddr) -> Result<Server> {
-        let listener = std::net::TcpListener::bind(addr)
-            .map_err(|e| Error::Internal(format!("cannot listen on {addr}: {e}")))?;
+        let listener =
+            std::net::TcpListener::bind(addr).map_err(|e| Error::Internal(format!("cannot listen on {addr}: {e}")))?;
         // Accepted sockets inherit TCP_NODELAY on Linux: responses go out at once
         // instead of waiting for the client's delayed ACK (a 40 ms stall per request).
         nix::sys::socket::setsockopt(&listener, nix::sys::socket::sockopt::TcpNoDelay, &true)
@@ -174,11 +160,7 @@ impl Server {
             .server_addr()
             .to_ip()
             .ok_or_else(|| Error::Internal(format!("listening on {addr} gave no IP address")))?;
-        Ok(Server {
-            http: Arc::new(http),
-            addr,
-            threads: std::sync::atomic::AtomicUsize::new(0),
-        })
+        Ok(Server { http: Arc::new(http), addr, threads: std::sync::atomic::AtomicUsize::new(0) })
     }
 
     /// The address actually bound (with the port chosen when 0 was asked).
@@ -188,8 +170,7 @@ impl Server {
 
     /// Serve requests on `threads` threads until [`Server::stop`].
     pub fn serve(&self, core: Arc<Core>, threads: usize) -> Vec<std::thread::JoinHandle<()>> {
-        self.threads
-            .fetch_add(threads, std::sync::atomic::Ordering::SeqCst);
+        self.threads.fetch_add(threads, std::sync::atomic::Ordering::SeqCst);
         (0..threads)
             .map(|i| {
                 let http = self.http.clone();
@@ -217,10 +198,7 @@ impl Server {
 }
 
 fn header<'r>(req: &'r tiny_http::Request, name: &str) -> Option<&'r str> {
-    req.headers()
-        .iter()
-        .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
-        .map(|h| h.value.as_str())
+    req.headers().iter().find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name)).map(|h| h.value.as_str())
 }
 
 fn serve_one(core: &Arc<Core>, addr: SocketAddr, mut req: tiny_http::Request) {
@@ -229,9 +207,7 @@ fn serve_one(core: &Arc<Core>, addr: SocketAddr, mut req: tiny_http::Request) {
     let method = req.method().clone();
     let url = req.url().to_string();
     let version = Version::from_header(header(&req, microversion::HEADER));
-    let reply = match catch_unwind(AssertUnwindSafe(|| {
-        handle(core, addr, &mut req, version.as_ref().ok().copied())
-    })) {
+    let reply = match catch_unwind(AssertUnwindSafe(|| handle(core, addr, &mut req, version.as_ref().ok().copied()))) {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
             if e.status() >= 500 {
@@ -305,20 +281,12 @@ const RESOURCES: &[&str] = &[
 ];
 
 /// The pipeline for one request; `version` is `None` when its header was bad.
-fn handle(
-    core: &Arc<Core>,
-    addr: SocketAddr,
-    req: &mut tiny_http::Request,
-    version: Option<Version>,
-) -> Result<Reply> {
+fn handle(core: &Arc<Core>, addr: SocketAddr, req: &mut tiny_http::Request, version: Option<Version>) -> Result<Reply> {
     let full = req.url().to_string();
     let (path, query) = full.split_once('?').unwrap_or((&full, ""));
-    let query: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    let host = header(req, "Host")
-        .map(str::to_string)
-        .unwrap_or_else(|| addr.to_string());
+    let query: Vec<(String, String)> =
+        form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let host = header(req, "Host").map(str::to_string).unwrap_or_else(|| addr.to_string());
     let base = format!("http://{host}");
     let segments: Vec<&str> = path.split('/').skip(1).collect();
 
@@ -333,36 +301,21 @@ fn handle(
         None => return Err(Version::from_header(header(req, microversion::HEADER)).unwrap_err()),
     };
     let ["v3", rest @ ..] = segments.as_slice() else {
-        return Err(Error::NotFound(format!(
-            "The resource {path} could not be found."
-        )));
+        return Err(Error::NotFound(format!("The resource {path} could not be found.")));
     };
     let (url_project, rest) = match rest {
-        [first, tail @ ..] if !RESOURCES.contains(first) && !first.is_empty() => {
-            (Some(first.to_string()), tail)
-        }
+        [first, tail @ ..] if !RESOURCES.contains(first) && !first.is_empty() => (Some(first.to_string()), tail),
         _ => (None, rest),
     };
     if rest.is_empty() {
-        return Err(Error::NotFound(format!(
-            "The resource {path} could not be found."
-        )));
+        return Err(Error::NotFound(format!("The resource {path} could not be found.")));
     }
 
     let caller = authenticate(core, header(req, "X-Auth-Token"), url_project.as_deref());
 
     let body = read_body(req, core.config.max_request_body_size)?;
     let method = req.method().clone();
-    let mut ctx = Ctx {
-        core,
-        caller,
-        version,
-        query,
-        body,
-        base,
-        url_project,
-        path: path.to_string(),
-    };
+    let mut ctx = Ctx { core, caller, version, query, body, base, url_project, path: path.to_string() };
     router::dispatch(&mut ctx, &method, rest)
 }
 
@@ -376,24 +329,14 @@ fn authenticate(core: &Core, token: Option<&str>, url_project: Option<&str>) -> 
         },
         None => ("admin".to_string(), None),
     };
-    let project = url_project
-        .map(str::to_string)
-        .or(token_project)
-        .unwrap_or_else(|| core.config.noauth_default_project.clone());
+    let project =
+        url_project.map(str::to_string).or(token_project).unwrap_or_else(|| core.config.noauth_default_project.clone());
     let is_admin = core.config.is_admin_project(&project);
-    Caller {
-        user_id: user,
-        project_id: project,
-        is_admin,
-    }
+    Caller { user_id: user, project_id: project, is_admin }
 }
 
 fn read_body(req: &mut tiny_http::Request, max: usize) -> Result<Option<Value>> {
-    let too_large = || {
-        Error::TooLarge(format!(
-            "Request is too large: the body must be at most {max} bytes."
-        ))
-    };
+    let too_large = || Error::TooLarge(format!("Request is too large: the body must be at most {max} bytes."));
     if req.body_length().is_some_and(|n| n > max) {
         return Err(too_large());
     }
@@ -409,26 +352,15 @@ fn read_body(req: &mut tiny_http::Request, max: usize) -> Result<Option<Value>> 
         return Ok(None);
     }
     if let Some(ct) = header(req, "Content-Type") {
-        let ct = ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let ct = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         if !(ct.is_empty() || ct == "application/json" || ct.ends_with("+json")) {
-            return Err(Error::UnsupportedMediaType(format!(
-                "Unsupported Content-Type {ct}: send application/json."
-            )));
+            return Err(Error::UnsupportedMediaType(format!("Unsupported Content-Type {ct}: send application/json.")));
         }
     }
-    serde_json::from_slice(&buf)
-        .map(Some)
-        .map_err(|e| Error::Invalid(format!("Malformed request body: {e}.")))
+    serde_json::from_slice(&buf).map(Some).map_err(|e| Error::Invalid(format!("Malformed request body: {e}.")))
 }
 
 /// Refuse a method the route does not have.
 pub fn bad_method(m: &Method) -> Result<Reply> {
-    Err(Error::MethodNotAllowed(format!(
-        "The method {m} is not allowed for this resource."
-    )))
+    Err(Error::MethodNotAllowed(format!("The method {m} is not allowed for this resource.")))
 }

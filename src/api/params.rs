@@ -14,29 +14,12 @@ use crate::model::{AttachStatus, VolumeStatus};
 use crate::store::{Filter, FilterOp, ListQuery, SortDir, SortKey, VolumeField};
 
 /// Parameters that are not filters.
-const CONTROL: &[&str] = &[
-    "limit",
-    "marker",
-    "offset",
-    "sort",
-    "sort_key",
-    "sort_dir",
-    "with_count",
-    "all_tenants",
-    "is_public",
-];
+const CONTROL: &[&str] =
+    &["limit", "marker", "offset", "sort", "sort_key", "sort_dir", "with_count", "all_tenants", "is_public"];
 
 /// Filters any caller may use on volumes.
-const USER_FILTERS: &[&str] = &[
-    "name",
-    "status",
-    "metadata",
-    "bootable",
-    "availability_zone",
-    "size",
-    "created_at",
-    "updated_at",
-];
+const USER_FILTERS: &[&str] =
+    &["name", "status", "metadata", "bootable", "availability_zone", "size", "created_at", "updated_at"];
 
 /// Filters only admins may use on volumes.
 const ADMIN_FILTERS: &[&str] = &[
@@ -78,20 +61,18 @@ fn sort_dir(s: &str) -> Result<SortDir> {
     match s.trim().to_ascii_lowercase().as_str() {
         "asc" => Ok(SortDir::Asc),
         "desc" => Ok(SortDir::Desc),
-        _ => Err(Error::Invalid(format!(
-            "Unknown sort direction '{s}', must be 'desc' or 'asc'."
-        ))),
+        _ => Err(Error::Invalid(format!("Unknown sort direction '{s}', must be 'desc' or 'asc'."))),
     }
 }
 
 fn int_param(ctx: &Ctx<'_>, key: &str) -> Result<Option<usize>> {
     match ctx.param(key) {
         None => Ok(None),
-        Some(v) => v.trim().parse::<usize>().map(Some).map_err(|_| {
-            Error::Invalid(format!(
-                "Invalid value for {key}: '{v}' is not a non-negative integer."
-            ))
-        }),
+        Some(v) => v
+            .trim()
+            .parse::<usize>()
+            .map(Some)
+            .map_err(|_| Error::Invalid(format!("Invalid value for {key}: '{v}' is not a non-negative integer."))),
     }
 }
 
@@ -104,10 +85,7 @@ pub fn paging(ctx: &Ctx<'_>, q: &mut ListQuery) -> Result<()> {
     });
     q.offset = int_param(ctx, "offset")?.unwrap_or(0);
     if let Some(m) = ctx.param("marker") {
-        q.marker = Some(
-            Id::parse(m)
-                .ok_or_else(|| Error::NotFound(format!("Marker {m} could not be found.")))?,
-        );
+        q.marker = Some(Id::parse(m).ok_or_else(|| Error::NotFound(format!("Marker {m} could not be found.")))?);
     }
     let has_old = ctx.param("sort_key").is_some() || ctx.param("sort_dir").is_some();
     if let Some(sort) = ctx.param("sort") {
@@ -119,33 +97,26 @@ pub fn paging(ctx: &Ctx<'_>, q: &mut ListQuery) -> Result<()> {
         }
         for part in sort.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (k, d) = part.split_once(':').unwrap_or((part, "desc"));
-            let key = sort_key(k.trim())
-                .ok_or_else(|| Error::Invalid(format!("Invalid sort key '{k}'.")))?;
+            let key = sort_key(k.trim()).ok_or_else(|| Error::Invalid(format!("Invalid sort key '{k}'.")))?;
             q.sort.push((key, sort_dir(d)?));
         }
     } else if has_old {
         let k = ctx.param("sort_key").unwrap_or("created_at");
         let key = sort_key(k).ok_or_else(|| Error::Invalid(format!("Invalid sort key '{k}'.")))?;
-        q.sort
-            .push((key, sort_dir(ctx.param("sort_dir").unwrap_or("desc"))?));
+        q.sort.push((key, sort_dir(ctx.param("sort_dir").unwrap_or("desc"))?));
     }
     Ok(())
 }
 
 /// Parse a Cinder metadata filter: JSON or a Python dict literal (`{'k': 'v'}`).
 fn metadata_filter(v: &str) -> Result<Vec<(String, String)>> {
-    let parsed: serde_json::Value = serde_json::from_str(v)
-        .or_else(|_| serde_json::from_str(&v.replace('\'', "\"")))
-        .map_err(|_| {
-            Error::Invalid(format!(
-                "Invalid metadata filter '{v}': expected a JSON object."
-            ))
-        })?;
-    let obj = parsed.as_object().ok_or_else(|| {
-        Error::Invalid(format!(
-            "Invalid metadata filter '{v}': expected a JSON object."
-        ))
-    })?;
+    let parsed: serde_json::Value =
+        serde_json::from_str(v)
+            .or_else(|_| serde_json::from_str(&v.replace('\'', "\"")))
+            .map_err(|_| Error::Invalid(format!("Invalid metadata filter '{v}': expected a JSON object.")))?;
+    let obj = parsed
+        .as_object()
+        .ok_or_else(|| Error::Invalid(format!("Invalid metadata filter '{v}': expected a JSON object.")))?;
     obj.iter()
         .map(|(k, v)| match v {
             serde_json::Value::String(s) => Ok((k.clone(), s.clone())),
@@ -159,8 +130,7 @@ fn time_filter(field: VolumeField, v: &str) -> Result<Filter> {
         Some((op @ ("gt" | "gte" | "lt" | "lte" | "eq" | "neq"), rest)) => (op, rest),
         _ => ("eq", v),
     };
-    let ts = Timestamp::parse(t)
-        .ok_or_else(|| Error::Invalid(format!("Invalid time filter value '{v}'.")))?;
+    let ts = Timestamp::parse(t).ok_or_else(|| Error::Invalid(format!("Invalid time filter value '{v}'.")))?;
     let op = match op {
         "gt" => FilterOp::Gt,
         "gte" => FilterOp::Ge,
@@ -169,11 +139,7 @@ fn time_filter(field: VolumeField, v: &str) -> Result<Filter> {
         "neq" => FilterOp::Ne,
         _ => FilterOp::Eq,
     };
-    Ok(Filter {
-        field,
-        op,
-        value: Value::Text(ts.to_string()),
-    })
+    Ok(Filter { field, op, value: Value::Text(ts.to_string()) })
 }
 
 /// The volume filters of a list request.
@@ -198,8 +164,7 @@ pub fn volume_filters(ctx: &Ctx<'_>, q: &mut ListQuery) -> Result<()> {
             "display_description" => "description",
             k => k,
         };
-        let allowed =
-            USER_FILTERS.contains(&key) || (ctx.caller.is_admin && ADMIN_FILTERS.contains(&key));
+        let allowed = USER_FILTERS.contains(&key) || (ctx.caller.is_admin && ADMIN_FILTERS.contains(&key));
         if !allowed {
             invalid.push(raw_key.clone());
             continue;
@@ -214,8 +179,7 @@ pub fn volume_filters(ctx: &Ctx<'_>, q: &mut ListQuery) -> Result<()> {
             "description" => q.filters.push(text(VolumeField::Description)),
             "status" => {
                 if !like {
-                    v.parse::<VolumeStatus>()
-                        .map_err(|_| Error::Invalid(format!("Invalid status filter '{v}'.")))?;
+                    v.parse::<VolumeStatus>().map_err(|_| Error::Invalid(format!("Invalid status filter '{v}'.")))?;
                 }
                 q.filters.push(text(VolumeField::Status))
             }
@@ -232,20 +196,11 @@ pub fn volume_filters(ctx: &Ctx<'_>, q: &mut ListQuery) -> Result<()> {
                 q.filters.push(text(VolumeField::AttachStatus))
             }
             "size" => {
-                let n: i64 = v
-                    .parse()
-                    .map_err(|_| Error::Invalid(format!("Invalid size filter '{v}'.")))?;
-                q.filters.push(Filter {
-                    field: VolumeField::Size,
-                    op: FilterOp::Eq,
-                    value: Value::Integer(n),
-                });
+                let n: i64 = v.parse().map_err(|_| Error::Invalid(format!("Invalid size filter '{v}'.")))?;
+                q.filters.push(Filter { field: VolumeField::Size, op: FilterOp::Eq, value: Value::Integer(n) });
             }
             "bootable" => {
-                let b = crate::api::body::parse_bool(
-                    "bootable",
-                    &serde_json::Value::String(v.clone()),
-                )?;
+                let b = crate::api::body::parse_bool("bootable", &serde_json::Value::String(v.clone()))?;
                 q.filters.push(Filter {
                     field: VolumeField::Bootable,
                     op: FilterOp::Eq,
@@ -259,10 +214,7 @@ pub fn volume_filters(ctx: &Ctx<'_>, q: &mut ListQuery) -> Result<()> {
         }
     }
     if strict && !invalid.is_empty() {
-        return Err(Error::Invalid(format!(
-            "Invalid filters {} are found in query options.",
-            invalid.join(",")
-        )));
+        return Err(Error::Invalid(format!("Invalid filters {} are found in query options.", invalid.join(","))));
     }
     Ok(())
 }
@@ -273,14 +225,8 @@ mod tests {
 
     #[test]
     fn metadata_filters_accept_json_and_python_dicts() {
-        assert_eq!(
-            metadata_filter(r#"{"a":"b"}"#).unwrap(),
-            vec![("a".to_string(), "b".to_string())]
-        );
-        assert_eq!(
-            metadata_filter("{'a': 'b'}").unwrap(),
-            vec![("a".to_string(), "b".to_string())]
-        );
+        assert_eq!(metadata_filter(r#"{"a":"b"}"#).unwrap(), vec![("a".to_string(), "b".to_string())]);
+        assert_eq!(metadata_filter("{'a': 'b'}").unwrap(), vec![("a".to_string(), "b".to_string())]);
         assert!(metadata_filter("a=b").is_err());
     }
 

@@ -51,17 +51,12 @@ pub fn update(ctx: &mut Ctx<'_>, project: &str) -> Result<Reply> {
             Value::Number(n) if n.as_i64() == Some(-1) => -1,
             Value::String(s) if s.trim() == "-1" => -1,
             other => i64::try_from(parse_uint(key, other).map_err(|_| {
-                Error::Invalid(format!(
-                    "Quota limit for {key} must be an integer of -1 or more, not {other}."
-                ))
+                Error::Invalid(format!("Quota limit for {key} must be an integer of -1 or more, not {other}."))
             })?)
             .map_err(|_| Error::Invalid(format!("Quota limit for {key} is too large.")))?,
         };
         if limit > i64::from(i32::MAX) {
-            return Err(Error::Invalid(format!(
-                "Quota limit for {key} must be at most {}.",
-                i32::MAX
-            )));
+            return Err(Error::Invalid(format!("Quota limit for {key} must be at most {}.", i32::MAX)));
         }
         updates.insert(key.clone(), limit);
     }
@@ -70,9 +65,7 @@ pub fn update(ctx: &mut Ctx<'_>, project: &str) -> Result<Reply> {
         None => false,
         Some(_) => !ctx.flag("skip_validation")?,
     };
-    let limits = ctx
-        .core
-        .quota_update(&ctx.caller, project, &updates, validate)?;
+    let limits = ctx.core.quota_update(&ctx.caller, project, &updates, validate)?;
     let set: Map<String, Value> = limits.into_iter().map(|(k, v)| (k, json!(v))).collect();
     Ok(Reply::json(200, json!({ "quota_set": set })))
 }

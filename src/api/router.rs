@@ -115,9 +115,6 @@ pub fn dispatch(ctx: &mut Ctx<'_>, m: &Method, path: &[&str]) -> Result<Reply> {
             Get => services::extensions(ctx),
             _ => bad_method(m),
         },
-        _ => Err(Error::NotFound(format!(
-            "The resource /{} could not be found.",
-            path.join("/")
-        ))),
+        _ => Err(Error::NotFound(format!("The resource /{} could not be found.", path.join("/")))),
     }
 }

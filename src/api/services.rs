@@ -12,28 +12,25 @@ pub fn pools(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let detail = ctx.flag("detail")?;
     let name = ctx.param("name").map(str::to_string);
     let pools = ctx.core.get_pools(&ctx.caller)?;
-    let items: Vec<Value> = pools
-        .iter()
-        .filter(|p| name.as_ref().is_none_or(|n| &p.name == n))
-        .map(|p| {
-            if detail {
-                json!({"name": p.name, "capabilities": p.capabilities()})
-            } else {
-                json!({"name": p.name})
-            }
-        })
-        .collect();
+    let items: Vec<Value> =
+        pools
+            .iter()
+            .filter(|p| name.as_ref().is_none_or(|n| &p.name == n))
+            .map(|p| {
+                if detail {
+                    json!({"name": p.name, "capabilities": p.capabilities()})
+                } else {
+                    json!({"name": p.name})
+                }
+            })
+            .collect();
     Ok(Reply::json(200, json!({ "pools": items })))
 }
 
 /// `GET /os-availability-zone`
 pub fn zones(ctx: &mut Ctx<'_>) -> Result<Reply> {
-    let items: Vec<Value> = ctx
-        .core
-        .zones()
-        .into_iter()
-        .map(|z| json!({"zoneName": z, "zoneState": {"available": true}}))
-        .collect();
+    let items: Vec<Value> =
+        ctx.core.zones().into_iter().map(|z| json!({"zoneName": z, "zoneState": {"available": true}})).collect();
     Ok(Reply::json(200, json!({ "availabilityZoneInfo": items })))
 }
 
@@ -79,33 +76,17 @@ pub fn update(ctx: &mut Ctx<'_>, action: &str) -> Result<Reply> {
         "enable" => (false, false),
         "disable" => (true, false),
         "disable-log-reason" => (true, true),
-        other => {
-            return Err(Error::NotFound(format!(
-                "Unknown action {other} on os-services."
-            )))
-        }
+        other => return Err(Error::NotFound(format!("Unknown action {other} on os-services."))),
     };
     let body = match ctx.body.as_ref() {
         Some(b @ Value::Object(_)) => json!({"service": b}),
-        _ => {
-            return Err(Error::Invalid(
-                "The request body must name 'host' and 'binary'.".into(),
-            ))
-        }
+        _ => return Err(Error::Invalid("The request body must name 'host' and 'binary'.".into())),
     };
     let b = element(Some(&body), "service")?;
     let host = b.req_str("host")?;
-    let binary = b
-        .opt_str("binary")?
-        .unwrap_or_else(|| "cinder-volume".into());
-    let reason = if with_reason {
-        Some(b.req_str("disabled_reason")?)
-    } else {
-        None
-    };
-    let s =
-        ctx.core
-            .set_service_disabled(&ctx.caller, &host, &binary, disabled, reason.as_deref())?;
+    let binary = b.opt_str("binary")?.unwrap_or_else(|| "cinder-volume".into());
+    let reason = if with_reason { Some(b.req_str("disabled_reason")?) } else { None };
+    let s = ctx.core.set_service_disabled(&ctx.caller, &host, &binary, disabled, reason.as_deref())?;
     let mut out = json!({
         "host": s.host,
         "binary": s.binary,

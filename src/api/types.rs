@@ -31,34 +31,19 @@ pub fn list(ctx: &mut Ctx<'_>) -> Result<Reply> {
 /// `GET /types/default`
 pub fn show_default(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let t = ctx.core.default_type()?;
-    Ok(Reply::json(
-        200,
-        json!({"volume_type": views::volume_type(ctx, &t)}),
-    ))
+    Ok(Reply::json(200, json!({"volume_type": views::volume_type(ctx, &t)})))
 }
 
 /// `GET /types/{id}`
 pub fn show(ctx: &mut Ctx<'_>, id: &str) -> Result<Reply> {
     let t = ctx.core.get_type(&ctx.caller, id)?;
-    Ok(Reply::json(
-        200,
-        json!({"volume_type": views::volume_type(ctx, &t)}),
-    ))
+    Ok(Reply::json(200, json!({"volume_type": views::volume_type(ctx, &t)})))
 }
 
 /// `POST /types`
 pub fn create(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let b = element(ctx.body.as_ref(), "volume_type")?;
-    b.only(
-        "volume_type",
-        &[
-            "name",
-            "description",
-            "os-volume-type-access:is_public",
-            "is_public",
-            "extra_specs",
-        ],
-    )?;
+    b.only("volume_type", &["name", "description", "os-volume-type-access:is_public", "is_public", "extra_specs"])?;
     let new = NewType {
         name: b.req_str("name")?,
         description: b.opt_str("description")?,
@@ -69,29 +54,16 @@ pub fn create(ctx: &mut Ctx<'_>) -> Result<Reply> {
         extra_specs: b.opt_str_map("extra_specs")?.unwrap_or_default(),
     };
     let t = ctx.core.create_type(&ctx.caller, new)?;
-    Ok(Reply::json(
-        200,
-        json!({"volume_type": views::volume_type(ctx, &t)}),
-    ))
+    Ok(Reply::json(200, json!({"volume_type": views::volume_type(ctx, &t)})))
 }
 
 /// `PUT /types/{id}`
 pub fn update(ctx: &mut Ctx<'_>, id: &str) -> Result<Reply> {
     let b = element(ctx.body.as_ref(), "volume_type")?;
-    b.only(
-        "volume_type",
-        &[
-            "name",
-            "description",
-            "is_public",
-            "os-volume-type-access:is_public",
-        ],
-    )?;
+    b.only("volume_type", &["name", "description", "is_public", "os-volume-type-access:is_public"])?;
     let name = b.opt_str("name")?;
     if name.as_ref().is_some_and(|n| n.trim().is_empty()) {
-        return Err(Error::Invalid(
-            "Invalid input received: name must not be empty.".into(),
-        ));
+        return Err(Error::Invalid("Invalid input received: name must not be empty.".into()));
     }
     let upd = TypeUpdate {
         name,
@@ -107,10 +79,7 @@ pub fn update(ctx: &mut Ctx<'_>, id: &str) -> Result<Reply> {
         ));
     }
     let t = ctx.core.update_type(&ctx.caller, id, upd)?;
-    Ok(Reply::json(
-        200,
-        json!({"volume_type": views::volume_type(ctx, &t)}),
-    ))
+    Ok(Reply::json(200, json!({"volume_type": views::volume_type(ctx, &t)})))
 }
 
 /// `DELETE /types/{id}`
@@ -123,26 +92,19 @@ pub fn delete(ctx: &mut Ctx<'_>, id: &str) -> Result<Reply> {
 pub fn specs_show(ctx: &mut Ctx<'_>, id: &str) -> Result<Reply> {
     let t = ctx.core.get_type(&ctx.caller, id)?;
     let shown = views::volume_type(ctx, &t);
-    Ok(Reply::json(
-        200,
-        json!({ "extra_specs": shown["extra_specs"] }),
-    ))
+    Ok(Reply::json(200, json!({ "extra_specs": shown["extra_specs"] })))
 }
 
 fn specs_body(ctx: &Ctx<'_>) -> Result<std::collections::BTreeMap<String, String>> {
     match ctx.body.as_ref() {
         Some(Value::Object(m)) => match m.get("extra_specs") {
             Some(Value::Object(s)) => body::str_map("extra_specs", s),
-            Some(other) => Err(Error::Invalid(format!(
-                "Invalid input for field/attribute extra_specs: {other} is not an object."
-            ))),
-            None => Err(Error::Invalid(
-                "Missing required element 'extra_specs' in request body.".into(),
-            )),
+            Some(other) => {
+                Err(Error::Invalid(format!("Invalid input for field/attribute extra_specs: {other} is not an object.")))
+            }
+            None => Err(Error::Invalid("Missing required element 'extra_specs' in request body.".into())),
         },
-        _ => Err(Error::Invalid(
-            "Missing required element 'extra_specs' in request body.".into(),
-        )),
+        _ => Err(Error::Invalid("Missing required element 'extra_specs' in request body.".into())),
     }
 }
 
@@ -159,9 +121,7 @@ pub fn spec_show(ctx: &mut Ctx<'_>, id: &str, key: &str) -> Result<Reply> {
     let shown = views::volume_type(ctx, &t);
     match shown["extra_specs"].get(key) {
         Some(v) => Ok(Reply::json(200, json!({ key: v }))),
-        None => Err(Error::NotFound(format!(
-            "Volume Type {id} has no extra specs with key {key}."
-        ))),
+        None => Err(Error::NotFound(format!("Volume Type {id} has no extra specs with key {key}."))),
     }
 }
 
@@ -169,16 +129,10 @@ pub fn spec_show(ctx: &mut Ctx<'_>, id: &str, key: &str) -> Result<Reply> {
 pub fn spec_set(ctx: &mut Ctx<'_>, id: &str, key: &str) -> Result<Reply> {
     let specs = match ctx.body.as_ref() {
         Some(Value::Object(m)) => body::str_map("extra_specs", m)?,
-        _ => {
-            return Err(Error::Invalid(
-                "The request body must be an object with one extra spec.".into(),
-            ))
-        }
+        _ => return Err(Error::Invalid("The request body must be an object with one extra spec.".into())),
     };
     if specs.len() > 1 {
-        return Err(Error::Invalid(
-            "Request body contains too many items.".into(),
-        ));
+        return Err(Error::Invalid("Request body contains too many items.".into()));
     }
     if !specs.contains_key(key) {
         return Err(Error::Invalid("Request body and URI mismatch.".into()));
@@ -197,13 +151,9 @@ pub fn spec_delete(ctx: &mut Ctx<'_>, id: &str, key: &str) -> Result<Reply> {
 pub fn action(ctx: &mut Ctx<'_>, id: &str) -> Result<Reply> {
     let (grant, key) = match ctx.body.as_ref() {
         Some(Value::Object(m)) if m.contains_key("addProjectAccess") => (true, "addProjectAccess"),
-        Some(Value::Object(m)) if m.contains_key("removeProjectAccess") => {
-            (false, "removeProjectAccess")
-        }
+        Some(Value::Object(m)) if m.contains_key("removeProjectAccess") => (false, "removeProjectAccess"),
         _ => {
-            return Err(Error::Invalid(
-                "Expected addProjectAccess or removeProjectAccess in the request body.".into(),
-            ))
+            return Err(Error::Invalid("Expected addProjectAccess or removeProjectAccess in the request body.".into()))
         }
     };
     let b = element(ctx.body.as_ref(), key)?;
@@ -215,9 +165,7 @@ pub fn action(ctx: &mut Ctx<'_>, id: &str) -> Result<Reply> {
 /// `GET /types/{id}/os-volume-type-access`
 pub fn access_list(ctx: &mut Ctx<'_>, id: &str) -> Result<Reply> {
     let (t, projects) = ctx.core.type_access(&ctx.caller, id)?;
-    let items: Vec<Value> = projects
-        .iter()
-        .map(|p| json!({"volume_type_id": t.id.to_string(), "project_id": p}))
-        .collect();
+    let items: Vec<Value> =
+        projects.iter().map(|p| json!({"volume_type_id": t.id.to_string(), "project_id": p})).collect();
     Ok(Reply::json(200, json!({ "volume_type_access": items })))
 }

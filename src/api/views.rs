@@ -89,25 +89,13 @@ struct VolumeBody<'a> {
     encryption_key_id: Gated<()>,
     #[serde(skip_serializing_if = "Option::is_none")]
     consumes_quota: Option<bool>,
-    #[serde(
-        rename = "os-vol-tenant-attr:tenant_id",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "os-vol-tenant-attr:tenant_id", skip_serializing_if = "Option::is_none")]
     tenant_id: Option<&'a str>,
-    #[serde(
-        rename = "os-vol-host-attr:host",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "os-vol-host-attr:host", skip_serializing_if = "Option::is_none")]
     host: Gated<&'a str>,
-    #[serde(
-        rename = "os-vol-mig-status-attr:migstat",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "os-vol-mig-status-attr:migstat", skip_serializing_if = "Option::is_none")]
     migstat: Gated<&'a str>,
-    #[serde(
-        rename = "os-vol-mig-status-attr:name_id",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "os-vol-mig-status-attr:name_id", skip_serializing_if = "Option::is_none")]
     name_id: Gated<()>,
 }
 
@@ -115,25 +103,12 @@ struct VolumeBody<'a> {
 pub fn volume<'a>(ctx: &Ctx<'_>, v: &'a Volume, view: VolumeView) -> VolumeOut<'a> {
     let id = v.id.to_string();
     let [self_link, bookmark] = ctx.link_pair(&format!("volumes/{id}"));
-    let links = [
-        Link {
-            href: self_link,
-            rel: "self",
-        },
-        Link {
-            href: bookmark,
-            rel: "bookmark",
-        },
-    ];
+    let links = [Link { href: self_link, rel: "self" }, Link { href: bookmark, rel: "bookmark" }];
     let body = (view != VolumeView::Brief).then(|| {
         let admin = ctx.caller.is_admin;
         let mv = ctx.version;
         let full = view == VolumeView::Full;
-        let mut metadata: BTreeMap<&str, &str> = v
-            .metadata
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let mut metadata: BTreeMap<&str, &str> = v.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         for k in VISIBLE_ADMIN_METADATA {
             if let Some(val) = v.admin_metadata.get(*k) {
                 metadata.insert(k, val);
@@ -172,12 +147,7 @@ pub fn volume<'a>(ctx: &Ctx<'_>, v: &'a Volume, view: VolumeView) -> VolumeOut<'
             name_id: gate(full && admin, None),
         }
     });
-    VolumeOut {
-        id,
-        name: v.name.as_deref(),
-        links,
-        body,
-    }
+    VolumeOut { id, name: v.name.as_deref(), links, body }
 }
 
 /// A volume type; non-admins see only the user-visible extra specs.

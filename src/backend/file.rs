@@ -3,14 +3,21 @@
 //! This is hearth's embedded default; it needs no root and no kernel support. A
 //! volume `volume-<uuid>` is made as `.partial-volume-<uuid>`, sized (and, when thick,
 //! allocated), synced, then renamed into place, so a crash never leaves a half-made
-//! file under a volume's name. Only files named by [`crate::names`] are ever touched.
+//! file under a volume's name. Snapshots (`snapshot-<uuid>`), clones, volumes from
+//! snapshots and reverts are copies made the same way.
+//!
+//! Copies are reflinks (`FICLONE`: shared extents, instant, on XFS, btrfs and the
+//! like) where the filesystem supports them, found by a probe at start-up, and sparse
+//! copies otherwise (only the written ranges, found with `SEEK_DATA`/`SEEK_HOLE`, are
+//! copied, with `copy_file_range`). The pool's `copy_method` capability says which.
+//! Only files named by [`crate::names`] are ever touched.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{fallocate, FallocateFlags};
+use nix::fcntl::{copy_file_range, fallocate, FallocateFlags};
 use nix::sys::statvfs::statvfs;
 use nix::unistd::{lseek, Whence};
 
@@ -20,6 +27,28 @@ use crate::error::{Error, Result};
 use crate::ids::{Gib, Id};
 use crate::names;
 
+/// How a pool copies data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CopyMethod {
+    /// `FICLONE`: the copy shares the source's extents.
+    Reflink,
+    /// Only written ranges are copied; holes stay holes.
+    SparseCopy,
+}
+
+impl CopyMethod {
+    /// The capability value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CopyMethod::Reflink => "reflink",
+            CopyMethod::SparseCopy => "sparse-copy",
+        }
+    }
+}
+
+// FICLONE is _IOW(0x94, 9, int): the source descriptor is passed by value.
+nix::ioctl_write_int!(ficlone, 0x94, 9);
+
 /// Sparse files in one directory, one pool.
 pub struct FileBackend {
     pool: String,
@@ -27,6 +56,7 @@ pub struct FileBackend {
     size_gb: Option<u64>,
     volume_clear: VolumeClear,
     volume_clear_size_mib: u64,
+    copy_method: CopyMethod,
 }
 
 fn io_err(what: impl std::fmt::Display, path: &Path, e: impl std::fmt::Display) -> Error {
@@ -36,27 +66,155 @@ fn io_err(what: impl std::fmt::Display, path: &Path, e: impl std::fmt::Display) 
 impl FileBackend {
     /// A file backend from its table; the directory is created if missing.
     pub fn new(config: &Config, name: &str, b: &BackendConfig) -> Result<FileBackend> {
-        let dir = b
-            .path
-            .clone()
-            .unwrap_or_else(|| config.data_dir().join("volumes").join(name));
+        let dir = b.path.clone().unwrap_or_else(|| config.data_dir().join("volumes").join(name));
         fs::create_dir_all(&dir).map_err(|e| io_err("creating directory", &dir, e))?;
+        let copy_method = Self::probe_reflink(&dir);
+        log::info!("file backend {name}: {} copies in {}", copy_method.as_str(), dir.display());
         Ok(FileBackend {
             pool: config.pool_name(name),
             dir,
             size_gb: b.size_gb,
             volume_clear: b.volume_clear,
             volume_clear_size_mib: b.volume_clear_size,
+            copy_method,
         })
+    }
+
+    /// Whether the directory's filesystem can reflink: clone a small probe file.
+    fn probe_reflink(dir: &Path) -> CopyMethod {
+        let (a, b) = (dir.join(".hearth-reflink-probe-a"), dir.join(".hearth-reflink-probe-b"));
+        let result = (|| -> io::Result<bool> {
+            fs::write(&a, [1u8; 4096])?;
+            let src = File::open(&a)?;
+            let dst = OpenOptions::new().write(true).create(true).truncate(true).open(&b)?;
+            use std::os::fd::AsRawFd;
+            // SAFETY: both descriptors are open files owned by this function for the
+            // duration of the call; FICLONE reads only the source descriptor number.
+            Ok(unsafe { ficlone(dst.as_raw_fd(), src.as_raw_fd() as _) }.is_ok())
+        })();
+        let _ = fs::remove_file(&a);
+        let _ = fs::remove_file(&b);
+        match result {
+            Ok(true) => CopyMethod::Reflink,
+            _ => CopyMethod::SparseCopy,
+        }
+    }
+
+    /// The method this pool copies with.
+    pub fn copy_method(&self) -> CopyMethod {
+        self.copy_method
+    }
+
+    /// Copy `src` to a new file `dst` (replaced if present) with the pool's method,
+    /// then size it to at least `min_len` and sync it.
+    fn copy_into(&self, src: &Path, dst: &Path, min_len: u64) -> Result<()> {
+        let from = File::open(src).map_err(|e| io_err("opening", src, e))?;
+        let len = from.metadata().map_err(|e| io_err("measuring", src, e))?.len();
+        let to = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dst)
+            .map_err(|e| io_err("creating", dst, e))?;
+        match self.copy_method {
+            CopyMethod::Reflink => {
+                use std::os::fd::AsRawFd;
+                // SAFETY: `from` and `to` are open for the whole call; FICLONE makes
+                // `to` share `from`'s extents and touches no memory of ours.
+                unsafe { ficlone(to.as_raw_fd(), from.as_raw_fd() as _) }
+                    .map_err(|e| io_err("reflinking into", dst, e))?;
+            }
+            CopyMethod::SparseCopy => Self::sparse_copy(&from, src, &to, dst, len)?,
+        }
+        to.set_len(len.max(min_len)).map_err(|e| io_err("sizing", dst, e))?;
+        to.sync_all().map_err(|e| io_err("syncing", dst, e))
+    }
+
+    /// Copy the written ranges of `from` into `to` at the same offsets.
+    fn sparse_copy(from: &File, src: &Path, to: &File, dst: &Path, len: u64) -> Result<()> {
+        let mut pos: u64 = 0;
+        while pos < len {
+            let data = match lseek(from, pos as i64, Whence::SeekData) {
+                Ok(off) => off as u64,
+                Err(nix::errno::Errno::ENXIO) => break,
+                Err(e) => return Err(io_err("seeking data in", src, e)),
+            };
+            let hole =
+                lseek(from, data as i64, Whence::SeekHole).map_err(|e| io_err("seeking hole in", src, e))? as u64;
+            let (mut off_in, mut off_out) = (data as i64, data as i64);
+            let mut left = (hole - data) as usize;
+            while left > 0 {
+                let n = copy_file_range(from, Some(&mut off_in), to, Some(&mut off_out), left)
+                    .map_err(|e| io_err("copying into", dst, e))?;
+                if n == 0 {
+                    break;
+                }
+                left -= n;
+            }
+            pos = hole;
+        }
+        Ok(())
+    }
+
+    fn snapshot_path(&self, id: Id) -> PathBuf {
+        self.dir.join(names::snapshot(id))
+    }
+
+    /// Make `final_path` from `source` through a partial file (atomic rename).
+    fn copy_to_new(&self, source: &Path, partial: &Path, final_path: &Path, min_len: u64) -> Result<()> {
+        if let Err(e) = self.copy_into(source, partial, min_len) {
+            let _ = fs::remove_file(partial);
+            return Err(e);
+        }
+        fs::rename(partial, final_path).map_err(|e| io_err("renaming into place", partial, e))?;
+        self.sync_dir()
+    }
+
+    /// Remove a file, wiping it first as configured; done when it is already gone.
+    fn remove_wiped(&self, path: &Path) -> Result<Outcome> {
+        let file = match OpenOptions::new().write(true).open(path) {
+            Ok(f) => f,
+            // No such file, or no such directory to hold it: nothing to delete.
+            Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => {
+                return Ok(Outcome::AlreadyDone)
+            }
+            Err(e) => return Err(io_err("opening", path, e)),
+        };
+        if self.volume_clear == VolumeClear::Zero {
+            let len = file.metadata().map_err(|e| io_err("measuring", path, e))?.len();
+            let limit = match self.volume_clear_size_mib {
+                0 => u64::MAX,
+                mib => mib << 20,
+            };
+            Self::wipe(&file, path, len, limit)?;
+        }
+        drop(file);
+        match fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Outcome::AlreadyDone),
+            Err(e) => return Err(io_err("removing", path, e)),
+        }
+        self.sync_dir()?;
+        Ok(Outcome::Done)
+    }
+
+    fn list_named(&self, parse: fn(&str) -> Option<Id>) -> Result<Vec<Id>> {
+        let entries = fs::read_dir(&self.dir).map_err(|e| io_err("listing", &self.dir, e))?;
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| io_err("listing", &self.dir, e))?;
+            if let Some(id) = entry.file_name().to_str().and_then(parse) {
+                out.push(id);
+            }
+        }
+        Ok(out)
     }
 
     fn check_pool(&self, pool: &str) -> Result<()> {
         if pool == self.pool {
             Ok(())
         } else {
-            Err(Error::Backend(format!(
-                "file backend: no pool named {pool}"
-            )))
+            Err(Error::Backend(format!("file backend: no pool named {pool}")))
         }
     }
 
@@ -65,9 +223,7 @@ impl FileBackend {
     }
 
     fn sync_dir(&self) -> Result<()> {
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| io_err("syncing directory", &self.dir, e))
+        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(|e| io_err("syncing directory", &self.dir, e))
     }
 
     /// Overwrite the written regions of `file` (up to `limit` bytes from the start)
@@ -92,8 +248,7 @@ impl FileBackend {
             let mut off = data;
             while off < hole {
                 let n = ((hole - off) as usize).min(zeros.len());
-                file.write_all_at(&zeros[..n], off)
-                    .map_err(|e| io_err("wiping", path, e))?;
+                file.write_all_at(&zeros[..n], off).map_err(|e| io_err("wiping", path, e))?;
                 off += n as u64;
             }
             pos = hole;
@@ -103,15 +258,28 @@ impl FileBackend {
 
     fn allocate(file: &File, path: &Path, from: u64, to: u64) -> Result<()> {
         if to > from {
-            fallocate(
-                file,
-                FallocateFlags::empty(),
-                from as i64,
-                (to - from) as i64,
-            )
-            .map_err(|e| io_err("allocating", path, e))?;
+            fallocate(file, FallocateFlags::empty(), from as i64, (to - from) as i64)
+                .map_err(|e| io_err("allocating", path, e))?;
         }
         Ok(())
+    }
+}
+
+impl FileBackend {
+    fn copy_volume_from(&self, source: &Path, spec: &VolumeSpec) -> Result<Outcome> {
+        let final_path = self.path(spec.id);
+        if let Ok(md) = fs::metadata(&final_path) {
+            if md.len() >= spec.size.bytes() {
+                return Ok(Outcome::AlreadyDone);
+            }
+        }
+        let partial = self.dir.join(names::partial_volume(spec.id));
+        self.copy_to_new(source, &partial, &final_path, spec.size.bytes())?;
+        if spec.thick {
+            let f = OpenOptions::new().write(true).open(&final_path).map_err(|e| io_err("opening", &final_path, e))?;
+            Self::allocate(&f, &final_path, 0, spec.size.bytes())?;
+        }
+        Ok(Outcome::Done)
     }
 }
 
@@ -147,7 +315,7 @@ impl Backend for FileBackend {
             total_volumes: count,
             thin_provisioning_support: true,
             thick_provisioning_support: true,
-            extra: serde_json::Map::new(),
+            extra: [("copy_method".to_string(), serde_json::json!(self.copy_method.as_str()))].into_iter().collect(),
         })
     }
 
@@ -158,11 +326,7 @@ impl Backend for FileBackend {
             if md.len() >= spec.size.bytes() {
                 return Ok(Outcome::AlreadyDone);
             }
-            return Err(io_err(
-                "a smaller volume file already exists at",
-                &final_path,
-                md.len(),
-            ));
+            return Err(io_err("a smaller volume file already exists at", &final_path, md.len()));
         }
         let partial = self.dir.join(names::partial_volume(spec.id));
         let file = OpenOptions::new()
@@ -172,15 +336,12 @@ impl Backend for FileBackend {
             .open(&partial)
             .map_err(|e| io_err("creating", &partial, e))?;
         let made = (|| {
-            file.set_len(spec.size.bytes())
-                .map_err(|e| io_err("sizing", &partial, e))?;
+            file.set_len(spec.size.bytes()).map_err(|e| io_err("sizing", &partial, e))?;
             if spec.thick {
                 Self::allocate(&file, &partial, 0, spec.size.bytes())?;
             }
-            file.sync_all()
-                .map_err(|e| io_err("syncing", &partial, e))?;
-            fs::rename(&partial, &final_path)
-                .map_err(|e| io_err("renaming into place", &partial, e))
+            file.sync_all().map_err(|e| io_err("syncing", &partial, e))?;
+            fs::rename(&partial, &final_path).map_err(|e| io_err("renaming into place", &partial, e))
         })();
         if let Err(e) = made {
             let _ = fs::remove_file(&partial);
@@ -192,48 +353,13 @@ impl Backend for FileBackend {
 
     fn delete_volume(&self, pool: &str, id: Id) -> Result<Outcome> {
         self.check_pool(pool)?;
-        let path = self.path(id);
-        let file = match OpenOptions::new().write(true).open(&path) {
-            Ok(f) => f,
-            // No such file, or no such directory to hold it: nothing to delete.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-                ) =>
-            {
-                return Ok(Outcome::AlreadyDone)
-            }
-            Err(e) => return Err(io_err("opening", &path, e)),
-        };
-        if self.volume_clear == VolumeClear::Zero {
-            let len = file
-                .metadata()
-                .map_err(|e| io_err("measuring", &path, e))?
-                .len();
-            let limit = match self.volume_clear_size_mib {
-                0 => u64::MAX,
-                mib => mib << 20,
-            };
-            Self::wipe(&file, &path, len, limit)?;
-        }
-        drop(file);
-        match fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Outcome::AlreadyDone),
-            Err(e) => return Err(io_err("removing", &path, e)),
-        }
-        self.sync_dir()?;
-        Ok(Outcome::Done)
+        self.remove_wiped(&self.path(id))
     }
 
     fn extend_volume(&self, pool: &str, id: Id, size: Gib) -> Result<Outcome> {
         self.check_pool(pool)?;
         let path = self.path(id);
-        let file = OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .map_err(|e| io_err("opening", &path, e))?;
+        let file = OpenOptions::new().write(true).open(&path).map_err(|e| io_err("opening", &path, e))?;
         let md = file.metadata().map_err(|e| io_err("measuring", &path, e))?;
         let len = md.len();
         if len >= size.bytes() {
@@ -241,8 +367,7 @@ impl Backend for FileBackend {
         }
         // A thick volume (fully allocated) stays thick when it grows.
         let thick = md.blocks() * 512 >= len && len > 0;
-        file.set_len(size.bytes())
-            .map_err(|e| io_err("growing", &path, e))?;
+        file.set_len(size.bytes()).map_err(|e| io_err("growing", &path, e))?;
         if thick {
             Self::allocate(&file, &path, len, size.bytes())?;
         }
@@ -262,15 +387,7 @@ impl Backend for FileBackend {
 
     fn list_volumes(&self, pool: &str) -> Result<Vec<Id>> {
         self.check_pool(pool)?;
-        let entries = fs::read_dir(&self.dir).map_err(|e| io_err("listing", &self.dir, e))?;
-        let mut out = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| io_err("listing", &self.dir, e))?;
-            if let Some(id) = entry.file_name().to_str().and_then(names::parse_volume) {
-                out.push(id);
-            }
-        }
-        Ok(out)
+        self.list_named(names::parse_volume)
     }
 
     fn remove_partial(&self, pool: &str) -> Result<Vec<String>> {
@@ -281,12 +398,58 @@ impl Backend for FileBackend {
             let entry = entry.map_err(|e| io_err("listing", &self.dir, e))?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
-            if names::parse_partial_volume(name).is_some() {
+            if names::is_partial(name) {
                 fs::remove_file(entry.path()).map_err(|e| io_err("removing", &entry.path(), e))?;
                 removed.push(name.to_string());
             }
         }
         Ok(removed)
+    }
+
+    fn create_snapshot(&self, pool: &str, volume: Id, snapshot: Id) -> Result<Outcome> {
+        self.check_pool(pool)?;
+        let final_path = self.snapshot_path(snapshot);
+        if final_path.exists() {
+            return Ok(Outcome::AlreadyDone);
+        }
+        let partial = self.dir.join(names::partial_snapshot(snapshot));
+        self.copy_to_new(&self.path(volume), &partial, &final_path, 0)?;
+        Ok(Outcome::Done)
+    }
+
+    fn delete_snapshot(&self, pool: &str, snapshot: Id) -> Result<Outcome> {
+        self.check_pool(pool)?;
+        self.remove_wiped(&self.snapshot_path(snapshot))
+    }
+
+    fn snapshot_exists(&self, pool: &str, snapshot: Id) -> Result<bool> {
+        self.check_pool(pool)?;
+        Ok(self.snapshot_path(snapshot).exists())
+    }
+
+    fn list_snapshots(&self, pool: &str) -> Result<Vec<Id>> {
+        self.check_pool(pool)?;
+        self.list_named(names::parse_snapshot)
+    }
+
+    fn create_volume_from_snapshot(&self, pool: &str, snapshot: Id, spec: &VolumeSpec) -> Result<Outcome> {
+        self.check_pool(pool)?;
+        self.copy_volume_from(&self.snapshot_path(snapshot), spec)
+    }
+
+    fn clone_volume(&self, pool: &str, source: Id, spec: &VolumeSpec) -> Result<Outcome> {
+        self.check_pool(pool)?;
+        self.copy_volume_from(&self.path(source), spec)
+    }
+
+    fn revert_to_snapshot(&self, pool: &str, volume: Id, snapshot: Id) -> Result<()> {
+        self.check_pool(pool)?;
+        let target = self.path(volume);
+        let len = fs::metadata(&target).map_err(|e| io_err("measuring", &target, e))?.len();
+        let partial = self.dir.join(names::partial_volume(volume));
+        // The volume is replaced in one rename: it holds either its old data or the
+        // snapshot's, never a mix.
+        self.copy_to_new(&self.snapshot_path(snapshot), &partial, &target, len)
     }
 
     fn device_path(&self, _pool: &str, id: Id) -> PathBuf {
@@ -321,20 +484,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let b = backend(dir.path(), "zero");
         let id = Id::new();
-        let spec = VolumeSpec {
-            id,
-            size: Gib::new(1).unwrap(),
-            thick: false,
-        };
+        let spec = VolumeSpec { id, size: Gib::new(1).unwrap(), thick: false };
         assert_eq!(b.create_volume("f", &spec).unwrap(), Outcome::Done);
         assert_eq!(b.create_volume("f", &spec).unwrap(), Outcome::AlreadyDone);
         let md = fs::metadata(b.device_path("f", id)).unwrap();
         assert_eq!(md.len(), 1 << 30);
-        assert!(
-            md.blocks() * 512 < 1 << 20,
-            "not sparse: {} blocks",
-            md.blocks()
-        );
+        assert!(md.blocks() * 512 < 1 << 20, "not sparse: {} blocks", md.blocks());
         assert_eq!(b.list_volumes("f").unwrap(), vec![id]);
         let cap = b.capacity("f").unwrap();
         assert_eq!(cap.total_bytes, 10 << 30);
@@ -348,25 +503,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let b = backend(dir.path(), "none");
         let id = Id::new();
-        let spec = VolumeSpec {
-            id,
-            size: Gib::new(1).unwrap(),
-            thick: true,
-        };
+        let spec = VolumeSpec { id, size: Gib::new(1).unwrap(), thick: true };
         b.create_volume("f", &spec).unwrap();
         let md = fs::metadata(b.device_path("f", id)).unwrap();
         assert!(md.blocks() * 512 >= 1 << 30);
-        assert_eq!(
-            b.extend_volume("f", id, Gib::new(2).unwrap()).unwrap(),
-            Outcome::Done
-        );
+        assert_eq!(b.extend_volume("f", id, Gib::new(2).unwrap()).unwrap(), Outcome::Done);
         let md = fs::metadata(b.device_path("f", id)).unwrap();
         assert_eq!(md.len(), 2 << 30);
         assert!(md.blocks() * 512 >= 2 << 30);
-        assert_eq!(
-            b.extend_volume("f", id, Gib::new(1).unwrap()).unwrap(),
-            Outcome::AlreadyDone
-        );
+        assert_eq!(b.extend_volume("f", id, Gib::new(1).unwrap()).unwrap(), Outcome::AlreadyDone);
     }
 
     #[test]
@@ -374,15 +519,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let b = backend(dir.path(), "zero");
         let id = Id::new();
-        b.create_volume(
-            "f",
-            &VolumeSpec {
-                id,
-                size: Gib::new(1).unwrap(),
-                thick: false,
-            },
-        )
-        .unwrap();
+        b.create_volume("f", &VolumeSpec { id, size: Gib::new(1).unwrap(), thick: false }).unwrap();
         let path = b.device_path("f", id);
         let f = OpenOptions::new().write(true).open(&path).unwrap();
         f.write_all_at(b"secret data", 12345).unwrap();
@@ -406,10 +543,7 @@ mod tests {
         let id = Id::new();
         fs::write(vols.join(names::partial_volume(id)), b"half").unwrap();
         fs::write(vols.join("precious.img"), b"not ours").unwrap();
-        assert_eq!(
-            b.remove_partial("f").unwrap(),
-            vec![names::partial_volume(id)]
-        );
+        assert_eq!(b.remove_partial("f").unwrap(), vec![names::partial_volume(id)]);
         assert!(vols.join("precious.img").exists());
         assert!(b.list_volumes("f").unwrap().is_empty());
     }

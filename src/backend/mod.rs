@@ -92,6 +92,28 @@ pub trait Backend: Send + Sync {
     /// Where a volume's data can be opened on this host.
     fn device_path(&self, pool: &str, id: Id) -> PathBuf;
 
+    /// Take a snapshot of a volume; [`Outcome::AlreadyDone`] when it exists.
+    fn create_snapshot(&self, pool: &str, volume: Id, snapshot: Id) -> Result<Outcome>;
+
+    /// Remove a snapshot (wiped as volumes are); done when already gone.
+    fn delete_snapshot(&self, pool: &str, snapshot: Id) -> Result<Outcome>;
+
+    /// Whether a complete snapshot exists.
+    fn snapshot_exists(&self, pool: &str, snapshot: Id) -> Result<bool>;
+
+    /// The ids of every complete hearth snapshot in a pool.
+    fn list_snapshots(&self, pool: &str) -> Result<Vec<Id>>;
+
+    /// Make a volume holding a snapshot's data, grown to `spec.size`. Like
+    /// [`Backend::create_volume`], never visible under its name until complete.
+    fn create_volume_from_snapshot(&self, pool: &str, snapshot: Id, spec: &VolumeSpec) -> Result<Outcome>;
+
+    /// Make a volume holding another volume's data, grown to `spec.size`.
+    fn clone_volume(&self, pool: &str, source: Id, spec: &VolumeSpec) -> Result<Outcome>;
+
+    /// Put a snapshot's data back into its volume (which keeps its current size).
+    fn revert_to_snapshot(&self, pool: &str, volume: Id, snapshot: Id) -> Result<()>;
+
     /// Verify that the backend can work (directories, tools, volume groups).
     fn check(&self) -> Result<()>;
 }

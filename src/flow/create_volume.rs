@@ -11,8 +11,13 @@
 //!
 //! 5. **schedule**: pick a pool and charge it, then record `host` and task
 //!    `backend_create` *before* the backend is touched (undo: uncharge, forget host);
-//! 6. **create on backend** (undo: remove whatever the backend made);
+//!    a copy of a snapshot or volume is pinned to its source's pool, as Cinder does;
+//! 6. **create on backend**: empty, or a copy of the source (undo: remove whatever
+//!    the backend made);
 //! 7. **finish**: `available`, task cleared, the pool re-measured.
+//!
+//! While a copy is being made its source cannot be deleted: delete refuses a volume
+//! or snapshot that a `creating` volume names as its source.
 //!
 //! A crash anywhere leaves a record whose task says what was in flight; see
 //! [`crate::volume::reconcile`].
@@ -24,7 +29,7 @@ use crate::backend::VolumeSpec;
 use crate::error::{Error, Result};
 use crate::flow::{self, Step};
 use crate::ids::{Gib, Id, Timestamp};
-use crate::model::{AttachStatus, Task, Volume, VolumeStatus, VolumeType};
+use crate::model::{AttachStatus, SnapshotStatus, Task, Volume, VolumeStatus, VolumeType};
 use crate::scheduler::Request;
 use crate::store::{quotas as q, volumes as sv};
 use crate::volume::quotas::volume_needs;
@@ -51,6 +56,23 @@ pub struct NewVolume {
     pub source_volid: Option<String>,
 }
 
+/// What a new volume is copied from.
+#[derive(Clone, Debug)]
+enum Source {
+    /// A snapshot (on `host`).
+    Snapshot { id: Id, host: String },
+    /// Another volume (on `host`).
+    Volume { id: Id, host: String },
+}
+
+impl Source {
+    fn host(&self) -> &str {
+        match self {
+            Source::Snapshot { host, .. } | Source::Volume { host, .. } => host,
+        }
+    }
+}
+
 /// The request-side context.
 struct ApiCtx<'a> {
     core: &'a Core,
@@ -59,8 +81,54 @@ struct ApiCtx<'a> {
     vtype: Option<VolumeType>,
     size: u64,
     zone: String,
+    source: Option<Source>,
     reservations: Vec<Id>,
     volume: Option<Volume>,
+}
+
+/// Check that a source is (still) fit to copy from, in a transaction.
+fn check_source(
+    core: &Core,
+    tx: &rusqlite::Connection,
+    caller: &Caller,
+    req: &NewVolume,
+) -> Result<Option<(Source, u64, Id, String)>> {
+    match (&req.snapshot_id, &req.source_volid) {
+        (Some(_), Some(_)) => {
+            Err(Error::Invalid("Invalid input received: give snapshot_id or source_volid, not both.".into()))
+        }
+        (Some(sid), None) => {
+            let s = core.snapshot_in(tx, caller, sid)?;
+            if s.status != SnapshotStatus::Available {
+                return Err(Error::InvalidState(format!(
+                    "Invalid snapshot: Originating snapshot status must be one of 'available' values, but it is {}.",
+                    s.status
+                )));
+            }
+            let v = crate::store::volumes::get(tx, s.volume_id)?
+                .ok_or_else(|| Error::NotFound(format!("Volume {} could not be found.", s.volume_id)))?;
+            let host = s
+                .host
+                .clone()
+                .ok_or_else(|| Error::InvalidState(format!("Invalid snapshot: Snapshot {} is on no pool.", s.id)))?;
+            Ok(Some((Source::Snapshot { id: s.id, host }, s.size, s.volume_type_id, v.availability_zone)))
+        }
+        (None, Some(vid)) => {
+            let v = core.volume_in(tx, caller, vid)?;
+            if !matches!(v.status, VolumeStatus::Available | VolumeStatus::InUse) {
+                return Err(Error::InvalidState(format!(
+                    "Invalid volume: Unable to create a volume from an originating source volume when its status is                      not 'available' or 'in-use'; it is {}.",
+                    v.status
+                )));
+            }
+            let host = v
+                .host
+                .clone()
+                .ok_or_else(|| Error::InvalidState(format!("Invalid volume: Volume {} is on no pool.", v.id)))?;
+            Ok(Some((Source::Volume { id: v.id, host }, v.size, v.volume_type_id, v.availability_zone)))
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 struct Extract;
@@ -69,38 +137,66 @@ impl Step<ApiCtx<'_>> for Extract {
         "extract"
     }
     fn execute(&self, c: &mut ApiCtx<'_>) -> Result<()> {
-        if c.req.snapshot_id.is_some() || c.req.source_volid.is_some() {
-            return Err(Error::Invalid(
-                "Invalid input received: creating a volume from a snapshot or another volume is not \
-                 supported by this hearth version."
-                    .into(),
-            ));
-        }
-        let size = c.req.size.ok_or_else(|| {
-            Error::Invalid("Invalid input received: size is required when no snapshot or source volume is given.".into())
-        })?;
-        c.size = Gib::new(size)?.get();
         let core = c.core;
-        let (vtype, zones) = core.store.read(|tx| {
-            let t = match &c.req.volume_type {
-                Some(key) => core.type_by_name_or_id(tx, c.caller, key)?,
-                None => core.default_type_in(tx)?,
+        let (vtype, zones, source) = core.store.read(|tx| {
+            let source = check_source(core, tx, c.caller, &c.req)?;
+            let t = match (&c.req.volume_type, &source) {
+                (Some(key), None) => core.type_by_name_or_id(tx, c.caller, key)?,
+                (None, None) => core.default_type_in(tx)?,
+                (asked, Some((_, _, type_id, _))) => {
+                    let t = crate::store::types::get(tx, *type_id)?
+                        .ok_or_else(|| Error::Internal(format!("volume type {type_id} is missing")))?;
+                    if let Some(key) = asked {
+                        let want = core.type_by_name_or_id(tx, c.caller, key)?;
+                        if want.id != t.id {
+                            return Err(Error::Invalid(format!(
+                                "Invalid volume_type provided: {key} (it must match the source's type {}, or be omitted).",
+                                t.name
+                            )));
+                        }
+                    }
+                    t
+                }
             };
-            core.check_per_volume_size(tx, &c.caller.project_id, c.size)?;
-            Ok((t, core.zones()))
+            Ok((t, core.zones(), source))
         })?;
+        let size = match (c.req.size, &source) {
+            (Some(n), Some((_, min, _, _))) if n < *min => {
+                return Err(Error::Invalid(format!(
+                    "Invalid input received: Volume size '{n}'GB cannot be smaller than the source's size {min}GB. They must be >= the original size."
+                )))
+            }
+            (Some(n), _) => n,
+            (None, Some((_, min, _, _))) => *min,
+            (None, None) => {
+                return Err(Error::Invalid(
+                    "Invalid input received: size is required when no snapshot or source volume is given.".into(),
+                ))
+            }
+        };
+        c.size = Gib::new(size)?.get();
+        core.store.read(|tx| core.check_per_volume_size(tx, &c.caller.project_id, c.size))?;
+        if let Some((src, _, _, zone)) = &source {
+            if c.req.availability_zone.as_ref().is_some_and(|z| z != zone) {
+                return Err(Error::Invalid(format!(
+                    "Invalid input received: the volume must be in the source's availability zone {zone}."
+                )));
+            }
+            c.zone = zone.clone();
+            c.source = Some(src.clone());
+            c.vtype = Some(vtype);
+            return Ok(());
+        }
         c.zone = match &c.req.availability_zone {
             Some(z) if zones.contains(z) => z.clone(),
             Some(z) => {
-                return Err(Error::Invalid(format!(
-                    "Invalid input received: Availability zone '{z}' is invalid."
-                )))
+                return Err(Error::Invalid(format!("Invalid input received: Availability zone '{z}' is invalid.")))
             }
             None => match vtype.extra_specs.get("RESKEY:availability_zones") {
                 Some(list) => list
                     .split(',')
                     .map(str::trim)
-                    .find(|z| zones.iter().any(|k| k == z))
+                    .find(|z| zones.contains(*z))
                     .unwrap_or(&core.config.storage_availability_zone)
                     .to_string(),
                 None => core.config.storage_availability_zone.clone(),
@@ -120,9 +216,7 @@ impl Step<ApiCtx<'_>> for ReserveQuota {
         let t = c.vtype.as_ref().expect("extract ran");
         let needs = volume_needs(c.size, &t.name, 1);
         let core = c.core;
-        c.reservations = core
-            .store
-            .write(|tx| core.reserve_quota(tx, &c.caller.project_id, &needs))?;
+        c.reservations = core.store.write(|tx| core.reserve_quota(tx, &c.caller.project_id, &needs))?;
         Ok(())
     }
     fn revert(&self, c: &mut ApiCtx<'_>) -> Result<()> {
@@ -154,8 +248,14 @@ impl Step<ApiCtx<'_>> for CreateRecord {
             multiattach: t.multiattach(),
             volume_type_id: t.id,
             volume_type_name: t.name.clone(),
-            snapshot_id: None,
-            source_volid: None,
+            snapshot_id: match &c.source {
+                Some(Source::Snapshot { id, .. }) => Some(*id),
+                _ => None,
+            },
+            source_volid: match &c.source {
+                Some(Source::Volume { id, .. }) => Some(*id),
+                _ => None,
+            },
             host: None,
             task: Some(Task::Scheduling),
             error_reason: None,
@@ -164,8 +264,17 @@ impl Step<ApiCtx<'_>> for CreateRecord {
             updated_at: now,
             metadata: std::mem::take(&mut c.req.metadata),
             admin_metadata: BTreeMap::new(),
+            provider_auth: None,
+            attachments: Vec::new(),
         };
-        c.core.store.write(|tx| sv::insert(tx, &v))?;
+        let (core, caller, req) = (c.core, c.caller, &c.req);
+        c.core.store.write(|tx| {
+            // The source may have changed since extract; the check and the record are
+            // one transaction, so a delete of the source either sees this copy or
+            // happened before it.
+            check_source(core, tx, caller, req)?;
+            sv::insert(tx, &v)
+        })?;
         c.volume = Some(v);
         Ok(())
     }
@@ -197,19 +306,17 @@ pub fn create(core: &Arc<Core>, caller: &Caller, req: NewVolume) -> Result<Volum
         vtype: None,
         size: 0,
         zone: String::new(),
+        source: None,
         reservations: Vec::new(),
         volume: None,
     };
-    flow::run(
-        "create volume",
-        &[&Extract, &ReserveQuota, &CreateRecord, &CommitQuota],
-        &mut ctx,
-    )
-    .map_err(|e| e.error)?;
+    flow::run("create volume", &[&Extract, &ReserveQuota, &CreateRecord, &CommitQuota], &mut ctx)
+        .map_err(|e| e.error)?;
     let volume = ctx.volume.expect("create record ran");
     let vtype = ctx.vtype.expect("extract ran");
+    let source = ctx.source;
     let v = volume.clone();
-    core.spawn_blocking("create volume", move |core| run_manager(core, v, vtype));
+    core.spawn_blocking("create volume", move |core| run_manager(core, v, vtype, source));
     Ok(volume)
 }
 
@@ -218,6 +325,7 @@ struct MgrCtx<'a> {
     core: &'a Arc<Core>,
     volume: Volume,
     vtype: VolumeType,
+    source: Option<Source>,
     pool: Option<String>,
     exclude: Vec<String>,
 }
@@ -234,12 +342,20 @@ impl Step<MgrCtx<'_>> for Schedule {
         "schedule"
     }
     fn execute(&self, c: &mut MgrCtx<'_>) -> Result<()> {
-        let pool = c.core.scheduler.select(&Request {
+        let req = Request {
             size_gb: c.volume.size,
             volume_type: &c.vtype,
             availability_zone: &c.volume.availability_zone,
             exclude: &c.exclude,
-        })?;
+        };
+        let pool = match &c.source {
+            // A copy is made where its source is.
+            Some(src) => {
+                c.core.scheduler.reserve_on(src.host(), &req)?;
+                src.host().to_string()
+            }
+            None => c.core.scheduler.select(&req)?,
+        };
         c.pool = Some(pool.clone());
         c.volume.host = Some(pool);
         c.volume.task = Some(Task::BackendCreate);
@@ -264,11 +380,7 @@ impl Step<MgrCtx<'_>> for CreateOnBackend {
     }
     fn execute(&self, c: &mut MgrCtx<'_>) -> Result<()> {
         let pool = c.core.pool(c.pool.as_deref().expect("scheduled"))?;
-        let spec = VolumeSpec {
-            id: c.volume.id,
-            size: Gib::new(c.volume.size)?,
-            thick: c.vtype.thick(),
-        };
+        let spec = VolumeSpec { id: c.volume.id, size: Gib::new(c.volume.size)?, thick: c.vtype.thick() };
         pool.backend.create_volume(&pool.pool, &spec)?;
         Ok(())
     }
@@ -287,9 +399,8 @@ impl Step<MgrCtx<'_>> for Finish {
     fn execute(&self, c: &mut MgrCtx<'_>) -> Result<()> {
         let pool = c.pool.clone().expect("scheduled");
         c.core.store.write(|tx| {
-            let mut v = sv::get(tx, c.volume.id)?.ok_or_else(|| {
-                Error::NotFound(format!("Volume {} could not be found.", c.volume.id))
-            })?;
+            let mut v = sv::get(tx, c.volume.id)?
+                .ok_or_else(|| Error::NotFound(format!("Volume {} could not be found.", c.volume.id)))?;
             // An admin may have reset the status meanwhile; only `creating` finishes.
             if v.status == VolumeStatus::Creating {
                 v.status = VolumeStatus::Available;
@@ -308,36 +419,20 @@ impl Step<MgrCtx<'_>> for Finish {
 
 /// Steps 5–7 with retries; on final failure the volume goes to `error` with the
 /// reason recorded.
-fn run_manager(core: &Arc<Core>, volume: Volume, vtype: VolumeType) {
-    let attempts = core.config.scheduler_max_attempts;
-    let mut ctx = MgrCtx {
-        core,
-        volume,
-        vtype,
-        pool: None,
-        exclude: Vec::new(),
-    };
+fn run_manager(core: &Arc<Core>, volume: Volume, vtype: VolumeType, source: Option<Source>) {
+    // A copy can only be made on its source's pool: one attempt.
+    let attempts = if source.is_some() { 1 } else { core.config.scheduler_max_attempts };
+    let mut ctx = MgrCtx { core, volume, vtype, source, pool: None, exclude: Vec::new() };
     let mut reasons = Vec::new();
     for attempt in 1..=attempts {
         ctx.pool = None;
-        match flow::run(
-            "create volume",
-            &[&Schedule, &CreateOnBackend, &Finish],
-            &mut ctx,
-        ) {
+        match flow::run("create volume", &[&Schedule, &CreateOnBackend, &Finish], &mut ctx) {
             Ok(()) => {
-                log::info!(
-                    "volume {} is available on {}",
-                    ctx.volume.id,
-                    ctx.volume.host.as_deref().unwrap_or("?")
-                );
+                log::info!("volume {} is available on {}", ctx.volume.id, ctx.volume.host.as_deref().unwrap_or("?"));
                 return;
             }
             Err(e) => {
-                log::warn!(
-                    "volume {}: attempt {attempt}/{attempts}: {e}",
-                    ctx.volume.id
-                );
+                log::warn!("volume {}: attempt {attempt}/{attempts}: {e}", ctx.volume.id);
                 reasons.push(format!("attempt {attempt}: {e}"));
                 let retry = e.step == "create on backend" && e.clean();
                 if !retry || attempt == attempts {

@@ -72,11 +72,7 @@ pub fn run<C>(flow: &str, steps: &[&dyn Step<C>], ctx: &mut C) -> Result<(), Flo
                     revert_failures.push((done.name(), e));
                 }
             }
-            return Err(FlowError {
-                step: step.name(),
-                error,
-                revert_failures,
-            });
+            return Err(FlowError { step: step.name(), error, revert_failures });
         }
     }
     Ok(())
@@ -115,11 +111,7 @@ mod tests {
     }
 
     fn step(name: &'static str, fail: bool, fail_revert: bool) -> Rec {
-        Rec {
-            name,
-            fail,
-            fail_revert,
-        }
+        Rec { name, fail, fail_revert }
     }
 
     #[test]
@@ -132,11 +124,7 @@ mod tests {
 
     #[test]
     fn failure_reverts_in_reverse_including_the_failed_step() {
-        let (a, b, c) = (
-            step("a", false, false),
-            step("b", true, false),
-            step("c", false, false),
-        );
+        let (a, b, c) = (step("a", false, false), step("b", true, false), step("c", false, false));
         let mut log = Vec::new();
         let err = run("t", &[&a, &b, &c], &mut log).unwrap_err();
         assert_eq!(log, ["do a", "do b", "undo b", "undo a"]);
@@ -146,11 +134,7 @@ mod tests {
 
     #[test]
     fn failed_undo_is_reported_and_others_still_run() {
-        let (a, b, c) = (
-            step("a", false, false),
-            step("b", false, true),
-            step("c", true, false),
-        );
+        let (a, b, c) = (step("a", false, false), step("b", false, true), step("c", true, false));
         let mut log = Vec::new();
         let err = run("t", &[&a, &b, &c], &mut log).unwrap_err();
         assert_eq!(log, ["do a", "do b", "do c", "undo c", "undo b", "undo a"]);

@@ -94,11 +94,7 @@ impl PoolState {
             return (0.0, 0.0, 0.0);
         };
         let pending = self.pending_gb as f64;
-        (
-            gb(c.total_bytes),
-            gb(c.free_bytes) - pending,
-            gb(c.provisioned_bytes) + pending,
-        )
+        (gb(c.total_bytes), gb(c.free_bytes) - pending, gb(c.provisioned_bytes) + pending)
     }
 
     /// The ratio in force (`auto` derives it from use, as Cinder does).
@@ -137,10 +133,7 @@ impl PoolState {
         let c = self.capacity.clone().unwrap_or_default();
         let mut m = Map::new();
         m.insert("pool_name".into(), json!(self.pool));
-        m.insert(
-            "volume_backend_name".into(),
-            json!(self.volume_backend_name),
-        );
+        m.insert("volume_backend_name".into(), json!(self.volume_backend_name));
         m.insert("driver_version".into(), json!(env!("CARGO_PKG_VERSION")));
         m.insert("vendor_name".into(), json!("hearth"));
         m.insert("storage_protocol".into(), json!(self.storage_protocol));
@@ -148,10 +141,7 @@ impl PoolState {
         m.insert("free_capacity_gb".into(), json!(free.max(0.0)));
         m.insert("allocated_capacity_gb".into(), json!(provisioned));
         m.insert("provisioned_capacity_gb".into(), json!(provisioned));
-        m.insert(
-            "reserved_percentage".into(),
-            json!(self.reserved_percentage),
-        );
+        m.insert("reserved_percentage".into(), json!(self.reserved_percentage));
         m.insert(
             "max_over_subscription_ratio".into(),
             match self.max_over_subscription_ratio {
@@ -159,38 +149,17 @@ impl PoolState {
                 OverSubscription::Auto => json!("auto"),
             },
         );
-        m.insert(
-            "thin_provisioning_support".into(),
-            json!(c.thin_provisioning_support),
-        );
-        m.insert(
-            "thick_provisioning_support".into(),
-            json!(c.thick_provisioning_support),
-        );
+        m.insert("thin_provisioning_support".into(), json!(c.thin_provisioning_support));
+        m.insert("thick_provisioning_support".into(), json!(c.thick_provisioning_support));
         m.insert("total_volumes".into(), json!(c.total_volumes));
         m.insert("multiattach".into(), json!(true));
         m.insert("QoS_support".into(), json!(false));
         m.insert("online_extend_support".into(), json!(false));
-        m.insert(
-            "location_info".into(),
-            json!(format!("{}:{}:{}", self.driver, self.name, self.pool)),
-        );
-        m.insert(
-            "backend_state".into(),
-            json!(if self.capacity.is_some() {
-                "up"
-            } else {
-                "down"
-            }),
-        );
+        m.insert("location_info".into(), json!(format!("{}:{}:{}", self.driver, self.name, self.pool)));
+        m.insert("backend_state".into(), json!(if self.capacity.is_some() { "up" } else { "down" }));
         m.insert("filter_function".into(), Value::Null);
         m.insert("goodness_function".into(), Value::Null);
-        m.insert(
-            "timestamp".into(),
-            self.reported_at
-                .map(|t| json!(t.to_string()))
-                .unwrap_or(Value::Null),
-        );
+        m.insert("timestamp".into(), self.reported_at.map(|t| json!(t.to_string())).unwrap_or(Value::Null));
         for (k, v) in c.extra {
             m.insert(k, v);
         }
@@ -265,10 +234,7 @@ pub struct Scheduler {
 impl Scheduler {
     /// A scheduler over the given pools.
     pub fn new(pools: Vec<PoolState>, weight_multiplier: f64) -> Scheduler {
-        Scheduler {
-            pools: Mutex::new(pools.into_iter().map(|p| (p.name.clone(), p)).collect()),
-            weight_multiplier,
-        }
+        Scheduler { pools: Mutex::new(pools.into_iter().map(|p| (p.name.clone(), p)).collect()), weight_multiplier }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, PoolState>> {
@@ -291,18 +257,11 @@ impl Scheduler {
             }
         }
         if passing.is_empty() {
-            let why = if reasons.is_empty() {
-                "no pools are configured".to_string()
-            } else {
-                reasons.join("; ")
-            };
+            let why = if reasons.is_empty() { "no pools are configured".to_string() } else { reasons.join("; ") };
             return Err(Error::NoValidHost(why));
         }
-        let (min, max) = passing
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (_, w)| {
-                (lo.min(*w), hi.max(*w))
-            });
+        let (min, max) =
+            passing.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (_, w)| (lo.min(*w), hi.max(*w)));
         let weight = |w: f64| {
             if max > min {
                 (w - min) / (max - min) * self.weight_multiplier
@@ -327,9 +286,7 @@ impl Scheduler {
     /// Whether a pool can take `r` (extend: the growth) now, charging it if so.
     pub fn reserve_on(&self, pool: &str, r: &Request<'_>) -> Result<()> {
         let mut pools = self.lock();
-        let p = pools
-            .get_mut(pool)
-            .ok_or_else(|| Error::NoValidHost(format!("{pool}: pool is not configured")))?;
+        let p = pools.get_mut(pool).ok_or_else(|| Error::NoValidHost(format!("{pool}: pool is not configured")))?;
         if let Some(why) = p.refuse(r) {
             return Err(Error::NoValidHost(why));
         }
@@ -383,10 +340,7 @@ mod tests {
             name: "t".into(),
             description: None,
             is_public: true,
-            extra_specs: specs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            extra_specs: specs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             created_at: Timestamp::now(),
             updated_at: Timestamp::now(),
         }
@@ -418,12 +372,7 @@ mod tests {
     }
 
     fn req<'a>(size: u64, t: &'a VolumeType, exclude: &'a [String]) -> Request<'a> {
-        Request {
-            size_gb: size,
-            volume_type: t,
-            availability_zone: "nova",
-            exclude,
-        }
+        Request { size_gb: size, volume_type: t, availability_zone: "nova", exclude }
     }
 
     /// Cinder's arithmetic, case by case.
@@ -446,29 +395,18 @@ mod tests {
         for (p, reserved, t, want) in table {
             let mut p = p.clone();
             p.reserved_percentage = *reserved;
-            assert_eq!(
-                p.virtual_free_gb(t),
-                *want,
-                "{reserved}% {:?}",
-                t.extra_specs
-            );
+            assert_eq!(p.virtual_free_gb(t), *want, "{reserved}% {:?}", t.extra_specs);
         }
     }
 
     #[test]
     fn filters_refuse_with_reasons() {
         let t = vtype(&[("volume_backend_name", "b")]);
-        let s = Scheduler::new(
-            vec![pool("a", 100, 100, 0, true), pool("b", 10, 10, 0, false)],
-            1.0,
-        );
+        let s = Scheduler::new(vec![pool("a", 100, 100, 0, true), pool("b", 10, 10, 0, false)], 1.0);
         assert_eq!(s.select(&req(5, &t, &[])).unwrap(), "h@b#b");
         // b has 10 - 5 (charged) = 5 GiB left for thick, so 6 GiB does not fit.
         let err = s.select(&req(6, &t, &[])).unwrap_err().to_string();
-        assert!(
-            err.contains("CapacityFilter") && err.contains("CapabilitiesFilter"),
-            "{err}"
-        );
+        assert!(err.contains("CapacityFilter") && err.contains("CapabilitiesFilter"), "{err}");
         // After release, it fits again.
         s.release("h@b#b", 5);
         assert_eq!(s.select(&req(6, &t, &[])).unwrap(), "h@b#b");
@@ -482,23 +420,14 @@ mod tests {
     #[test]
     fn weigher_spreads_and_retries_exclude() {
         let t = vtype(&[]);
-        let s = Scheduler::new(
-            vec![pool("a", 100, 100, 0, true), pool("b", 50, 50, 0, true)],
-            1.0,
-        );
+        let s = Scheduler::new(vec![pool("a", 100, 100, 0, true), pool("b", 50, 50, 0, true)], 1.0);
         assert_eq!(s.select(&req(1, &t, &[])).unwrap(), "h@a#a");
         let tried = vec!["h@a#a".to_string()];
         assert_eq!(s.select(&req(1, &t, &tried)).unwrap(), "h@b#b");
         let both = vec!["h@a#a".to_string(), "h@b#b".to_string()];
-        assert!(matches!(
-            s.select(&req(1, &t, &both)),
-            Err(Error::NoValidHost(_))
-        ));
+        assert!(matches!(s.select(&req(1, &t, &both)), Err(Error::NoValidHost(_))));
         // A negative multiplier stacks onto the fullest pool.
-        let s = Scheduler::new(
-            vec![pool("a", 100, 100, 0, true), pool("b", 50, 50, 0, true)],
-            -1.0,
-        );
+        let s = Scheduler::new(vec![pool("a", 100, 100, 0, true), pool("b", 50, 50, 0, true)], -1.0);
         assert_eq!(s.select(&req(1, &t, &[])).unwrap(), "h@b#b");
     }
 
@@ -514,11 +443,7 @@ mod tests {
                 std::thread::spawn(move || s.select(&req(1, &t, &[])).is_ok())
             })
             .collect();
-        let ok = handles
-            .into_iter()
-            .map(|h| h.join().unwrap())
-            .filter(|x| *x)
-            .count();
+        let ok = handles.into_iter().map(|h| h.join().unwrap()).filter(|x| *x).count();
         assert_eq!(ok, 10);
     }
 
@@ -531,9 +456,6 @@ mod tests {
         q.capacity = None;
         let s = Scheduler::new(vec![p, q], 1.0);
         let err = s.select(&req(1, &t, &[])).unwrap_err().to_string();
-        assert!(
-            err.contains("disabled") && err.contains("no capacity report"),
-            "{err}"
-        );
+        assert!(err.contains("disabled") && err.contains("no capacity report"), "{err}");
     }
 }

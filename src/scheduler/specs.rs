@@ -22,21 +22,7 @@ pub fn matches(value: Option<&str>, requirement: &str) -> bool {
     let op = words.next();
     let known = matches!(
         op,
-        Some(
-            "=" | "<in>"
-                | "<is>"
-                | "=="
-                | "!="
-                | ">="
-                | "<="
-                | "s=="
-                | "s!="
-                | "s<"
-                | "s<="
-                | "s>"
-                | "s>="
-                | "<or>"
-        )
+        Some("=" | "<in>" | "<is>" | "==" | "!=" | ">=" | "<=" | "s==" | "s!=" | "s<" | "s<=" | "s>" | "s>=" | "<or>")
     );
     if !known {
         return value == Some(requirement);
@@ -45,11 +31,7 @@ pub fn matches(value: Option<&str>, requirement: &str) -> bool {
     let op = op.unwrap_or_default();
     if op == "<or>" {
         // "<or> a <or> b <or> c": every other word is a candidate.
-        return requirement
-            .split_whitespace()
-            .skip(1)
-            .step_by(2)
-            .any(|w| w == value);
+        return requirement.split_whitespace().skip(1).step_by(2).any(|w| w == value);
     }
     let Some(arg) = words.next() else {
         return false;

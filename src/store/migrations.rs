@@ -10,7 +10,7 @@ use crate::ids::{Id, Timestamp};
 
 type Migration = fn(&Transaction<'_>) -> Result<()>;
 
-const MIGRATIONS: &[Migration] = &[initial_schema];
+const MIGRATIONS: &[Migration] = &[initial_schema, snapshots_and_attachments];
 
 /// How many migrations exist (the schema version of a current store).
 pub fn count() -> usize {
@@ -24,11 +24,7 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
              version INTEGER PRIMARY KEY,
              applied_at TEXT NOT NULL)",
     )?;
-    let done: i64 = conn.query_row(
-        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-        [],
-        |r| r.get(0),
-    )?;
+    let done: i64 = conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
     for (i, m) in MIGRATIONS.iter().enumerate().skip(done as usize) {
         let tx = conn.transaction()?;
         m(&tx)?;
@@ -122,6 +118,58 @@ fn initial_schema(tx: &Transaction<'_>) -> Result<()> {
         "INSERT INTO volume_types (id, name, description, is_public, created_at, updated_at)
          VALUES (?1, '__DEFAULT__', 'Default Volume Type', 1, ?2, ?2)",
         params![Id::new().to_string(), now],
+    )?;
+    Ok(())
+}
+
+fn snapshots_and_attachments(tx: &Transaction<'_>) -> Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE snapshots (
+             id TEXT PRIMARY KEY,
+             project_id TEXT NOT NULL,
+             user_id TEXT NOT NULL,
+             volume_id TEXT NOT NULL REFERENCES volumes(id),
+             name TEXT,
+             description TEXT,
+             size INTEGER NOT NULL,
+             status TEXT NOT NULL,
+             progress TEXT NOT NULL,
+             volume_type_id TEXT NOT NULL REFERENCES volume_types(id),
+             host TEXT,
+             task TEXT,
+             error_reason TEXT,
+             consumes_quota INTEGER NOT NULL,
+             created_at TEXT NOT NULL,
+             updated_at TEXT NOT NULL);
+         CREATE INDEX snapshots_project_created ON snapshots (project_id, created_at, id);
+         CREATE INDEX snapshots_volume ON snapshots (volume_id, created_at);
+         CREATE INDEX snapshots_task ON snapshots (task);
+         CREATE TABLE snapshot_metadata (
+             snapshot_id TEXT NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
+             key TEXT NOT NULL,
+             value TEXT NOT NULL,
+             PRIMARY KEY (snapshot_id, key));
+         CREATE TABLE attachments (
+             id TEXT PRIMARY KEY,
+             volume_id TEXT NOT NULL REFERENCES volumes(id),
+             project_id TEXT NOT NULL,
+             instance_uuid TEXT,
+             attached_host TEXT,
+             mountpoint TEXT,
+             attach_status TEXT NOT NULL,
+             attach_mode TEXT NOT NULL,
+             connector TEXT,
+             connection_info TEXT,
+             attach_time TEXT,
+             detach_time TEXT,
+             created_at TEXT NOT NULL,
+             updated_at TEXT NOT NULL);
+         CREATE INDEX attachments_volume ON attachments (volume_id, created_at);
+         CREATE INDEX attachments_project ON attachments (project_id, created_at);
+         ALTER TABLE volumes ADD COLUMN provider_auth TEXT;
+         CREATE INDEX volumes_quota ON volumes (project_id, consumes_quota, volume_type_id, size);
+         CREATE INDEX volumes_source ON volumes (source_volid);
+         CREATE INDEX volumes_snapshot ON volumes (snapshot_id);",
     )?;
     Ok(())
 }

@@ -9,9 +9,11 @@
 //! The SQL is kept portable (no SQLite-only syntax beyond `INSERT ... ON CONFLICT`,
 //! which PostgreSQL shares), so that a PostgreSQL store can follow for fleets.
 
+pub mod attachments;
 mod migrations;
 pub mod quotas;
 pub mod services;
+pub mod snapshots;
 pub mod types;
 pub mod volumes;
 
@@ -54,9 +56,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Store {
     /// Open (creating if needed) the store in `dir` and bring its schema up to date.
     pub fn open(dir: &Path, readers: usize) -> Result<Store> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            Error::internal(format!("creating data directory {}", dir.display()), e)
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::internal(format!("creating data directory {}", dir.display()), e))?;
         let path = dir.join(DB_FILE);
         let mut writer = Connection::open(&path)?;
         let mode: String = writer.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
@@ -75,11 +76,7 @@ impl Store {
                 Ok(Mutex::new(conn))
             })
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(Store {
-            writer: Mutex::new(writer),
-            readers,
-            next_reader: AtomicUsize::new(0),
-        })
+        Ok(Store { writer: Mutex::new(writer), readers, next_reader: AtomicUsize::new(0) })
     }
 
     /// Run `f` in one write transaction; it commits when `f` returns `Ok` and rolls
@@ -118,34 +115,18 @@ mod tests {
         {
             let s = Store::open(dir.path(), 2).unwrap();
             s.write(|tx| {
-                tx.execute(
-                    "INSERT INTO quotas (project_id, resource, hard_limit) VALUES ('p', 'volumes', 3)",
-                    [],
-                )?;
+                tx.execute("INSERT INTO quotas (project_id, resource, hard_limit) VALUES ('p', 'volumes', 3)", [])?;
                 Ok(())
             })
             .unwrap();
         }
         let s = Store::open(dir.path(), 2).unwrap();
         let n: i64 = s
-            .read(|tx| {
-                Ok(tx.query_row(
-                    "SELECT hard_limit FROM quotas WHERE project_id='p'",
-                    [],
-                    |r| r.get(0),
-                )?)
-            })
+            .read(|tx| Ok(tx.query_row("SELECT hard_limit FROM quotas WHERE project_id='p'", [], |r| r.get(0))?))
             .unwrap();
         assert_eq!(n, 3);
-        let v: i64 = s
-            .read(|tx| {
-                Ok(
-                    tx.query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
-                        r.get(0)
-                    })?,
-                )
-            })
-            .unwrap();
+        let v: i64 =
+            s.read(|tx| Ok(tx.query_row("SELECT MAX(version) FROM schema_migrations", [], |r| r.get(0))?)).unwrap();
         assert_eq!(v as usize, migrations::count());
     }
 
@@ -154,16 +135,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path(), 1).unwrap();
         let r: Result<()> = s.write(|tx| {
-            tx.execute(
-                "INSERT INTO quotas (project_id, resource, hard_limit) VALUES ('p', 'volumes', 3)",
-                [],
-            )?;
+            tx.execute("INSERT INTO quotas (project_id, resource, hard_limit) VALUES ('p', 'volumes', 3)", [])?;
             Err(Error::Invalid("no".into()))
         });
         assert!(matches!(r, Err(Error::Invalid(_))));
-        let n: i64 = s
-            .read(|tx| Ok(tx.query_row("SELECT COUNT(*) FROM quotas", [], |r| r.get(0))?))
-            .unwrap();
+        let n: i64 = s.read(|tx| Ok(tx.query_row("SELECT COUNT(*) FROM quotas", [], |r| r.get(0))?)).unwrap();
         assert_eq!(n, 0);
     }
 }

@@ -36,8 +36,7 @@ pub struct Reservation {
 
 /// A project's limit overrides.
 pub fn overrides(conn: &Connection, project: &str) -> Result<BTreeMap<String, i64>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT resource, hard_limit FROM quotas WHERE project_id = ?1")?;
+    let mut stmt = conn.prepare_cached("SELECT resource, hard_limit FROM quotas WHERE project_id = ?1")?;
     let rows = stmt.query_map([project], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -54,8 +53,7 @@ pub fn set_override(conn: &Connection, project: &str, resource: &str, limit: i64
 
 /// Drop every override of a project (back to defaults).
 pub fn delete_overrides(conn: &Connection, project: &str) -> Result<()> {
-    conn.prepare_cached("DELETE FROM quotas WHERE project_id = ?1")?
-        .execute([project])?;
+    conn.prepare_cached("DELETE FROM quotas WHERE project_id = ?1")?.execute([project])?;
     Ok(())
 }
 
@@ -76,14 +74,27 @@ pub fn usage(conn: &Connection, project: &str) -> Result<QuotaUsage> {
         u.in_use.insert(format!("volumes_{name}"), n);
         u.in_use.insert(format!("gigabytes_{name}"), gb);
     }
-    u.in_use.insert("volumes".into(), volumes);
-    u.in_use.insert("gigabytes".into(), gigabytes);
+    // Snapshots count toward snapshots and, by their size, gigabytes.
     let mut stmt = conn.prepare_cached(
-        "SELECT resource, SUM(delta) FROM reservations WHERE project_id = ?1 GROUP BY resource",
+        "SELECT t.name, COUNT(*), COALESCE(SUM(s.size), 0) FROM snapshots s
+         JOIN volume_types t ON t.id = s.volume_type_id
+         WHERE s.project_id = ?1 AND s.consumes_quota = 1 GROUP BY t.name",
     )?;
-    let rows = stmt.query_map([project], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-    })?;
+    let mut rows = stmt.query([project])?;
+    let mut snapshots = 0;
+    while let Some(r) = rows.next()? {
+        let (name, n, gb): (String, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        snapshots += n;
+        gigabytes += gb;
+        u.in_use.insert(format!("snapshots_{name}"), n);
+        *u.in_use.entry(format!("gigabytes_{name}")).or_insert(0) += gb;
+    }
+    u.in_use.insert("volumes".into(), volumes);
+    u.in_use.insert("snapshots".into(), snapshots);
+    u.in_use.insert("gigabytes".into(), gigabytes);
+    let mut stmt =
+        conn.prepare_cached("SELECT resource, SUM(delta) FROM reservations WHERE project_id = ?1 GROUP BY resource")?;
+    let rows = stmt.query_map([project], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
     for row in rows {
         let (k, v) = row?;
         u.reserved.insert(k, v);
@@ -98,13 +109,7 @@ pub fn reserve(conn: &Connection, rs: &[Reservation]) -> Result<()> {
     )?;
     let now = Timestamp::now().to_string();
     for r in rs {
-        stmt.execute(params![
-            r.id.to_string(),
-            r.project_id,
-            r.resource,
-            r.delta,
-            now
-        ])?;
+        stmt.execute(params![r.id.to_string(), r.project_id, r.resource, r.delta, now])?;
     }
     Ok(())
 }

@@ -14,11 +14,7 @@ fn type_from_row(row: &Row<'_>) -> rusqlite::Result<VolumeType> {
     let id: String = row.get(0)?;
     Ok(VolumeType {
         id: Id::parse(&id).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                0,
-                rusqlite::types::Type::Text,
-                "bad type id".into(),
-            )
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, "bad type id".into())
         })?,
         name: row.get(1)?,
         description: row.get(2)?,
@@ -32,8 +28,7 @@ fn type_from_row(row: &Row<'_>) -> rusqlite::Result<VolumeType> {
 const COLUMNS: &str = "id, name, description, is_public, created_at, updated_at";
 
 fn with_specs(conn: &Connection, mut t: VolumeType) -> Result<VolumeType> {
-    let mut stmt =
-        conn.prepare_cached("SELECT key, value FROM volume_type_extra_specs WHERE type_id = ?1")?;
+    let mut stmt = conn.prepare_cached("SELECT key, value FROM volume_type_extra_specs WHERE type_id = ?1")?;
     let mut rows = stmt.query([t.id.to_string()])?;
     while let Some(r) = rows.next()? {
         t.extra_specs.insert(r.get(0)?, r.get(1)?);
@@ -53,9 +48,7 @@ pub fn get(conn: &Connection, id: Id) -> Result<Option<VolumeType>> {
 /// One type by its unique name.
 pub fn get_by_name(conn: &Connection, name: &str) -> Result<Option<VolumeType>> {
     let t = conn
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM volume_types WHERE name = ?1"
-        ))?
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM volume_types WHERE name = ?1"))?
         .query_row([name], type_from_row)
         .optional()?;
     t.map(|t| with_specs(conn, t)).transpose()
@@ -63,11 +56,8 @@ pub fn get_by_name(conn: &Connection, name: &str) -> Result<Option<VolumeType>> 
 
 /// Every type, by name.
 pub fn list(conn: &Connection) -> Result<Vec<VolumeType>> {
-    let mut stmt =
-        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM volume_types ORDER BY name"))?;
-    let types = stmt
-        .query_map([], type_from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM volume_types ORDER BY name"))?;
+    let types = stmt.query_map([], type_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
     types.into_iter().map(|t| with_specs(conn, t)).collect()
 }
 
@@ -99,8 +89,7 @@ pub fn save(conn: &Connection, t: &VolumeType) -> Result<()> {
 
 /// Remove a type (its specs and access rows go with it).
 pub fn delete(conn: &Connection, id: Id) -> Result<()> {
-    conn.prepare_cached("DELETE FROM volume_types WHERE id = ?1")?
-        .execute([id.to_string()])?;
+    conn.prepare_cached("DELETE FROM volume_types WHERE id = ?1")?.execute([id.to_string()])?;
     Ok(())
 }
 
@@ -126,22 +115,16 @@ pub fn delete_spec(conn: &Connection, id: Id, key: &str) -> Result<bool> {
 
 /// The projects given access to a private type.
 pub fn projects(conn: &Connection, id: Id) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT project_id FROM volume_type_projects WHERE type_id = ?1 ORDER BY project_id",
-    )?;
-    let out = stmt
-        .query_map([id.to_string()], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?;
+    let mut stmt =
+        conn.prepare_cached("SELECT project_id FROM volume_type_projects WHERE type_id = ?1 ORDER BY project_id")?;
+    let out = stmt.query_map([id.to_string()], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
     Ok(out)
 }
 
 /// The private types a project may use.
 pub fn accessible_to(conn: &Connection, project: &str) -> Result<Vec<Id>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT type_id FROM volume_type_projects WHERE project_id = ?1")?;
-    let ids = stmt
-        .query_map([project], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut stmt = conn.prepare_cached("SELECT type_id FROM volume_type_projects WHERE project_id = ?1")?;
+    let ids = stmt.query_map([project], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(ids.iter().filter_map(|s| Id::parse(s)).collect())
 }
 

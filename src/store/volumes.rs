@@ -145,7 +145,7 @@ pub struct Summary {
 const COLUMNS: &str = "v.id, v.project_id, v.user_id, v.name, v.description, v.size, v.status,
      v.attach_status, v.migration_status, v.availability_zone, v.bootable, v.multiattach,
      v.volume_type_id, t.name, v.snapshot_id, v.source_volid, v.host, v.task,
-     v.error_reason, v.consumes_quota, v.created_at, v.updated_at";
+     v.error_reason, v.consumes_quota, v.created_at, v.updated_at, v.provider_auth";
 
 fn bad_row(what: &str, value: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -162,8 +162,7 @@ fn id_col(row: &Row<'_>, i: usize) -> rusqlite::Result<Id> {
 
 fn opt_id_col(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<Id>> {
     let s: Option<String> = row.get(i)?;
-    s.map(|s| Id::parse(&s).ok_or_else(|| bad_row("id", &s)))
-        .transpose()
+    s.map(|s| Id::parse(&s).ok_or_else(|| bad_row("id", &s))).transpose()
 }
 
 pub(super) fn ts_col(row: &Row<'_>, i: usize) -> rusqlite::Result<Timestamp> {
@@ -183,9 +182,7 @@ fn volume_from_row(row: &Row<'_>) -> rusqlite::Result<Volume> {
         description: row.get(4)?,
         size: row.get::<_, i64>(5)? as u64,
         status: status.parse().map_err(|_| bad_row("status", &status))?,
-        attach_status: attach
-            .parse()
-            .map_err(|_| bad_row("attach_status", &attach))?,
+        attach_status: attach.parse().map_err(|_| bad_row("attach_status", &attach))?,
         migration_status: row.get(8)?,
         availability_zone: row.get(9)?,
         bootable: row.get(10)?,
@@ -205,11 +202,19 @@ fn volume_from_row(row: &Row<'_>) -> rusqlite::Result<Volume> {
         updated_at: ts_col(row, 21)?,
         metadata: BTreeMap::new(),
         admin_metadata: BTreeMap::new(),
+        provider_auth: row.get(22)?,
+        attachments: Vec::new(),
     })
 }
 
-/// Fill in the metadata of `volumes` with two queries.
+/// Fill in the metadata and attachments of `volumes`.
 fn load_metadata(conn: &Connection, volumes: &mut [Volume]) -> Result<()> {
+    load_maps(conn, volumes)?;
+    super::attachments::load_into(conn, volumes)
+}
+
+/// Fill in user and admin metadata with a query per table.
+fn load_maps(conn: &Connection, volumes: &mut [Volume]) -> Result<()> {
     if volumes.is_empty() {
         return Ok(());
     }
@@ -222,19 +227,13 @@ fn load_metadata(conn: &Connection, volumes: &mut [Volume]) -> Result<()> {
         let ids: Vec<&String> = index.keys().collect();
         for chunk in ids.chunks(500) {
             let placeholders = vec!["?"; chunk.len()].join(",");
-            let sql = format!(
-                "SELECT volume_id, key, value FROM {table} WHERE volume_id IN ({placeholders})"
-            );
+            let sql = format!("SELECT volume_id, key, value FROM {table} WHERE volume_id IN ({placeholders})");
             let mut stmt = conn.prepare_cached(&sql)?;
             let mut rows = stmt.query(params_from_iter(chunk.iter()))?;
             while let Some(row) = rows.next()? {
                 let vid: String = row.get(0)?;
                 let Some(&i) = index.get(&vid) else { continue };
-                let map = if admin {
-                    &mut volumes[i].admin_metadata
-                } else {
-                    &mut volumes[i].metadata
-                };
+                let map = if admin { &mut volumes[i].admin_metadata } else { &mut volumes[i].metadata };
                 map.insert(row.get(1)?, row.get(2)?);
             }
         }
@@ -248,9 +247,9 @@ pub fn insert(conn: &Connection, v: &Volume) -> Result<()> {
         "INSERT INTO volumes (id, project_id, user_id, name, description, size, status,
              attach_status, migration_status, availability_zone, bootable, multiattach,
              volume_type_id, snapshot_id, source_volid, host, task, error_reason,
-             consumes_quota, created_at, updated_at)
+             consumes_quota, created_at, updated_at, provider_auth)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-             ?18, ?19, ?20, ?21)",
+             ?18, ?19, ?20, ?21, ?22)",
     )?
     .execute(params![
         v.id.to_string(),
@@ -274,6 +273,7 @@ pub fn insert(conn: &Connection, v: &Volume) -> Result<()> {
         v.consumes_quota,
         v.created_at.to_string(),
         v.updated_at.to_string(),
+        v.provider_auth,
     ])?;
     replace_metadata(conn, v.id, &v.metadata, false)?;
     replace_metadata(conn, v.id, &v.admin_metadata, true)?;
@@ -286,7 +286,7 @@ pub fn save(conn: &Connection, v: &Volume) -> Result<()> {
         .prepare_cached(
             "UPDATE volumes SET name = ?2, description = ?3, size = ?4, status = ?5,
                  attach_status = ?6, migration_status = ?7, bootable = ?8, host = ?9,
-                 task = ?10, error_reason = ?11, updated_at = ?12
+                 task = ?10, error_reason = ?11, updated_at = ?12, provider_auth = ?13
              WHERE id = ?1",
         )?
         .execute(params![
@@ -302,33 +302,19 @@ pub fn save(conn: &Connection, v: &Volume) -> Result<()> {
             v.task.as_ref().map(Task::to_db),
             v.error_reason,
             v.updated_at.to_string(),
+            v.provider_auth,
         ])?;
     if n == 0 {
-        return Err(Error::NotFound(format!(
-            "Volume {} could not be found.",
-            v.id
-        )));
+        return Err(Error::NotFound(format!("Volume {} could not be found.", v.id)));
     }
     Ok(())
 }
 
 /// Replace a volume's user (`admin = false`) or admin metadata.
-pub fn replace_metadata(
-    conn: &Connection,
-    id: Id,
-    meta: &BTreeMap<String, String>,
-    admin: bool,
-) -> Result<()> {
-    let table = if admin {
-        "volume_admin_metadata"
-    } else {
-        "volume_metadata"
-    };
-    conn.prepare_cached(&format!("DELETE FROM {table} WHERE volume_id = ?1"))?
-        .execute([id.to_string()])?;
-    let mut stmt = conn.prepare_cached(&format!(
-        "INSERT INTO {table} (volume_id, key, value) VALUES (?1, ?2, ?3)"
-    ))?;
+pub fn replace_metadata(conn: &Connection, id: Id, meta: &BTreeMap<String, String>, admin: bool) -> Result<()> {
+    let table = if admin { "volume_admin_metadata" } else { "volume_metadata" };
+    conn.prepare_cached(&format!("DELETE FROM {table} WHERE volume_id = ?1"))?.execute([id.to_string()])?;
+    let mut stmt = conn.prepare_cached(&format!("INSERT INTO {table} (volume_id, key, value) VALUES (?1, ?2, ?3)"))?;
     for (k, val) in meta {
         stmt.execute(params![id.to_string(), k, val])?;
     }
@@ -337,20 +323,14 @@ pub fn replace_metadata(
 
 /// Remove a volume's record (metadata goes with it).
 pub fn delete(conn: &Connection, id: Id) -> Result<()> {
-    conn.prepare_cached("DELETE FROM volumes WHERE id = ?1")?
-        .execute([id.to_string()])?;
+    conn.prepare_cached("DELETE FROM volumes WHERE id = ?1")?.execute([id.to_string()])?;
     Ok(())
 }
 
 /// Load one volume.
 pub fn get(conn: &Connection, id: Id) -> Result<Option<Volume>> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM volumes v JOIN volume_types t ON t.id = v.volume_type_id WHERE v.id = ?1"
-    );
-    let v = conn
-        .prepare_cached(&sql)?
-        .query_row([id.to_string()], volume_from_row)
-        .optional()?;
+    let sql = format!("SELECT {COLUMNS} FROM volumes v JOIN volume_types t ON t.id = v.volume_type_id WHERE v.id = ?1");
+    let v = conn.prepare_cached(&sql)?.query_row([id.to_string()], volume_from_row).optional()?;
     match v {
         None => Ok(None),
         Some(v) => {
@@ -367,23 +347,30 @@ pub fn get(conn: &Connection, id: Id) -> Result<Option<Volume>> {
 pub fn unsettled(conn: &Connection) -> Result<Vec<Volume>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM volumes v JOIN volume_types t ON t.id = v.volume_type_id
-         WHERE v.task IS NOT NULL OR v.status IN ('creating', 'deleting', 'extending')
+         WHERE v.task IS NOT NULL OR v.status IN ('creating', 'deleting', 'extending', 'reverting')
          ORDER BY v.created_at"
     );
     let mut stmt = conn.prepare(&sql)?;
-    let mut out = stmt
-        .query_map([], volume_from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut out = stmt.query_map([], volume_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
     load_metadata(conn, &mut out)?;
     Ok(out)
+}
+
+/// Volumes being made from `source` (a volume or a snapshot id) right now.
+pub fn being_copied_from(conn: &Connection, source: Id) -> Result<u64> {
+    let n: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM volumes WHERE status = 'creating'
+             AND (source_volid = ?1 OR snapshot_id = ?1)",
+        )?
+        .query_row([source.to_string()], |r| r.get(0))?;
+    Ok(n as u64)
 }
 
 /// Every volume placed on `host` (a pool's full name).
 pub fn on_host(conn: &Connection, host: &str) -> Result<Vec<Id>> {
     let mut stmt = conn.prepare_cached("SELECT id FROM volumes WHERE host = ?1")?;
-    let ids = stmt
-        .query_map([host], |r| id_col(r, 0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let ids = stmt.query_map([host], |r| id_col(r, 0))?.collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(ids)
 }
 
@@ -397,16 +384,9 @@ fn where_clause(q: &ListQuery, args: &mut Vec<Value>) -> String {
     for f in &q.filters {
         if f.op == FilterOp::Like {
             let Value::Text(t) = &f.value else { continue };
-            let escaped = t
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
+            let escaped = t.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
             args.push(Value::Text(format!("%{escaped}%")));
-            conds.push(format!(
-                "{} LIKE ?{} ESCAPE '\\'",
-                f.field.expr(),
-                args.len()
-            ));
+            conds.push(format!("{} LIKE ?{} ESCAPE '\\'", f.field.expr(), args.len()));
             continue;
         }
         let op = match f.op {
@@ -438,16 +418,45 @@ fn where_clause(q: &ListQuery, args: &mut Vec<Value>) -> String {
 }
 
 fn sort_keys(q: &ListQuery) -> Vec<(SortKey, SortDir)> {
-    let mut keys = if q.sort.is_empty() {
-        vec![(VolumeField::CreatedAt, SortDir::Desc)]
-    } else {
-        q.sort.clone()
-    };
+    let mut keys = if q.sort.is_empty() { vec![(VolumeField::CreatedAt, SortDir::Desc)] } else { q.sort.clone() };
     if !keys.iter().any(|(k, _)| *k == VolumeField::Id) {
         let dir = keys.last().map(|(_, d)| *d).unwrap_or(SortDir::Desc);
         keys.push((VolumeField::Id, dir));
     }
     keys
+}
+
+/// Keyset pagination: the condition for rows strictly after `marker` in the order
+/// `keys` (which end with the id), its values bound into `args`.
+pub(super) fn keyset_after(
+    conn: &Connection,
+    from: &str,
+    id_expr: &str,
+    keys: &[(&str, SortDir)],
+    marker: Id,
+    args: &mut Vec<Value>,
+) -> Result<String> {
+    let exprs: Vec<&str> = keys.iter().map(|(e, _)| *e).collect();
+    let sql = format!("SELECT {} FROM {from} WHERE {id_expr} = ?1", exprs.join(", "));
+    let marker_vals: Option<Vec<Value>> = conn
+        .prepare_cached(&sql)?
+        .query_row([marker.to_string()], |r| (0..exprs.len()).map(|i| r.get::<_, Value>(i)).collect())
+        .optional()?;
+    let marker_vals = marker_vals.ok_or_else(|| Error::NotFound(format!("Marker {marker} could not be found.")))?;
+    let mut ors = Vec::new();
+    for i in 0..keys.len() {
+        let mut ands = Vec::new();
+        for (j, (e, _)) in keys.iter().enumerate().take(i) {
+            args.push(marker_vals[j].clone());
+            ands.push(format!("{e} = ?{}", args.len()));
+        }
+        let (e, dir) = keys[i];
+        args.push(marker_vals[i].clone());
+        let op = if dir == SortDir::Asc { ">" } else { "<" };
+        ands.push(format!("{e} {op} ?{}", args.len()));
+        ors.push(format!("({})", ands.join(" AND ")));
+    }
+    Ok(format!("({})", ors.join(" OR ")))
 }
 
 /// List volumes as `q` asks, metadata included.
@@ -461,12 +470,9 @@ pub fn list(conn: &Connection, q: &ListQuery) -> Result<Vec<Volume>> {
         let sql = format!("SELECT {} FROM volumes v WHERE v.id = ?1", exprs.join(", "));
         let marker_vals: Option<Vec<Value>> = conn
             .prepare_cached(&sql)?
-            .query_row([marker.to_string()], |r| {
-                (0..exprs.len()).map(|i| r.get::<_, Value>(i)).collect()
-            })
+            .query_row([marker.to_string()], |r| (0..exprs.len()).map(|i| r.get::<_, Value>(i)).collect())
             .optional()?;
-        let marker_vals = marker_vals
-            .ok_or_else(|| Error::NotFound(format!("Marker {marker} could not be found.")))?;
+        let marker_vals = marker_vals.ok_or_else(|| Error::NotFound(format!("Marker {marker} could not be found.")))?;
         let mut ors = Vec::new();
         for i in 0..keys.len() {
             let mut ands = Vec::new();
@@ -482,16 +488,8 @@ pub fn list(conn: &Connection, q: &ListQuery) -> Result<Vec<Volume>> {
         }
         cond = format!("{cond} AND ({})", ors.join(" OR "));
     }
-    let order: Vec<String> = keys
-        .iter()
-        .map(|(k, d)| {
-            format!(
-                "{} {}",
-                k.expr(),
-                if *d == SortDir::Asc { "ASC" } else { "DESC" }
-            )
-        })
-        .collect();
+    let order: Vec<String> =
+        keys.iter().map(|(k, d)| format!("{} {}", k.expr(), if *d == SortDir::Asc { "ASC" } else { "DESC" })).collect();
     let limit = q.limit.map(|l| l as i64).unwrap_or(-1);
     let sql = format!(
         "SELECT {COLUMNS} FROM volumes v JOIN volume_types t ON t.id = v.volume_type_id
@@ -500,9 +498,8 @@ pub fn list(conn: &Connection, q: &ListQuery) -> Result<Vec<Volume>> {
         q.offset
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut out = stmt
-        .query_map(params_from_iter(args.iter()), volume_from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut out =
+        stmt.query_map(params_from_iter(args.iter()), volume_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
     load_metadata(conn, &mut out)?;
     Ok(out)
 }
@@ -512,9 +509,7 @@ pub fn count(conn: &Connection, q: &ListQuery) -> Result<u64> {
     let mut args = Vec::new();
     let cond = where_clause(q, &mut args);
     let sql = format!("SELECT COUNT(*) FROM volumes v WHERE {cond}");
-    let n: i64 = conn
-        .prepare_cached(&sql)?
-        .query_row(params_from_iter(args.iter()), |r| r.get(0))?;
+    let n: i64 = conn.prepare_cached(&sql)?.query_row(params_from_iter(args.iter()), |r| r.get(0))?;
     Ok(n as u64)
 }
 
@@ -523,11 +518,8 @@ pub fn summary(conn: &Connection, q: &ListQuery) -> Result<Summary> {
     let mut args = Vec::new();
     let cond = where_clause(q, &mut args);
     let sql = format!("SELECT COUNT(*), COALESCE(SUM(v.size), 0) FROM volumes v WHERE {cond}");
-    let (count, size): (i64, i64) = conn
-        .prepare_cached(&sql)?
-        .query_row(params_from_iter(args.iter()), |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
+    let (count, size): (i64, i64) =
+        conn.prepare_cached(&sql)?.query_row(params_from_iter(args.iter()), |r| Ok((r.get(0)?, r.get(1)?)))?;
     let sql = format!(
         "SELECT DISTINCT m.key, m.value FROM volume_metadata m JOIN volumes v ON v.id = m.volume_id
          WHERE {cond} ORDER BY m.key, m.value"
@@ -538,11 +530,7 @@ pub fn summary(conn: &Connection, q: &ListQuery) -> Result<Summary> {
     while let Some(row) = rows.next()? {
         metadata.entry(row.get(0)?).or_default().push(row.get(1)?);
     }
-    Ok(Summary {
-        total_count: count as u64,
-        total_size: size as u64,
-        metadata,
-    })
+    Ok(Summary { total_count: count as u64, total_size: size as u64, metadata })
 }
 
 impl Store {
@@ -560,11 +548,7 @@ mod tests {
 
     fn default_type(s: &Store) -> Id {
         s.read(|tx| {
-            let t: String = tx.query_row(
-                "SELECT id FROM volume_types WHERE name='__DEFAULT__'",
-                [],
-                |r| r.get(0),
-            )?;
+            let t: String = tx.query_row("SELECT id FROM volume_types WHERE name='__DEFAULT__'", [], |r| r.get(0))?;
             Ok(Id::parse(&t).unwrap())
         })
         .unwrap()
@@ -597,6 +581,8 @@ mod tests {
             updated_at: now,
             metadata: BTreeMap::from([("k".to_string(), name.to_string())]),
             admin_metadata: BTreeMap::new(),
+            provider_auth: None,
+            attachments: Vec::new(),
         }
     }
 
@@ -611,10 +597,7 @@ mod tests {
         v.status = VolumeStatus::Deleting;
         v.task = Some(Task::BackendDelete);
         s.write(|tx| save(tx, &v)).unwrap();
-        assert_eq!(
-            s.volume(v.id).unwrap().unwrap().task,
-            Some(Task::BackendDelete)
-        );
+        assert_eq!(s.volume(v.id).unwrap().unwrap().task, Some(Task::BackendDelete));
         assert_eq!(s.read(|tx| unsettled(tx)).unwrap().len(), 1);
         s.write(|tx| delete(tx, v.id)).unwrap();
         assert_eq!(s.volume(v.id).unwrap(), None);
@@ -627,19 +610,11 @@ mod tests {
         let t = default_type(&s);
         let mut all = Vec::new();
         for i in 0..25u64 {
-            let v = vol(
-                t,
-                if i % 5 == 0 { "other" } else { "p" },
-                &format!("vol-{i:02}"),
-                i % 3 + 1,
-            );
+            let v = vol(t, if i % 5 == 0 { "other" } else { "p" }, &format!("vol-{i:02}"), i % 3 + 1);
             s.write(|tx| insert(tx, &v)).unwrap();
             all.push(v);
         }
-        let mut q = ListQuery {
-            project: Some("p".into()),
-            ..Default::default()
-        };
+        let mut q = ListQuery { project: Some("p".into()), ..Default::default() };
         assert_eq!(s.read(|tx| count(tx, &q)).unwrap(), 20);
         // Paging by marker walks the whole set exactly once in order.
         q.sort = vec![(VolumeField::Name, SortDir::Asc)];
@@ -653,70 +628,34 @@ mod tests {
             }
             q.marker = Some(page.last().unwrap().id);
         }
-        let mut expected: Vec<String> = all
-            .iter()
-            .filter(|v| v.project_id == "p")
-            .map(|v| v.name.clone().unwrap())
-            .collect();
+        let mut expected: Vec<String> =
+            all.iter().filter(|v| v.project_id == "p").map(|v| v.name.clone().unwrap()).collect();
         expected.sort();
         assert_eq!(seen, expected);
         // Filters: exact, like, metadata, comparison.
         let q = ListQuery {
             project: Some("p".into()),
             filters: vec![
-                Filter {
-                    field: VolumeField::Size,
-                    op: FilterOp::Eq,
-                    value: Value::Integer(2),
-                },
-                Filter {
-                    field: VolumeField::Name,
-                    op: FilterOp::Like,
-                    value: Value::Text("ol-1".into()),
-                },
+                Filter { field: VolumeField::Size, op: FilterOp::Eq, value: Value::Integer(2) },
+                Filter { field: VolumeField::Name, op: FilterOp::Like, value: Value::Text("ol-1".into()) },
             ],
             ..Default::default()
         };
-        let names: Vec<String> = s
-            .read(|tx| list(tx, &q))
-            .unwrap()
-            .into_iter()
-            .map(|v| v.name.unwrap())
-            .collect();
+        let names: Vec<String> = s.read(|tx| list(tx, &q)).unwrap().into_iter().map(|v| v.name.unwrap()).collect();
         assert_eq!(names, vec!["vol-19", "vol-16", "vol-13"]);
-        let q = ListQuery {
-            metadata: vec![("k".into(), "vol-03".into())],
-            ..Default::default()
-        };
+        let q = ListQuery { metadata: vec![("k".into(), "vol-03".into())], ..Default::default() };
         assert_eq!(s.read(|tx| list(tx, &q)).unwrap().len(), 1);
-        let sum = s
-            .read(|tx| {
-                summary(
-                    tx,
-                    &ListQuery {
-                        project: Some("other".into()),
-                        ..Default::default()
-                    },
-                )
-            })
-            .unwrap();
+        let sum = s.read(|tx| summary(tx, &ListQuery { project: Some("other".into()), ..Default::default() })).unwrap();
         assert_eq!(sum.total_count, 5);
         assert_eq!(sum.metadata["k"].len(), 5);
         // A like filter's wildcards are literal.
         let q = ListQuery {
-            filters: vec![Filter {
-                field: VolumeField::Name,
-                op: FilterOp::Like,
-                value: Value::Text("%".into()),
-            }],
+            filters: vec![Filter { field: VolumeField::Name, op: FilterOp::Like, value: Value::Text("%".into()) }],
             ..Default::default()
         };
         assert_eq!(s.read(|tx| list(tx, &q)).unwrap().len(), 0);
         // A marker that does not exist is NotFound.
-        let q = ListQuery {
-            marker: Some(Id::new()),
-            ..Default::default()
-        };
+        let q = ListQuery { marker: Some(Id::new()), ..Default::default() };
         assert!(matches!(s.read(|tx| list(tx, &q)), Err(Error::NotFound(_))));
     }
 }

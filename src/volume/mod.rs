@@ -7,9 +7,11 @@
 //! the background on smol, after its intent has been recorded, and start-up
 //! [`reconcile`] finishes or undoes whatever a previous process left in flight.
 
+pub mod attach;
 pub mod quotas;
 pub mod reconcile;
 pub mod services;
+pub mod snapshots;
 pub mod state;
 pub mod types;
 pub mod volumes;
@@ -23,6 +25,7 @@ use std::time::Duration;
 use crate::backend::{self, Backend};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::export::{self, Export};
 use crate::scheduler::{PoolState, Scheduler};
 use crate::store::Store;
 
@@ -46,9 +49,7 @@ impl Caller {
         if self.is_admin {
             Ok(())
         } else {
-            Err(Error::Forbidden(format!(
-                "Policy doesn't allow {what} to be performed."
-            )))
+            Err(Error::Forbidden(format!("Policy doesn't allow {what} to be performed.")))
         }
     }
 }
@@ -62,6 +63,8 @@ pub struct PoolRef {
     pub pool: String,
     /// The backend.
     pub backend: Arc<dyn Backend>,
+    /// How hosts reach the backend's volumes.
+    pub export: Arc<dyn Export>,
 }
 
 /// hearth's core service.
@@ -92,14 +95,10 @@ impl Core {
         let mut states = Vec::new();
         for (name, bc) in &config.backends {
             let b = backend::from_config(&config, name, bc)?;
+            let ex = export::from_config(bc);
             let service_host = format!("{host}@{name}");
-            let zone = bc
-                .backend_availability_zone
-                .clone()
-                .unwrap_or_else(|| config.storage_availability_zone.clone());
-            store.write(|tx| {
-                crate::store::services::heartbeat(tx, &service_host, "cinder-volume", &zone)
-            })?;
+            let zone = bc.backend_availability_zone.clone().unwrap_or_else(|| config.storage_availability_zone.clone());
+            store.write(|tx| crate::store::services::heartbeat(tx, &service_host, "cinder-volume", &zone))?;
             let disabled = store
                 .read(|tx| crate::store::services::is_disabled(tx, &service_host, "cinder-volume"))?
                 .unwrap_or(false);
@@ -109,44 +108,27 @@ impl Core {
                     name: full.clone(),
                     backend: name.clone(),
                     pool: pool.clone(),
-                    volume_backend_name: bc
-                        .volume_backend_name
-                        .clone()
-                        .unwrap_or_else(|| name.clone()),
+                    volume_backend_name: bc.volume_backend_name.clone().unwrap_or_else(|| name.clone()),
                     availability_zone: zone.clone(),
                     reserved_percentage: bc.reserved_percentage,
                     max_over_subscription_ratio: bc.max_over_subscription_ratio,
                     driver: b.driver().to_string(),
-                    storage_protocol: "local".into(),
+                    storage_protocol: ex.storage_protocol().into(),
                     capacity: None,
                     reported_at: None,
                     pending_gb: 0,
                     disabled,
                 });
-                pools.insert(
-                    full,
-                    PoolRef {
-                        backend_name: name.clone(),
-                        pool,
-                        backend: b.clone(),
-                    },
-                );
+                pools
+                    .insert(full, PoolRef { backend_name: name.clone(), pool, backend: b.clone(), export: ex.clone() });
             }
             backends.insert(name.clone(), b);
         }
         store.write(|tx| {
-            crate::store::services::heartbeat(
-                tx,
-                &host,
-                "cinder-scheduler",
-                &config.storage_availability_zone,
-            )
+            crate::store::services::heartbeat(tx, &host, "cinder-scheduler", &config.storage_availability_zone)
         })?;
         let default_type = config.default_volume_type.clone();
-        if store
-            .read(|tx| crate::store::types::get_by_name(tx, &default_type))?
-            .is_none()
-        {
+        if store.read(|tx| crate::store::types::get_by_name(tx, &default_type))?.is_none() {
             return Err(Error::Internal(format!(
                 "the default volume type {default_type:?} (default_volume_type) does not exist"
             )));
@@ -207,9 +189,9 @@ impl Core {
 
     /// A pool by full name.
     pub fn pool(&self, full_name: &str) -> Result<&PoolRef> {
-        self.pools.get(full_name).ok_or_else(|| {
-            Error::Backend(format!("pool {full_name} is not configured on this host"))
-        })
+        self.pools
+            .get(full_name)
+            .ok_or_else(|| Error::Backend(format!("pool {full_name} is not configured on this host")))
     }
 
     /// Every pool, by full name.
@@ -248,16 +230,8 @@ impl Core {
                 &self.config.storage_availability_zone,
             )?;
             for (name, bc) in &self.config.backends {
-                let zone = bc
-                    .backend_availability_zone
-                    .as_deref()
-                    .unwrap_or(&self.config.storage_availability_zone);
-                crate::store::services::heartbeat(
-                    tx,
-                    &format!("{}@{name}", self.host),
-                    "cinder-volume",
-                    zone,
-                )?;
+                let zone = bc.backend_availability_zone.as_deref().unwrap_or(&self.config.storage_availability_zone);
+                crate::store::services::heartbeat(tx, &format!("{}@{name}", self.host), "cinder-volume", zone)?;
             }
             Ok(())
         })
@@ -265,11 +239,7 @@ impl Core {
 
     /// Run blocking background work (backend calls) off the request threads, counted
     /// so that tests and shutdown can tell when hearth is idle.
-    pub fn spawn_blocking(
-        self: &Arc<Core>,
-        what: &'static str,
-        f: impl FnOnce(&Arc<Core>) + Send + 'static,
-    ) {
+    pub fn spawn_blocking(self: &Arc<Core>, what: &'static str, f: impl FnOnce(&Arc<Core>) + Send + 'static) {
         let core = self.clone();
         core.background.fetch_add(1, Ordering::SeqCst);
         self.spawn(async move {

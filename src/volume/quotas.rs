@@ -12,15 +12,8 @@ use crate::store::{quotas as q, types as store_types, QuotaUsage, Reservation};
 use crate::volume::{Caller, Core};
 
 /// The project-wide resources, in Cinder's names.
-pub const RESOURCES: &[&str] = &[
-    "volumes",
-    "snapshots",
-    "gigabytes",
-    "backups",
-    "backup_gigabytes",
-    "groups",
-    "per_volume_gigabytes",
-];
+pub const RESOURCES: &[&str] =
+    &["volumes", "snapshots", "gigabytes", "backups", "backup_gigabytes", "groups", "per_volume_gigabytes"];
 
 /// The per-type resources: `<prefix>_<type name>`.
 const PER_TYPE: &[&str] = &["volumes", "snapshots", "gigabytes"];
@@ -38,22 +31,10 @@ pub struct Need {
 pub fn volume_needs(size: u64, type_name: &str, count: i64) -> Vec<Need> {
     let size = size as i64;
     vec![
-        Need {
-            resource: "volumes".into(),
-            delta: count,
-        },
-        Need {
-            resource: "gigabytes".into(),
-            delta: size,
-        },
-        Need {
-            resource: format!("volumes_{type_name}"),
-            delta: count,
-        },
-        Need {
-            resource: format!("gigabytes_{type_name}"),
-            delta: size,
-        },
+        Need { resource: "volumes".into(), delta: count },
+        Need { resource: "gigabytes".into(), delta: size },
+        Need { resource: format!("volumes_{type_name}"), delta: count },
+        Need { resource: format!("gigabytes_{type_name}"), delta: size },
     ]
 }
 
@@ -100,11 +81,7 @@ impl Core {
     }
 
     /// A project's limits: defaults with its overrides applied.
-    pub fn quota_limits_in(
-        &self,
-        conn: &Connection,
-        project: &str,
-    ) -> Result<BTreeMap<String, i64>> {
+    pub fn quota_limits_in(&self, conn: &Connection, project: &str) -> Result<BTreeMap<String, i64>> {
         let mut m = self.quota_defaults_in(conn)?;
         for (k, v) in q::overrides(conn, project)? {
             if m.contains_key(&k) {
@@ -146,11 +123,7 @@ impl Core {
 
     /// Refuse a volume larger than `per_volume_gigabytes`.
     pub fn check_per_volume_size(&self, conn: &Connection, project: &str, size: u64) -> Result<()> {
-        let limit = self
-            .quota_limits_in(conn, project)?
-            .get("per_volume_gigabytes")
-            .copied()
-            .unwrap_or(-1);
+        let limit = self.quota_limits_in(conn, project)?.get("per_volume_gigabytes").copied().unwrap_or(-1);
         if limit >= 0 && size as i64 > limit {
             return Err(Error::OverQuota(format!(
                 "VolumeSizeExceedsLimit: Requested volume size {size}G is larger than maximum allowed limit {limit}G."
@@ -163,21 +136,14 @@ impl Core {
         if caller.is_admin || caller.project_id == project {
             Ok(())
         } else {
-            Err(Error::Forbidden(
-                "Policy doesn't allow volume_extension:quotas:show to be performed.".into(),
-            ))
+            Err(Error::Forbidden("Policy doesn't allow volume_extension:quotas:show to be performed.".into()))
         }
     }
 
     /// Limits of a project (and usage when asked).
-    pub fn quota_show(
-        &self,
-        caller: &Caller,
-        project: &str,
-    ) -> Result<(BTreeMap<String, i64>, QuotaUsage)> {
+    pub fn quota_show(&self, caller: &Caller, project: &str) -> Result<(BTreeMap<String, i64>, QuotaUsage)> {
         self.check_quota_access(caller, project)?;
-        self.store
-            .read(|tx| Ok((self.quota_limits_in(tx, project)?, q::usage(tx, project)?)))
+        self.store.read(|tx| Ok((self.quota_limits_in(tx, project)?, q::usage(tx, project)?)))
     }
 
     /// The default limits.
@@ -236,15 +202,9 @@ mod tests {
     #[test]
     fn over_quota_messages_name_the_quota() {
         let e = over_quota("volumes", 10, 10, 1).to_string();
-        assert!(
-            e.contains("Maximum number of volumes allowed (10) exceeded for quota 'volumes'"),
-            "{e}"
-        );
+        assert!(e.contains("Maximum number of volumes allowed (10) exceeded for quota 'volumes'"), "{e}");
         let e = over_quota("gigabytes", 1000, 999, 2).to_string();
-        assert!(
-            e.contains("Requested 2G, quota is 1000G and 999G has been consumed"),
-            "{e}"
-        );
+        assert!(e.contains("Requested 2G, quota is 1000G and 999G has been consumed"), "{e}");
         let e = over_quota("volumes_fast", 1, 1, 1).to_string();
         assert!(e.contains("'volumes_fast'"), "{e}");
     }
@@ -252,13 +212,7 @@ mod tests {
     #[test]
     fn volume_needs_cover_type_quotas() {
         let n = volume_needs(5, "fast", 1);
-        assert!(n.contains(&Need {
-            resource: "gigabytes_fast".into(),
-            delta: 5
-        }));
-        assert!(n.contains(&Need {
-            resource: "volumes".into(),
-            delta: 1
-        }));
+        assert!(n.contains(&Need { resource: "gigabytes_fast".into(), delta: 5 }));
+        assert!(n.contains(&Need { resource: "volumes".into(), delta: 1 }));
     }
 }

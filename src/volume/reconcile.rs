@@ -6,8 +6,13 @@
 //!    - `creating`: `available` when its pool holds a complete volume of its size,
 //!      else `error` (with the reason, and no host, so it can be deleted at once);
 //!    - `deleting`: the delete is resumed;
-//!    - `extending`: the extend to the recorded size is resumed (it is idempotent).
-//! 4. Backend objects named like hearth's that no record explains are reported in the
+//!    - `extending`: the extend to the recorded size is resumed (it is idempotent);
+//!    - `reverting`: the revert to the recorded snapshot is resumed (it replaces the
+//!      volume in one rename, so it is idempotent too).
+//! 4. Each snapshot with recorded work likewise: `creating` becomes `available` when
+//!    its pool holds it, else `error`; `deleting` is resumed.
+//! 5. Exports are rebuilt for every attachment that holds a connection.
+//! 6. Backend objects named like hearth's that no record explains are reported in the
 //!    log and left alone.
 
 use std::collections::BTreeSet;
@@ -15,8 +20,8 @@ use std::sync::Arc;
 
 use crate::error::Result;
 use crate::ids::Timestamp;
-use crate::model::{Task, Volume, VolumeStatus};
-use crate::store::{quotas as q, volumes as sv};
+use crate::model::{Snapshot, SnapshotStatus, Task, Volume, VolumeStatus};
+use crate::store::{quotas as q, snapshots as ss, volumes as sv};
 use crate::volume::Core;
 
 /// What reconcile found and did, for the log and for tests.
@@ -32,16 +37,17 @@ pub struct Report {
     pub failed: usize,
     /// Deletes and extends resumed.
     pub resumed: usize,
+    /// Snapshots settled (finished, failed or resumed).
+    pub snapshots: usize,
+    /// Exports rebuilt.
+    pub exports: usize,
     /// Unexplained hearth-named objects.
     pub unexplained: usize,
 }
 
 /// Run reconcile; resumed work continues in the background.
 pub fn run(core: &Arc<Core>) -> Result<Report> {
-    let mut report = Report {
-        reservations: core.store.write(|tx| q::clear_reservations(tx))?,
-        ..Default::default()
-    };
+    let mut report = Report { reservations: core.store.write(|tx| q::clear_reservations(tx))?, ..Default::default() };
     for (name, p) in core.pools() {
         match p.backend.remove_partial(&p.pool) {
             Ok(removed) => {
@@ -56,22 +62,32 @@ pub fn run(core: &Arc<Core>) -> Result<Report> {
     for v in core.store.read(|tx| sv::unsettled(tx))? {
         settle(core, v, &mut report)?;
     }
+    for s in core.store.read(|tx| ss::unsettled(tx))? {
+        settle_snapshot(core, s)?;
+        report.snapshots += 1;
+    }
+    report.exports = core.restore_exports()?;
     // Objects no record explains.
     for (name, p) in core.pools() {
-        let Ok(found) = p.backend.list_volumes(&p.pool) else {
-            continue;
-        };
-        let known: BTreeSet<_> = core
-            .store
-            .read(|tx| sv::on_host(tx, name))?
-            .into_iter()
-            .collect();
-        for id in found.into_iter().filter(|id| !known.contains(id)) {
-            log::warn!(
-                "reconcile: pool {name} holds {} but no volume record explains it; leaving it alone",
-                crate::names::volume(id)
-            );
-            report.unexplained += 1;
+        let known: BTreeSet<_> = core.store.read(|tx| sv::on_host(tx, name))?.into_iter().collect();
+        if let Ok(found) = p.backend.list_volumes(&p.pool) {
+            for id in found.into_iter().filter(|id| !known.contains(id)) {
+                log::warn!(
+                    "reconcile: pool {name} holds {} but no volume record explains it; leaving it alone",
+                    crate::names::volume(id)
+                );
+                report.unexplained += 1;
+            }
+        }
+        let known: BTreeSet<_> = core.store.read(|tx| ss::on_host(tx, name))?.into_iter().collect();
+        if let Ok(found) = p.backend.list_snapshots(&p.pool) {
+            for id in found.into_iter().filter(|id| !known.contains(id)) {
+                log::warn!(
+                    "reconcile: pool {name} holds {} but no snapshot record explains it; leaving it alone",
+                    crate::names::snapshot(id)
+                );
+                report.unexplained += 1;
+            }
         }
     }
     log::info!("reconcile: {report:?}");
@@ -84,10 +100,7 @@ fn settle(core: &Arc<Core>, mut v: Volume, report: &mut Report) -> Result<()> {
         (VolumeStatus::Creating, _) | (_, Some(Task::Scheduling | Task::BackendCreate)) => {
             let complete = match &v.host {
                 Some(host) => match core.pool(host) {
-                    Ok(p) => p
-                        .backend
-                        .volume_size(&p.pool, v.id)?
-                        .is_some_and(|s| s >= v.size << 30),
+                    Ok(p) => p.backend.volume_size(&p.pool, v.id)?.is_some_and(|s| s >= v.size << 30),
                     Err(_) => false,
                 },
                 None => false,
@@ -99,20 +112,13 @@ fn settle(core: &Arc<Core>, mut v: Volume, report: &mut Report) -> Result<()> {
                     v.status = VolumeStatus::Available;
                 }
                 report.finished += 1;
-                log::info!(
-                    "reconcile: volume {} was complete on its pool; now {}",
-                    v.id,
-                    v.status
-                );
+                log::info!("reconcile: volume {} was complete on its pool; now {}", v.id, v.status);
             } else {
                 v.status = VolumeStatus::Error;
                 v.host = None;
                 v.error_reason = Some("hearthd stopped before the volume was created".into());
                 report.failed += 1;
-                log::warn!(
-                    "reconcile: volume {} was not created before hearthd stopped; now error",
-                    v.id
-                );
+                log::warn!("reconcile: volume {} was not created before hearthd stopped; now error", v.id);
             }
             core.store.write(|tx| sv::save(tx, &v))
         }
@@ -127,13 +133,14 @@ fn settle(core: &Arc<Core>, mut v: Volume, report: &mut Report) -> Result<()> {
         }
         (_, Some(Task::BackendExtend(size))) => {
             report.resumed += 1;
-            log::info!(
-                "reconcile: resuming the extend of volume {} to {size}",
-                v.id
-            );
-            core.spawn_blocking("resume extend", move |core| {
-                core.finish_extend(v, size, &[])
-            });
+            log::info!("reconcile: resuming the extend of volume {} to {size}", v.id);
+            core.spawn_blocking("resume extend", move |core| core.finish_extend(v, size, &[]));
+            Ok(())
+        }
+        (_, Some(Task::BackendRevert(snapshot))) => {
+            report.resumed += 1;
+            log::info!("reconcile: resuming the revert of volume {} to snapshot {snapshot}", v.id);
+            core.spawn_blocking("resume revert", move |core| core.finish_revert(&v, snapshot));
             Ok(())
         }
         (VolumeStatus::Extending, None) => {
@@ -143,5 +150,38 @@ fn settle(core: &Arc<Core>, mut v: Volume, report: &mut Report) -> Result<()> {
             core.store.write(|tx| sv::save(tx, &v))
         }
         _ => Ok(()),
+    }
+}
+
+fn settle_snapshot(core: &Arc<Core>, mut s: Snapshot) -> Result<()> {
+    match (s.status, s.task.clone()) {
+        (_, Some(Task::BackendDelete)) | (SnapshotStatus::Deleting, None) => {
+            log::info!("reconcile: resuming the delete of snapshot {}", s.id);
+            core.spawn_blocking("resume snapshot delete", move |core| {
+                core.finish_delete_snapshot(&s);
+            });
+            Ok(())
+        }
+        _ => {
+            let done = match &s.host {
+                Some(host) => match core.pool(host) {
+                    Ok(p) => p.backend.snapshot_exists(&p.pool, s.id)?,
+                    Err(_) => false,
+                },
+                None => false,
+            };
+            s.task = None;
+            s.updated_at = Timestamp::now();
+            if done {
+                s.status = SnapshotStatus::Available;
+                s.progress = "100%".into();
+                log::info!("reconcile: snapshot {} was complete on its pool; now available", s.id);
+            } else {
+                s.status = SnapshotStatus::Error;
+                s.error_reason = Some("hearthd stopped before the snapshot was made".into());
+                log::warn!("reconcile: snapshot {} was not made before hearthd stopped; now error", s.id);
+            }
+            core.store.write(|tx| ss::save(tx, &s))
+        }
     }
 }

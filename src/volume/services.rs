@@ -21,12 +21,7 @@ pub struct ServiceStatus {
 impl Core {
     /// Every zone a volume may be created in.
     pub fn zones(&self) -> BTreeSet<String> {
-        let mut z: BTreeSet<String> = self
-            .scheduler
-            .pools()
-            .into_iter()
-            .map(|p| p.availability_zone)
-            .collect();
+        let mut z: BTreeSet<String> = self.scheduler.pools().into_iter().map(|p| p.availability_zone).collect();
         z.insert(self.config.storage_availability_zone.clone());
         z
     }
@@ -41,22 +36,15 @@ impl Core {
     pub fn list_services(&self, caller: &Caller) -> Result<Vec<ServiceStatus>> {
         caller.require_admin("volume_extension:services:index")?;
         let now = chrono::Utc::now().naive_utc();
-        let window =
-            chrono::Duration::seconds((self.config.report_interval as i64 * 5 / 2).max(60));
+        let window = chrono::Duration::seconds((self.config.report_interval as i64 * 5 / 2).max(60));
         let rows = self.store.read(|tx| ss::list(tx))?;
         Ok(rows
             .into_iter()
             .map(|s| {
-                let seen = chrono::NaiveDateTime::parse_from_str(
-                    &s.updated_at.to_string(),
-                    "%Y-%m-%dT%H:%M:%S%.f",
-                )
-                .map(|t| now - t < window)
-                .unwrap_or(false);
-                ServiceStatus {
-                    up: seen,
-                    service: s,
-                }
+                let seen = chrono::NaiveDateTime::parse_from_str(&s.updated_at.to_string(), "%Y-%m-%dT%H:%M:%S%.f")
+                    .map(|t| now - t < window)
+                    .unwrap_or(false);
+                ServiceStatus { up: seen, service: s }
             })
             .collect())
     }
@@ -75,11 +63,7 @@ impl Core {
         let reason = if disabled { reason } else { None };
         self.store
             .write(|tx| ss::set_disabled(tx, host, binary, disabled, reason))?
-            .ok_or_else(|| {
-                Error::NotFound(format!(
-                    "Service {binary} on host {host} could not be found."
-                ))
-            })?;
+            .ok_or_else(|| Error::NotFound(format!("Service {binary} on host {host} could not be found.")))?;
         if binary == "cinder-volume" {
             if let Some(backend) = host.split_once('@').map(|(_, b)| b) {
                 self.scheduler.set_backend_disabled(backend, disabled);
@@ -88,11 +72,7 @@ impl Core {
         let list = self.store.read(|tx| ss::list(tx))?;
         list.into_iter()
             .find(|s| s.host == host && s.binary == binary)
-            .ok_or_else(|| {
-                Error::NotFound(format!(
-                    "Service {binary} on host {host} could not be found."
-                ))
-            })
+            .ok_or_else(|| Error::NotFound(format!("Service {binary} on host {host} could not be found.")))
     }
 
     /// The time now, for views that show it.

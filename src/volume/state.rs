@@ -31,10 +31,7 @@ pub fn check_delete(v: &Volume, force: bool) -> Result<()> {
         )));
     }
     if v.status == Deleting {
-        return Err(Error::InvalidState(format!(
-            "Invalid volume: Volume {} is already being deleted.",
-            v.id
-        )));
+        return Err(Error::InvalidState(format!("Invalid volume: Volume {} is already being deleted.", v.id)));
     }
     if !force && !DELETABLE.contains(&v.status) {
         return Err(refuse(v, "delete", DELETABLE));
@@ -45,11 +42,7 @@ pub fn check_delete(v: &Volume, force: bool) -> Result<()> {
 /// May the volume grow to `new_size` GiB? In-use volumes only when `in_use_ok`
 /// (microversion 3.42 and a backend that supports it).
 pub fn check_extend(v: &Volume, new_size: u64, in_use_ok: bool) -> Result<()> {
-    let allowed: &[VolumeStatus] = if in_use_ok {
-        &[Available, InUse]
-    } else {
-        &[Available]
-    };
+    let allowed: &[VolumeStatus] = if in_use_ok { &[Available, InUse] } else { &[Available] };
     if !allowed.contains(&v.status) {
         return Err(refuse(v, "extend", allowed));
     }
@@ -114,6 +107,8 @@ mod tests {
             updated_at: Timestamp::now(),
             metadata: BTreeMap::new(),
             admin_metadata: BTreeMap::new(),
+            provider_auth: None,
+            attachments: Vec::new(),
         }
     }
 
@@ -125,11 +120,7 @@ mod tests {
             let plain = check_delete(&v, false).is_ok();
             let forced = check_delete(&v, true).is_ok();
             assert_eq!(plain, DELETABLE.contains(status), "{status}");
-            assert_eq!(
-                forced,
-                !matches!(status, InUse | Deleting),
-                "{status} forced"
-            );
+            assert_eq!(forced, !matches!(status, InUse | Deleting), "{status} forced");
         }
         assert!(check_delete(&vol(Available, Attached), true).is_err());
         let e = check_delete(&vol(Creating, Detached), false).unwrap_err();
@@ -150,11 +141,7 @@ mod tests {
         ];
         for (status, size, inuse, ok) in table {
             let r = check_extend(&vol(*status, AttachStatus::Detached), *size, *inuse);
-            assert_eq!(
-                r.is_ok(),
-                *ok,
-                "{status} -> {size} (in-use ok: {inuse}): {r:?}"
-            );
+            assert_eq!(r.is_ok(), *ok, "{status} -> {size} (in-use ok: {inuse}): {r:?}");
         }
     }
 

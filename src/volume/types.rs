@@ -36,11 +36,7 @@ pub struct TypeUpdate {
 }
 
 /// The extra specs a non-admin may see (Cinder's user-visible keys).
-const USER_VISIBLE_SPECS: &[&str] = &[
-    "RESKEY:availability_zones",
-    "multiattach",
-    "replication_enabled",
-];
+const USER_VISIBLE_SPECS: &[&str] = &["RESKEY:availability_zones", "multiattach", "replication_enabled"];
 
 /// Whether a non-admin may see an extra spec.
 pub fn spec_visible_to_users(key: &str) -> bool {
@@ -53,20 +49,12 @@ fn not_found(id: &str) -> Error {
 
 impl Core {
     fn visible(&self, conn: &Connection, caller: &Caller, t: &VolumeType) -> Result<bool> {
-        Ok(
-            caller.is_admin
-                || t.is_public
-                || st::projects(conn, t.id)?.contains(&caller.project_id),
-        )
+        Ok(caller.is_admin || t.is_public || st::projects(conn, t.id)?.contains(&caller.project_id))
     }
 
     /// A type by id, if the caller may see it.
     pub fn type_in(&self, conn: &Connection, caller: &Caller, id: &str) -> Result<VolumeType> {
-        let t = Id::parse(id)
-            .map(|i| st::get(conn, i))
-            .transpose()?
-            .flatten()
-            .ok_or_else(|| not_found(id))?;
+        let t = Id::parse(id).map(|i| st::get(conn, i)).transpose()?.flatten().ok_or_else(|| not_found(id))?;
         if self.visible(conn, caller, &t)? {
             Ok(t)
         } else {
@@ -75,12 +63,7 @@ impl Core {
     }
 
     /// A type by id or by name, if the caller may see it (volume create accepts both).
-    pub fn type_by_name_or_id(
-        &self,
-        conn: &Connection,
-        caller: &Caller,
-        key: &str,
-    ) -> Result<VolumeType> {
+    pub fn type_by_name_or_id(&self, conn: &Connection, caller: &Caller, key: &str) -> Result<VolumeType> {
         let t = match Id::parse(key) {
             Some(id) => st::get(conn, id)?,
             None => None,
@@ -91,19 +74,14 @@ impl Core {
         };
         match t {
             Some(t) if self.visible(conn, caller, &t)? => Ok(t),
-            _ => Err(Error::NotFound(format!(
-                "Volume type with name {key} could not be found."
-            ))),
+            _ => Err(Error::NotFound(format!("Volume type with name {key} could not be found."))),
         }
     }
 
     /// The default type.
     pub fn default_type_in(&self, conn: &Connection) -> Result<VolumeType> {
         st::get_by_name(conn, &self.config.default_volume_type)?.ok_or_else(|| {
-            Error::Internal(format!(
-                "default volume type {} is missing",
-                self.config.default_volume_type
-            ))
+            Error::Internal(format!("default volume type {} is missing", self.config.default_volume_type))
         })
     }
 
@@ -125,15 +103,9 @@ impl Core {
             let all = st::list(tx)?;
             if !caller.is_admin {
                 let mine = st::accessible_to(tx, &caller.project_id)?;
-                return Ok(all
-                    .into_iter()
-                    .filter(|t| t.is_public || mine.contains(&t.id))
-                    .collect());
+                return Ok(all.into_iter().filter(|t| t.is_public || mine.contains(&t.id)).collect());
             }
-            Ok(all
-                .into_iter()
-                .filter(|t| is_public.is_none_or(|p| t.is_public == p))
-                .collect())
+            Ok(all.into_iter().filter(|t| is_public.is_none_or(|p| t.is_public == p)).collect())
         })
     }
 
@@ -142,10 +114,7 @@ impl Core {
         caller.require_admin("volume_extension:types_manage")?;
         self.store.write(|tx| {
             if st::get_by_name(tx, &new.name)?.is_some() {
-                return Err(Error::Conflict(format!(
-                    "Volume Type {} already exists.",
-                    new.name
-                )));
+                return Err(Error::Conflict(format!("Volume Type {} already exists.", new.name)));
             }
             let now = Timestamp::now();
             let t = VolumeType {
@@ -170,14 +139,10 @@ impl Core {
             if let Some(name) = upd.name {
                 if name != t.name {
                     if t.name == self.config.default_volume_type {
-                        return Err(Error::Invalid(
-                            "The default volume type cannot be renamed.".into(),
-                        ));
+                        return Err(Error::Invalid("The default volume type cannot be renamed.".into()));
                     }
                     if st::get_by_name(tx, &name)?.is_some() {
-                        return Err(Error::Conflict(format!(
-                            "Volume Type {name} already exists."
-                        )));
+                        return Err(Error::Conflict(format!("Volume Type {name} already exists.")));
                     }
                     t.name = name;
                 }
@@ -200,9 +165,7 @@ impl Core {
         self.store.write(|tx| {
             let t = self.type_in(tx, caller, id)?;
             if t.name == self.config.default_volume_type {
-                return Err(Error::Invalid(
-                    "Default volume type can not be deleted.".into(),
-                ));
+                return Err(Error::Invalid("Default volume type can not be deleted.".into()));
             }
             if st::volume_count(tx, t.id)? > 0 {
                 return Err(Error::Invalid(format!(
@@ -237,9 +200,7 @@ impl Core {
             if st::delete_spec(tx, t.id, key)? {
                 Ok(())
             } else {
-                Err(Error::NotFound(format!(
-                    "Volume Type {id} has no extra specs with key {key}."
-                )))
+                Err(Error::NotFound(format!("Volume Type {id} has no extra specs with key {key}.")))
             }
         })
     }
@@ -250,9 +211,7 @@ impl Core {
         self.store.read(|tx| {
             let t = self.type_in(tx, caller, id)?;
             if t.is_public {
-                return Err(Error::NotFound(
-                    "Access list not available for public volume types.".into(),
-                ));
+                return Err(Error::NotFound("Access list not available for public volume types.".into()));
             }
             let p = st::projects(tx, t.id)?;
             Ok((t, p))
@@ -260,18 +219,14 @@ impl Core {
     }
 
     /// Give or take a project's access to a private type (admin).
-    pub fn set_type_access(
-        &self,
-        caller: &Caller,
-        id: &str,
-        project: &str,
-        grant: bool,
-    ) -> Result<()> {
+    pub fn set_type_access(&self, caller: &Caller, id: &str, project: &str, grant: bool) -> Result<()> {
         caller.require_admin("volume_extension:volume_type_access:addProjectAccess")?;
         self.store.write(|tx| {
             let t = self.type_in(tx, caller, id)?;
             if t.is_public {
-                return Err(Error::Invalid("Invalid volume type: Type access modification is not applicable to public volume type.".into()));
+                return Err(Error::Invalid(
+                    "Invalid volume type: Type access modification is not applicable to public volume type.".into(),
+                ));
             }
             if grant {
                 if !st::add_project(tx, t.id, project)? {

@@ -100,22 +100,13 @@ impl Core {
         self.scope(caller, &mut q, all_tenants);
         self.store.read(|tx| {
             let list = sv::list(tx, &q)?;
-            let count = if with_count {
-                Some(sv::count(tx, &q)?)
-            } else {
-                None
-            };
+            let count = if with_count { Some(sv::count(tx, &q)?) } else { None };
             Ok((list, count))
         })
     }
 
     /// Totals of the caller's volumes.
-    pub fn volume_summary(
-        &self,
-        caller: &Caller,
-        mut q: ListQuery,
-        all_tenants: bool,
-    ) -> Result<Summary> {
+    pub fn volume_summary(&self, caller: &Caller, mut q: ListQuery, all_tenants: bool) -> Result<Summary> {
         self.scope(caller, &mut q, all_tenants);
         self.store.read(|tx| sv::summary(tx, &q))
     }
@@ -140,21 +131,37 @@ impl Core {
     }
 
     /// Delete a volume: checked and marked `deleting` now, removed in the background.
-    /// A volume that never reached a pool is removed at once.
-    pub fn delete_volume(
-        self: &Arc<Core>,
-        caller: &Caller,
-        id: &str,
-        cascade: bool,
-        force: bool,
-    ) -> Result<()> {
+    /// A volume with snapshots needs `cascade` (its snapshots go first); one being
+    /// copied into a new volume waits; one never placed on a pool goes at once.
+    pub fn delete_volume(self: &Arc<Core>, caller: &Caller, id: &str, cascade: bool, force: bool) -> Result<()> {
         if force {
             caller.require_admin("volume:force_delete")?;
         }
-        let _ = cascade; // no snapshots exist yet, so a cascade has nothing more to do
         let gone = self.store.write(|tx| {
             let mut v = self.volume_in(tx, caller, id)?;
             state::check_delete(&v, force)?;
+            if !v.attachments.is_empty() {
+                return Err(Error::InvalidState(format!(
+                    "Invalid volume: Volume {} has {} attachment(s); delete them first.",
+                    v.id,
+                    v.attachments.len()
+                )));
+            }
+            if sv::being_copied_from(tx, v.id)? > 0 {
+                return Err(Error::InvalidState(format!(
+                    "Invalid volume: Volume {} is being copied into a new volume; delete it when that is done.",
+                    v.id
+                )));
+            }
+            let snapshots = crate::store::snapshots::of_volume(tx, v.id)?;
+            if !snapshots.is_empty() && !cascade {
+                return Err(Error::InvalidState(format!(
+                    "Invalid volume: Volume {} still has {} dependent snapshots.",
+                    v.id,
+                    snapshots.len()
+                )));
+            }
+            let snapshots = if cascade { self.mark_snapshots_deleting(tx, &v)? } else { Vec::new() };
             if v.host.is_none() && v.task.is_none() {
                 sv::delete(tx, v.id)?;
                 return Ok(None);
@@ -170,20 +177,42 @@ impl Core {
             v.task = Some(Task::BackendDelete);
             v.updated_at = Timestamp::now();
             sv::save(tx, &v)?;
-            Ok(Some(v))
+            Ok(Some((v, snapshots)))
         })?;
-        if let Some(v) = gone {
-            self.spawn_blocking("delete volume", move |core| core.finish_delete(v));
+        if let Some((v, snapshots)) = gone {
+            self.spawn_blocking("delete volume", move |core| {
+                // Snapshots first (cascade); the volume only when they are all gone.
+                if snapshots.iter().all(|s| core.finish_delete_snapshot(s)) {
+                    core.finish_delete(v);
+                } else {
+                    core.fail_delete(&v, "a snapshot of the volume could not be deleted".into());
+                }
+            });
         }
         Ok(())
+    }
+
+    fn fail_delete(&self, v: &Volume, why: String) {
+        log::error!("volume {}: delete failed: {why}", v.id);
+        let r = self.store.write(|tx| {
+            if let Some(mut cur) = sv::get(tx, v.id)? {
+                cur.status = VolumeStatus::ErrorDeleting;
+                cur.task = None;
+                cur.error_reason = Some(format!("delete failed: {why}"));
+                cur.updated_at = Timestamp::now();
+                sv::save(tx, &cur)?;
+            }
+            Ok(())
+        });
+        if let Err(e) = r {
+            log::error!("volume {}: recording the failed delete failed: {e}", v.id);
+        }
     }
 
     /// The background half of a delete (also resumed by reconcile).
     pub fn finish_delete(&self, v: Volume) {
         let host = v.host.clone().unwrap_or_default();
-        let result = self
-            .pool(&host)
-            .and_then(|p| p.backend.delete_volume(&p.pool, v.id));
+        let result = self.pool(&host).and_then(|p| p.backend.delete_volume(&p.pool, v.id));
         match result {
             Ok(outcome) => {
                 if let Err(e) = self.store.write(|tx| sv::delete(tx, v.id)) {
@@ -193,34 +222,13 @@ impl Core {
                 log::info!("volume {} deleted from {host} ({outcome:?})", v.id);
                 self.refresh_pool_now(&host);
             }
-            Err(e) => {
-                log::error!("volume {}: delete on {host} failed: {e}", v.id);
-                let r = self.store.write(|tx| {
-                    if let Some(mut cur) = sv::get(tx, v.id)? {
-                        cur.status = VolumeStatus::ErrorDeleting;
-                        cur.task = None;
-                        cur.error_reason = Some(format!("delete failed: {e}"));
-                        cur.updated_at = Timestamp::now();
-                        sv::save(tx, &cur)?;
-                    }
-                    Ok(())
-                });
-                if let Err(e) = r {
-                    log::error!("volume {}: recording the failed delete failed: {e}", v.id);
-                }
-            }
+            Err(e) => self.fail_delete(&v, format!("on {host}: {e}")),
         }
     }
 
     /// Grow a volume (`os-extend`): checks, quota and pool capacity now, the backend
     /// in the background.
-    pub fn extend_volume(
-        self: &Arc<Core>,
-        caller: &Caller,
-        id: &str,
-        new_size: u64,
-        in_use_ok: bool,
-    ) -> Result<()> {
+    pub fn extend_volume(self: &Arc<Core>, caller: &Caller, id: &str, new_size: u64, in_use_ok: bool) -> Result<()> {
         let size = Gib::new(new_size)?;
         let (v, (reservations, pool, delta)) = self.store.write(|tx| {
             let mut v = self.volume_in(tx, caller, id)?;
@@ -228,21 +236,12 @@ impl Core {
             let delta = new_size - v.size;
             self.check_per_volume_size(tx, &v.project_id, new_size)?;
             let needs = [
-                Need {
-                    resource: "gigabytes".into(),
-                    delta: delta as i64,
-                },
-                Need {
-                    resource: format!("gigabytes_{}", v.volume_type_name),
-                    delta: delta as i64,
-                },
+                Need { resource: "gigabytes".into(), delta: delta as i64 },
+                Need { resource: format!("gigabytes_{}", v.volume_type_name), delta: delta as i64 },
             ];
             let reservations = self.reserve_quota(tx, &v.project_id, &needs)?;
             let pool = v.host.clone().ok_or_else(|| {
-                Error::InvalidState(format!(
-                    "Invalid volume: Volume {} has no pool to grow on.",
-                    v.id
-                ))
+                Error::InvalidState(format!("Invalid volume: Volume {} has no pool to grow on.", v.id))
             })?;
             let vtype = crate::store::types::get(tx, v.volume_type_id)?
                 .ok_or_else(|| Error::Internal(format!("volume {} has no type", v.id)))?;
@@ -257,10 +256,7 @@ impl Core {
                     },
                 )
                 .map_err(|e| {
-                    Error::Invalid(format!(
-                        "Insufficient free space in pool {pool} to extend volume {}: {e}",
-                        v.id
-                    ))
+                    Error::Invalid(format!("Insufficient free space in pool {pool} to extend volume {}: {e}", v.id))
                 })?;
             v.status = VolumeStatus::Extending;
             v.task = Some(Task::BackendExtend(size));
@@ -278,9 +274,7 @@ impl Core {
     /// The background half of an extend (also resumed by reconcile).
     pub fn finish_extend(&self, v: Volume, size: Gib, reservations: &[Id]) {
         let host = v.host.clone().unwrap_or_default();
-        let result = self
-            .pool(&host)
-            .and_then(|p| p.backend.extend_volume(&p.pool, v.id, size));
+        let result = self.pool(&host).and_then(|p| p.backend.extend_volume(&p.pool, v.id, size));
         let r = self.store.write(|tx| {
             q::release(tx, reservations)?;
             let Some(mut cur) = sv::get(tx, v.id)? else {
@@ -332,10 +326,7 @@ impl Core {
     pub fn set_volume_readonly(&self, caller: &Caller, id: &str, readonly: bool) -> Result<()> {
         self.change_volume(caller, id, |tx, v| {
             state::check_readonly_update(v)?;
-            v.admin_metadata.insert(
-                "readonly".into(),
-                if readonly { "True" } else { "False" }.into(),
-            );
+            v.admin_metadata.insert("readonly".into(), if readonly { "True" } else { "False" }.into());
             sv::replace_metadata(tx, v.id, &v.admin_metadata, true)
         })?;
         Ok(())

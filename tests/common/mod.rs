@@ -36,30 +36,17 @@ impl Resp {
 
     /// A header's value.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// Assert a Cinder fault body with this code and fault name; returns its message.
     pub fn fault(&self, code: u16, name: &str) -> String {
-        assert_eq!(
-            self.status, code,
-            "expected {code} {name}, got {}: {}",
-            self.status, self.text
-        );
+        assert_eq!(self.status, code, "expected {code} {name}, got {}: {}", self.status, self.text);
         let v = self.json();
         let f = &v[name];
         assert_eq!(f["code"], code, "fault body: {}", self.text);
-        let msg = f["message"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no message: {}", self.text))
-            .to_string();
-        assert!(
-            msg.len() > 10 && msg.ends_with(['.', ']', ')']),
-            "message is not a sentence: {msg:?}"
-        );
+        let msg = f["message"].as_str().unwrap_or_else(|| panic!("no message: {}", self.text)).to_string();
+        assert!(msg.len() > 10 && msg.ends_with(['.', ']', ')']), "message is not a sentence: {msg:?}");
         msg
     }
 }
@@ -77,10 +64,7 @@ pub struct Daemon {
 pub fn backends_toml() -> String {
     match std::env::var("HEARTH_TEST_BACKENDS") {
         Ok(path) => std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")),
-        Err(_) => {
-            "[backends.file-1]\ndriver = \"file\"\nvolume_backend_name = \"file\"\nsize_gb = 100\n"
-                .into()
-        }
+        Err(_) => "[backends.file-1]\ndriver = \"file\"\nvolume_backend_name = \"file\"\nsize_gb = 100\n".into(),
     }
 }
 
@@ -94,19 +78,10 @@ impl Daemon {
     pub fn start_with(config: &str) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("hearth.toml");
-        let text = format!(
-            "data_dir = {:?}\n{config}",
-            dir.path().join("data").display().to_string()
-        );
+        let text = format!("data_dir = {:?}\n{config}", dir.path().join("data").display().to_string());
         std::fs::write(&config_path, text).unwrap();
         let stderr_path = dir.path().join("hearthd.log");
-        let mut d = Daemon {
-            child: None,
-            addr: String::new(),
-            dir,
-            config_path,
-            stderr_path,
-        };
+        let mut d = Daemon { child: None, addr: String::new(), dir, config_path, stderr_path };
         d.spawn();
         d
     }
@@ -117,11 +92,7 @@ impl Daemon {
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.stderr_path)
-            .unwrap();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.stderr_path).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_hearthd"))
             .arg("--config")
             .arg(&self.config_path)
@@ -193,19 +164,10 @@ impl Daemon {
     }
 
     /// One request. `path` is absolute (`/v3/...`).
-    pub fn raw(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<&[u8]>,
-        headers: &[(&str, &str)],
-    ) -> Resp {
+    pub fn raw(&self, method: &str, path: &str, body: Option<&[u8]>, headers: &[(&str, &str)]) -> Resp {
         let mut s = TcpStream::connect(&self.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        let mut req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
-            self.addr
-        );
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr);
         let mut has_ct = false;
         for (k, v) in headers {
             has_ct |= k.eq_ignore_ascii_case("content-type");
@@ -226,29 +188,13 @@ impl Daemon {
         let mut raw = Vec::new();
         let _ = s.read_to_end(&mut raw);
         let text = String::from_utf8_lossy(&raw).into_owned();
-        let (head, body) = text
-            .split_once("\r\n\r\n")
-            .unwrap_or_else(|| panic!("bad response: {text:?}"));
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("bad response: {text:?}"));
         let mut lines = head.lines();
-        let status: u16 = lines
-            .next()
-            .unwrap()
-            .split_whitespace()
-            .nth(1)
-            .unwrap()
-            .parse()
-            .unwrap();
+        let status: u16 = lines.next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
         let headers = lines
-            .filter_map(|l| {
-                l.split_once(':')
-                    .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-            })
+            .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
             .collect();
-        Resp {
-            status,
-            headers,
-            text: body.to_string(),
-        }
+        Resp { status, headers, text: body.to_string() }
     }
 
     /// A request in `PROJECT` at microversion `mv` (`None`: no header).
@@ -297,19 +243,10 @@ impl Daemon {
                 return r.json()["volume"].clone();
             }
             if r.status == 200 && r.json()["volume"]["status"] == "error" && what != "settled" {
-                panic!(
-                    "volume {id} went to error while waiting for {what}: {}\n{}",
-                    r.text,
-                    self.log()
-                );
+                panic!("volume {id} went to error while waiting for {what}: {}\n{}", r.text, self.log());
             }
             if Instant::now() > deadline {
-                panic!(
-                    "volume {id} never became {what}: {} {}\n{}",
-                    r.status,
-                    r.text,
-                    self.log()
-                );
+                panic!("volume {id} never became {what}: {} {}\n{}", r.status, r.text, self.log());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -324,11 +261,7 @@ impl Daemon {
     pub fn wait_gone(&self, id: &str) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while self.get(&format!("/volumes/{id}")).status != 404 {
-            assert!(
-                Instant::now() < deadline,
-                "volume {id} was never deleted\n{}",
-                self.log()
-            );
+            assert!(Instant::now() < deadline, "volume {id} was never deleted\n{}", self.log());
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -337,11 +270,7 @@ impl Daemon {
     pub fn volume_files(&self, backend: &str) -> Vec<String> {
         let dir = self.data_dir().join("volumes").join(backend);
         let mut names: Vec<String> = std::fs::read_dir(&dir)
-            .map(|it| {
-                it.filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
+            .map(|it| it.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
             .unwrap_or_default();
         names.sort();
         names
@@ -365,14 +294,7 @@ pub const MV: &str = "latest";
 /// The minor number of the newest microversion the daemon claims.
 pub fn max_minor(d: &Daemon) -> u16 {
     let v = d.raw("GET", "/", None, &[]).json();
-    v["versions"][0]["version"]
-        .as_str()
-        .unwrap()
-        .split('.')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap()
+    v["versions"][0]["version"].as_str().unwrap().split('.').nth(1).unwrap().parse().unwrap()
 }
 
 /// Run a file path through `Path` for display.
