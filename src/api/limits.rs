@@ -7,7 +7,11 @@ use crate::error::Result;
 
 /// `GET /limits`
 pub fn show(ctx: &mut Ctx<'_>) -> Result<Reply> {
-    let project = ctx.caller.project_id.clone();
+    // 3.39: an admin may ask for another project's limits.
+    let project = match ctx.param("project_id") {
+        Some(p) if ctx.version.at_least(39) => p.to_string(),
+        _ => ctx.caller.project_id.clone(),
+    };
     let (limits, usage) = ctx.core.quota_show(&ctx.caller, &project)?;
     let l = |k: &str| limits.get(k).copied().unwrap_or(-1);
     let u = |k: &str| usage.in_use.get(k).copied().unwrap_or(0);

@@ -16,7 +16,7 @@ pub struct Version(pub u16, pub u16);
 pub const MIN: Version = Version(3, 0);
 
 /// The newest version served: every microversion up to this one is implemented.
-pub const MAX: Version = Version(3, 26);
+pub const MAX: Version = Version(3, 67);
 
 /// The header clients send and servers echo.
 pub const HEADER: &str = "OpenStack-API-Version";

@@ -14,13 +14,16 @@
 //!
 //! Nothing here touches the store, a backend or the host directly.
 
+pub mod attachments;
 pub mod body;
 pub mod limits;
+pub mod metadata;
 pub mod microversion;
 pub mod params;
 pub mod quotas;
 pub mod router;
 pub mod services;
+pub mod snapshots;
 pub mod types;
 pub mod versions;
 pub mod views;
@@ -278,6 +281,7 @@ const RESOURCES: &[&str] = &[
     "os-hosts",
     "clusters",
     "resource_filters",
+    "default-types",
 ];
 
 /// The pipeline for one request; `version` is `None` when its header was bad.

@@ -19,7 +19,7 @@ const CONTROL: &[&str] =
 
 /// Filters any caller may use on volumes.
 const USER_FILTERS: &[&str] =
-    &["name", "status", "metadata", "bootable", "availability_zone", "size", "created_at", "updated_at"];
+    &["name", "status", "metadata", "bootable", "availability_zone", "size", "created_at", "updated_at", "group_id"];
 
 /// Filters only admins may use on volumes.
 const ADMIN_FILTERS: &[&str] = &[
@@ -36,6 +36,11 @@ const ADMIN_FILTERS: &[&str] = &[
 
 /// Filters that accept the `~` (like) form.
 const LIKE_FILTERS: &[&str] = &["name", "description", "status", "availability_zone"];
+
+/// The volume filters a non-admin may use (for `resource_filters`).
+pub fn volume_filter_names() -> Vec<&'static str> {
+    USER_FILTERS.to_vec()
+}
 
 fn sort_key(name: &str) -> Option<SortKey> {
     Some(match name {
@@ -76,8 +81,8 @@ fn int_param(ctx: &Ctx<'_>, key: &str) -> Result<Option<usize>> {
     }
 }
 
-/// Paging and sorting of a list; `limit` is capped at `osapi_max_limit`.
-pub fn paging(ctx: &Ctx<'_>, q: &mut ListQuery) -> Result<()> {
+/// Paging of a list (`limit`, capped at `osapi_max_limit`; `offset`; `marker`).
+pub fn paging_only(ctx: &Ctx<'_>, q: &mut ListQuery) -> Result<()> {
     let max = ctx.core.config.osapi_max_limit;
     q.limit = Some(match int_param(ctx, "limit")? {
         None | Some(0) => max,
@@ -87,7 +92,14 @@ pub fn paging(ctx: &Ctx<'_>, q: &mut ListQuery) -> Result<()> {
     if let Some(m) = ctx.param("marker") {
         q.marker = Some(Id::parse(m).ok_or_else(|| Error::NotFound(format!("Marker {m} could not be found.")))?);
     }
+    Ok(())
+}
+
+/// The sort keys asked for, by name, with `sort=k:dir,...` or the older
+/// `sort_key`/`sort_dir` (not both).
+pub fn sort_pairs(ctx: &Ctx<'_>) -> Result<Vec<(String, SortDir)>> {
     let has_old = ctx.param("sort_key").is_some() || ctx.param("sort_dir").is_some();
+    let mut out = Vec::new();
     if let Some(sort) = ctx.param("sort") {
         if has_old {
             return Err(Error::Invalid(
@@ -97,19 +109,27 @@ pub fn paging(ctx: &Ctx<'_>, q: &mut ListQuery) -> Result<()> {
         }
         for part in sort.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (k, d) = part.split_once(':').unwrap_or((part, "desc"));
-            let key = sort_key(k.trim()).ok_or_else(|| Error::Invalid(format!("Invalid sort key '{k}'.")))?;
-            q.sort.push((key, sort_dir(d)?));
+            out.push((k.trim().to_string(), sort_dir(d)?));
         }
     } else if has_old {
         let k = ctx.param("sort_key").unwrap_or("created_at");
-        let key = sort_key(k).ok_or_else(|| Error::Invalid(format!("Invalid sort key '{k}'.")))?;
-        q.sort.push((key, sort_dir(ctx.param("sort_dir").unwrap_or("desc"))?));
+        out.push((k.to_string(), sort_dir(ctx.param("sort_dir").unwrap_or("desc"))?));
+    }
+    Ok(out)
+}
+
+/// Paging and sorting of a volume list.
+pub fn paging(ctx: &Ctx<'_>, q: &mut ListQuery) -> Result<()> {
+    paging_only(ctx, q)?;
+    for (k, d) in sort_pairs(ctx)? {
+        let key = sort_key(&k).ok_or_else(|| Error::Invalid(format!("Invalid sort key '{k}'.")))?;
+        q.sort.push((key, d));
     }
     Ok(())
 }
 
 /// Parse a Cinder metadata filter: JSON or a Python dict literal (`{'k': 'v'}`).
-fn metadata_filter(v: &str) -> Result<Vec<(String, String)>> {
+pub fn metadata_filter(v: &str) -> Result<Vec<(String, String)>> {
     let parsed: serde_json::Value =
         serde_json::from_str(v)
             .or_else(|_| serde_json::from_str(&v.replace('\'', "\"")))
@@ -210,6 +230,8 @@ pub fn volume_filters(ctx: &Ctx<'_>, q: &mut ListQuery) -> Result<()> {
             "created_at" => q.filters.push(time_filter(VolumeField::CreatedAt, v)?),
             "updated_at" => q.filters.push(time_filter(VolumeField::UpdatedAt, v)?),
             "metadata" => q.metadata.extend(metadata_filter(v)?),
+            // hearth has no groups, so no volume is in the named one.
+            "group_id" => q.filters.push(Filter { field: VolumeField::Id, op: FilterOp::Eq, value: Value::Null }),
             _ => invalid.push(raw_key.clone()),
         }
     }

@@ -5,7 +5,8 @@
 
 use tiny_http::Method;
 
-use crate::api::{bad_method, limits, quotas, services, types, volumes, Ctx, Reply};
+use crate::api::metadata::{self, Owner};
+use crate::api::{attachments, bad_method, limits, quotas, services, snapshots, types, volumes, Ctx, Reply};
 use crate::error::{Error, Result};
 
 /// Route one request.
@@ -35,16 +36,63 @@ pub fn dispatch(ctx: &mut Ctx<'_>, m: &Method, path: &[&str]) -> Result<Reply> {
             Post => volumes::action(ctx, id),
             _ => bad_method(m),
         },
-        ["volumes", id, "metadata"] => match m {
-            Get => volumes::metadata_show(ctx, id),
-            Post => volumes::metadata_set(ctx, id, false),
-            Put => volumes::metadata_set(ctx, id, true),
+        [kind @ ("volumes" | "snapshots"), id, "metadata"] => {
+            let owner = if *kind == "volumes" { Owner::Volume } else { Owner::Snapshot };
+            match m {
+                Get => metadata::show(ctx, owner, id),
+                Post => metadata::update(ctx, owner, id, false),
+                Put => metadata::update(ctx, owner, id, true),
+                _ => bad_method(m),
+            }
+        }
+        [kind @ ("volumes" | "snapshots"), id, "metadata", key] => {
+            let owner = if *kind == "volumes" { Owner::Volume } else { Owner::Snapshot };
+            match m {
+                Get => metadata::key_show(ctx, owner, id, key),
+                Put => metadata::key_set(ctx, owner, id, key),
+                Delete => metadata::key_delete(ctx, owner, id, key),
+                _ => bad_method(m),
+            }
+        }
+        ["snapshots"] => match m {
+            Get => snapshots::list(ctx, false),
+            Post => snapshots::create(ctx),
             _ => bad_method(m),
         },
-        ["volumes", id, "metadata", key] => match m {
-            Get => volumes::metadata_key_show(ctx, id, key),
-            Put => volumes::metadata_key_set(ctx, id, key),
-            Delete => volumes::metadata_key_delete(ctx, id, key),
+        ["snapshots", "detail"] => match m {
+            Get => snapshots::list(ctx, true),
+            _ => bad_method(m),
+        },
+        ["snapshots", id] => match m {
+            Get => snapshots::show(ctx, id),
+            Put => snapshots::update(ctx, id),
+            Delete => snapshots::delete(ctx, id),
+            _ => bad_method(m),
+        },
+        ["snapshots", id, "action"] => match m {
+            Post => snapshots::action(ctx, id),
+            _ => bad_method(m),
+        },
+        ["attachments", ..] if !ctx.version.at_least(27) => {
+            Err(Error::NotFound("The attachments API needs microversion 3.27 or later.".into()))
+        }
+        ["attachments"] => match m {
+            Get => attachments::list(ctx, false),
+            Post => attachments::create(ctx),
+            _ => bad_method(m),
+        },
+        ["attachments", "detail"] => match m {
+            Get => attachments::list(ctx, true),
+            _ => bad_method(m),
+        },
+        ["attachments", id] => match m {
+            Get => attachments::show(ctx, id),
+            Put => attachments::update(ctx, id),
+            Delete => attachments::delete(ctx, id),
+            _ => bad_method(m),
+        },
+        ["attachments", id, "action"] => match m {
+            Post => attachments::action(ctx, id),
             _ => bad_method(m),
         },
         ["types"] => match m {
@@ -81,6 +129,23 @@ pub fn dispatch(ctx: &mut Ctx<'_>, m: &Method, path: &[&str]) -> Result<Reply> {
             Get => types::access_list(ctx, id),
             _ => bad_method(m),
         },
+        ["default-types", ..] if !ctx.version.at_least(62) => {
+            Err(Error::NotFound("The default-types API needs microversion 3.62 or later.".into()))
+        }
+        ["default-types"] => match m {
+            Get => types::default_list(ctx),
+            _ => bad_method(m),
+        },
+        ["default-types", project] => match m {
+            Get => types::default_show(ctx, project),
+            Put => types::default_set(ctx, project),
+            Delete => types::default_unset(ctx, project),
+            _ => bad_method(m),
+        },
+        ["resource_filters"] if ctx.version.at_least(33) => match m {
+            Get => services::resource_filters(ctx),
+            _ => bad_method(m),
+        },
         ["limits"] => match m {
             Get => limits::show(ctx),
             _ => bad_method(m),
@@ -105,6 +170,10 @@ pub fn dispatch(ctx: &mut Ctx<'_>, m: &Method, path: &[&str]) -> Result<Reply> {
         },
         ["os-services"] => match m {
             Get => services::list(ctx),
+            _ => bad_method(m),
+        },
+        ["os-services", action @ ("set-log" | "get-log")] if ctx.version.at_least(32) => match m {
+            Put => services::log_levels(ctx, action),
             _ => bad_method(m),
         },
         ["os-services", action] => match m {

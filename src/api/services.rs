@@ -118,3 +118,53 @@ pub fn extensions(_ctx: &mut Ctx<'_>) -> Result<Reply> {
         ]}),
     ))
 }
+
+/// `GET /resource_filters` (3.33): the filters each resource's list accepts.
+pub fn resource_filters(ctx: &mut Ctx<'_>) -> Result<Reply> {
+    let all = [
+        ("volume", crate::api::params::volume_filter_names()),
+        ("snapshot", vec!["name", "status", "volume_id", "metadata"]),
+        ("attachment", vec!["volume_id", "status", "instance_id", "attach_status"]),
+        ("pool", vec!["name", "volume_type"]),
+        ("volume_type", vec!["is_public", "extra_specs"]),
+    ];
+    let want = ctx.param("resource").map(str::to_string);
+    let items: Vec<Value> = all
+        .iter()
+        .filter(|(r, _)| want.as_deref().is_none_or(|w| w == *r))
+        .map(|(r, f)| json!({"resource": r, "filters": f}))
+        .collect();
+    Ok(Reply::json(200, json!({ "resource_filters": items })))
+}
+
+/// `PUT /os-services/set-log` and `get-log` (3.32): the daemon's log level.
+pub fn log_levels(ctx: &mut Ctx<'_>, action: &str) -> Result<Reply> {
+    ctx.caller.require_admin("volume_extension:services:update")?;
+    if action == "set-log" {
+        let level = match ctx.body.as_ref().and_then(|b| b.get("level")).and_then(Value::as_str) {
+            Some(l) => l.to_ascii_uppercase(),
+            None => return Err(Error::Invalid("Invalid input received: 'level' is a required property.".into())),
+        };
+        let filter = match level.as_str() {
+            "DEBUG" => log::LevelFilter::Debug,
+            "INFO" => log::LevelFilter::Info,
+            "WARNING" | "WARN" => log::LevelFilter::Warn,
+            "ERROR" | "CRITICAL" => log::LevelFilter::Error,
+            other => {
+                return Err(Error::Invalid(format!("Invalid log level '{other}': use DEBUG, INFO, WARNING or ERROR.")))
+            }
+        };
+        log::set_max_level(filter);
+        return Ok(Reply::empty(202));
+    }
+    let level = match log::max_level() {
+        log::LevelFilter::Trace | log::LevelFilter::Debug => "DEBUG",
+        log::LevelFilter::Info => "INFO",
+        log::LevelFilter::Warn => "WARNING",
+        _ => "ERROR",
+    };
+    Ok(Reply::json(
+        200,
+        json!({"log_levels": [{"binary": "cinder-volume", "host": ctx.core.host(), "levels": {"hearth": level}}]}),
+    ))
+}

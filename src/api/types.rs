@@ -19,10 +19,16 @@ pub fn list(ctx: &mut Ctx<'_>) -> Result<Reply> {
         ),
     };
     let name = ctx.param("name").map(str::to_string);
+    // 3.52: only types whose extra specs include these pairs.
+    let specs = match ctx.param("extra_specs") {
+        Some(v) if ctx.version.at_least(52) => crate::api::params::metadata_filter(v)?,
+        _ => Vec::new(),
+    };
     let types = ctx.core.list_types(&ctx.caller, is_public)?;
     let items: Vec<Value> = types
         .iter()
         .filter(|t| name.as_ref().is_none_or(|n| &t.name == n))
+        .filter(|t| specs.iter().all(|(k, v)| t.extra_specs.get(k) == Some(v)))
         .map(|t| views::volume_type(ctx, t))
         .collect();
     Ok(Reply::json(200, json!({ "volume_types": items })))
@@ -30,7 +36,7 @@ pub fn list(ctx: &mut Ctx<'_>) -> Result<Reply> {
 
 /// `GET /types/default`
 pub fn show_default(ctx: &mut Ctx<'_>) -> Result<Reply> {
-    let t = ctx.core.default_type()?;
+    let t = ctx.core.default_type(&ctx.caller)?;
     Ok(Reply::json(200, json!({"volume_type": views::volume_type(ctx, &t)})))
 }
 
@@ -168,4 +174,31 @@ pub fn access_list(ctx: &mut Ctx<'_>, id: &str) -> Result<Reply> {
     let items: Vec<Value> =
         projects.iter().map(|p| json!({"volume_type_id": t.id.to_string(), "project_id": p})).collect();
     Ok(Reply::json(200, json!({ "volume_type_access": items })))
+}
+
+/// `PUT /default-types/{project}` (3.62)
+pub fn default_set(ctx: &mut Ctx<'_>, project: &str) -> Result<Reply> {
+    let b = element(ctx.body.as_ref(), "default_type")?;
+    let t = ctx.core.set_project_default_type(&ctx.caller, project, &b.req_str("volume_type")?)?;
+    Ok(Reply::json(200, json!({"default_type": {"project_id": project, "volume_type_id": t.id.to_string()}})))
+}
+
+/// `GET /default-types/{project}` (3.62)
+pub fn default_show(ctx: &mut Ctx<'_>, project: &str) -> Result<Reply> {
+    let id = ctx.core.project_default_type(&ctx.caller, project)?;
+    Ok(Reply::json(200, json!({"default_type": {"project_id": project, "volume_type_id": id.to_string()}})))
+}
+
+/// `GET /default-types` (3.62)
+pub fn default_list(ctx: &mut Ctx<'_>) -> Result<Reply> {
+    let all = ctx.core.project_default_types(&ctx.caller)?;
+    let items: Vec<Value> =
+        all.iter().map(|(p, t)| json!({"project_id": p, "volume_type_id": t.to_string()})).collect();
+    Ok(Reply::json(200, json!({ "default_types": items })))
+}
+
+/// `DELETE /default-types/{project}` (3.62)
+pub fn default_unset(ctx: &mut Ctx<'_>, project: &str) -> Result<Reply> {
+    ctx.core.unset_project_default_type(&ctx.caller, project)?;
+    Ok(Reply::empty(204))
 }

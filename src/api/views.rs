@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::api::Ctx;
-use crate::model::{Volume, VolumeType};
+use crate::model::{AttachStatus, Attachment, Snapshot, Volume, VolumeType};
 use crate::volume::types::spec_visible_to_users;
 
 /// How much of a volume to show.
@@ -60,7 +60,7 @@ struct VolumeBody<'a> {
     availability_zone: &'a str,
     created_at: String,
     updated_at: String,
-    attachments: [(); 0],
+    attachments: Vec<VolumeAttachmentOut<'a>>,
     metadata: BTreeMap<&'a str, &'a str>,
     volume_type: &'a str,
     snapshot_id: Option<String>,
@@ -99,6 +99,18 @@ struct VolumeBody<'a> {
     name_id: Gated<()>,
 }
 
+/// An entry of a volume's `attachments`.
+#[derive(Serialize)]
+pub struct VolumeAttachmentOut<'a> {
+    id: String,
+    attachment_id: String,
+    volume_id: String,
+    server_id: Option<&'a str>,
+    host_name: Option<&'a str>,
+    device: Option<&'a str>,
+    attached_at: Option<String>,
+}
+
 /// A volume.
 pub fn volume<'a>(ctx: &Ctx<'_>, v: &'a Volume, view: VolumeView) -> VolumeOut<'a> {
     let id = v.id.to_string();
@@ -121,7 +133,20 @@ pub fn volume<'a>(ctx: &Ctx<'_>, v: &'a Volume, view: VolumeView) -> VolumeOut<'
             availability_zone: &v.availability_zone,
             created_at: v.created_at.to_string(),
             updated_at: v.updated_at.to_string(),
-            attachments: [],
+            attachments: v
+                .attachments
+                .iter()
+                .filter(|a| a.attach_status == AttachStatus::Attached)
+                .map(|a| VolumeAttachmentOut {
+                    id: v.id.to_string(),
+                    attachment_id: a.id.to_string(),
+                    volume_id: v.id.to_string(),
+                    server_id: a.instance_uuid.as_deref(),
+                    host_name: a.attached_host.as_deref(),
+                    device: a.mountpoint.as_deref(),
+                    attached_at: a.attach_time.map(|t| t.to_string()),
+                })
+                .collect(),
             metadata,
             volume_type: &v.volume_type_name,
             snapshot_id: v.snapshot_id.map(|i| i.to_string()),
@@ -167,4 +192,68 @@ pub fn volume_type(ctx: &Ctx<'_>, t: &VolumeType) -> Value {
         "extra_specs": specs,
         "qos_specs_id": null,
     })
+}
+
+/// How much of a snapshot to show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SnapshotView {
+    /// Create and update responses, and plain lists.
+    Plain,
+    /// Show and `snapshots/detail`: with the `os-extended-snapshot-attributes`.
+    Full,
+}
+
+/// A snapshot.
+pub fn snapshot(ctx: &Ctx<'_>, s: &Snapshot, view: SnapshotView) -> Value {
+    let mv = ctx.version;
+    let mut m = Map::new();
+    m.insert("id".into(), json!(s.id.to_string()));
+    m.insert("name".into(), json!(s.name));
+    m.insert("description".into(), json!(s.description));
+    m.insert("volume_id".into(), json!(s.volume_id.to_string()));
+    m.insert("size".into(), json!(s.size));
+    m.insert("status".into(), json!(s.status.as_str()));
+    m.insert("metadata".into(), json!(s.metadata));
+    m.insert("created_at".into(), json!(s.created_at.to_string()));
+    m.insert("updated_at".into(), json!(s.updated_at.to_string()));
+    if mv.at_least(14) {
+        m.insert("group_snapshot_id".into(), Value::Null);
+    }
+    if mv.at_least(41) {
+        m.insert("user_id".into(), json!(s.user_id));
+    }
+    if mv.at_least(65) {
+        m.insert("consumes_quota".into(), json!(s.consumes_quota));
+    }
+    if view == SnapshotView::Full {
+        m.insert("os-extended-snapshot-attributes:progress".into(), json!(s.progress));
+        m.insert("os-extended-snapshot-attributes:project_id".into(), json!(s.project_id));
+    }
+    Value::Object(m)
+}
+
+/// An attachment's `connection_info` as the attachments API shows it: the export's
+/// data at the top level beside `driver_volume_type`, plus `attachment_id`.
+pub fn flat_connection_info(a: &Attachment) -> Value {
+    let Some(info) = &a.connection_info else { return json!({}) };
+    let mut m = info.get("data").and_then(Value::as_object).cloned().unwrap_or_default();
+    m.insert("driver_volume_type".into(), info.get("driver_volume_type").cloned().unwrap_or(Value::Null));
+    m.insert("attachment_id".into(), json!(a.id.to_string()));
+    Value::Object(m)
+}
+
+/// An attachment; `detail` adds modes, times and `connection_info`.
+pub fn attachment(a: &Attachment, detail: bool) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), json!(a.id.to_string()));
+    m.insert("status".into(), json!(a.attach_status.as_str()));
+    m.insert("instance".into(), json!(a.instance_uuid));
+    m.insert("volume_id".into(), json!(a.volume_id.to_string()));
+    if detail {
+        m.insert("attach_mode".into(), json!(a.attach_mode.as_str()));
+        m.insert("attached_at".into(), json!(a.attach_time.map(|t| t.to_string()).unwrap_or_default()));
+        m.insert("detached_at".into(), json!(a.detach_time.map(|t| t.to_string()).unwrap_or_default()));
+        m.insert("connection_info".into(), flat_connection_info(a));
+    }
+    Value::Object(m)
 }

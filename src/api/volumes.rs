@@ -1,15 +1,13 @@
 //! `/volumes`: create, list, show, update, delete, actions, metadata, summary.
 
-use std::collections::BTreeMap;
-
 use serde_json::{json, Value};
 
-use crate::api::body::{self, element, Obj};
+use crate::api::body::{element, Obj};
 use crate::api::views::{self, VolumeView};
 use crate::api::{params, Ctx, Reply};
 use crate::error::{Error, Result};
 use crate::flow::create_volume::NewVolume;
-use crate::model::{AttachStatus, VolumeStatus};
+use crate::model::{AttachMode, AttachStatus, VolumeStatus};
 use crate::store::ListQuery;
 use crate::volume::volumes::{StatusReset, VolumeUpdate};
 
@@ -45,10 +43,9 @@ pub fn create(ctx: &mut Ctx<'_>) -> Result<Reply> {
             )));
         }
     }
-    if ctx.version.at_least(47) && v.get("backup_id").is_some() {
-        return Err(Error::Invalid(
-            "Invalid input received: creating a volume from a backup is not supported by hearth.".into(),
-        ));
+    if let (true, Some(b)) = (ctx.version.at_least(47), v.get("backup_id")) {
+        // hearth keeps no backups, so no backup id names one.
+        return Err(Error::NotFound(format!("Backup {} could not be found.", b.as_str().unwrap_or_default())));
     }
     let (name, description) = name_and_description(&v)?;
     let req = NewVolume {
@@ -126,58 +123,75 @@ pub fn delete(ctx: &mut Ctx<'_>, id: &str) -> Result<Reply> {
     Ok(Reply::empty(202))
 }
 
-/// Actions Cinder has that hearth does not provide yet.
-const NOT_YET: &[&str] = &[
-    "os-reserve",
-    "os-unreserve",
-    "os-initialize_connection",
-    "os-terminate_connection",
-    "os-attach",
-    "os-detach",
-    "os-begin_detaching",
-    "os-roll_detaching",
-    "os-force_detach",
+/// Actions Cinder has that hearth does not provide.
+const NOT_PROVIDED: &[&str] = &[
     "os-retype",
     "os-migrate_volume",
     "os-migrate_volume_completion",
     "os-volume_upload_image",
     "os-reimage",
-    "revert",
+    "os-extend_volume_completion",
 ];
 
 /// A parameterless action's value must be `null` or an object.
-fn no_params(name: &str, v: &Value) -> Result<()> {
+pub fn no_params(name: &str, v: &Value) -> Result<()> {
     match v {
         Value::Null | Value::Object(_) => Ok(()),
         other => Err(Error::Invalid(format!("Invalid value for action {name}: expected null or {{}}, got {other}."))),
     }
 }
 
-fn action_body<'a>(name: &str, v: &'a Value) -> Result<Obj<'a>> {
+/// An action's object value.
+pub fn action_body<'a>(name: &str, v: &'a Value) -> Result<Obj<'a>> {
     match v {
         Value::Object(m) => Ok(Obj::wrap(m)),
         other => Err(Error::Invalid(format!("Invalid value for action {name}: expected an object, got {other}."))),
     }
 }
 
-/// `POST /volumes/{id}/action`
-pub fn action(ctx: &mut Ctx<'_>, id: &str) -> Result<Reply> {
-    let body = ctx.body.take();
-    let Some(Value::Object(map)) = body.as_ref() else {
+/// The one action an action body names, with its value.
+pub fn single_action(body: Option<&Value>) -> Result<(&str, &Value)> {
+    let Some(Value::Object(map)) = body else {
         return Err(Error::Invalid("The action body must be a JSON object naming one action.".into()));
     };
     let mut entries = map.iter();
-    let (Some((name, value)), None) = (entries.next(), entries.next()) else {
-        return Err(Error::Invalid("The action body must name exactly one action.".into()));
-    };
+    match (entries.next(), entries.next()) {
+        (Some((name, value)), None) => Ok((name.as_str(), value)),
+        _ => Err(Error::Invalid("The action body must name exactly one action.".into())),
+    }
+}
+
+fn required<T>(v: Option<T>, key: &str, action: &str) -> Result<T> {
+    v.ok_or_else(|| Error::Invalid(format!("Invalid input received: '{key}' is a required property of {action}.")))
+}
+
+fn connector_arg(name: &str, value: &Value) -> Result<Value> {
+    let b = action_body(name, value)?;
+    match b.get("connector") {
+        Some(c @ Value::Object(_)) => Ok(c.clone()),
+        Some(other) => Err(Error::Invalid(format!("Invalid connector {other}: expected an object."))),
+        None => Err(Error::Invalid(format!("Invalid input received: 'connector' is a required property of {name}."))),
+    }
+}
+
+fn mode_arg(b: &Obj<'_>) -> Result<Option<AttachMode>> {
+    b.opt_str("mode")?
+        .map(|m| {
+            m.parse::<AttachMode>().map_err(|_| Error::Invalid(format!("Invalid attach mode '{m}': use rw or ro.")))
+        })
+        .transpose()
+}
+
+/// `POST /volumes/{id}/action`
+pub fn action(ctx: &mut Ctx<'_>, id: &str) -> Result<Reply> {
+    let body = ctx.body.take();
+    let (name, value) = single_action(body.as_ref())?;
     let core = ctx.core;
     let caller = &ctx.caller;
-    match name.as_str() {
+    match name {
         "os-extend" => {
             let b = action_body(name, value)?;
-            let new_size = b.opt_uint("new_size")?.ok_or_else(|| {
-                Error::Invalid("Invalid input received: 'new_size' is a required property of os-extend.".into())
-            })?;
+            let new_size = required(b.opt_uint("new_size")?, "new_size", name)?;
             core.extend_volume(caller, id, new_size, ctx.version.at_least(42))?;
         }
         "os-reset_status" => {
@@ -213,81 +227,73 @@ pub fn action(ctx: &mut Ctx<'_>, id: &str) -> Result<Reply> {
         }
         "os-update_readonly_flag" => {
             let b = action_body(name, value)?;
-            let ro = b.opt_bool("readonly")?.ok_or_else(|| {
-                Error::Invalid(
-                    "Invalid input received: 'readonly' is a required property of os-update_readonly_flag.".into(),
-                )
-            })?;
-            core.set_volume_readonly(caller, id, ro)?;
+            core.set_volume_readonly(caller, id, required(b.opt_bool("readonly")?, "readonly", name)?)?;
         }
         "os-set_bootable" => {
             let b = action_body(name, value)?;
-            let bootable = b.opt_bool("bootable")?.ok_or_else(|| {
-                Error::Invalid("Invalid input received: 'bootable' is a required property of os-set_bootable.".into())
-            })?;
-            core.set_volume_bootable(caller, id, bootable)?;
+            core.set_volume_bootable(caller, id, required(b.opt_bool("bootable")?, "bootable", name)?)?;
             return Ok(Reply::empty(200));
         }
-        other if NOT_YET.contains(&other) => {
+        "os-reserve" => {
+            no_params(name, value)?;
+            core.reserve(caller, id)?;
+        }
+        "os-unreserve" => {
+            no_params(name, value)?;
+            core.unreserve(caller, id)?;
+        }
+        "os-begin_detaching" => {
+            no_params(name, value)?;
+            core.begin_detaching(caller, id)?;
+        }
+        "os-roll_detaching" => {
+            no_params(name, value)?;
+            core.roll_detaching(caller, id)?;
+        }
+        "os-initialize_connection" => {
+            let connector = connector_arg(name, value)?;
+            let info = core.initialize_connection(caller, id, connector)?;
+            return Ok(Reply::json(200, json!({ "connection_info": info })));
+        }
+        "os-terminate_connection" => {
+            let connector = connector_arg(name, value)?;
+            core.terminate_connection(caller, id, connector)?;
+        }
+        "os-attach" => {
+            let b = action_body(name, value)?;
+            let instance = b.opt_str("instance_uuid")?;
+            let host = b.opt_str("host_name")?;
+            if instance.is_none() && host.is_none() {
+                return Err(Error::Invalid(
+                    "Invalid request to attach volume to an invalid target: give instance_uuid or host_name.".into(),
+                ));
+            }
+            core.attach(caller, id, instance, host, b.opt_str("mountpoint")?, mode_arg(&b)?)?;
+        }
+        "os-detach" => {
+            let attachment = match value {
+                Value::Object(m) => Obj::wrap(m).opt_str("attachment_id")?,
+                _ => None,
+            };
+            core.detach(caller, id, attachment.as_deref())?;
+        }
+        "os-force_detach" => {
+            let (attachment, connector) = match value {
+                Value::Object(m) => (Obj::wrap(m).opt_str("attachment_id")?, m.get("connector").cloned()),
+                _ => (None, None),
+            };
+            core.force_detach(caller, id, attachment.as_deref(), connector)?;
+        }
+        "revert" if ctx.version.at_least(40) => {
+            let b = action_body(name, value)?;
+            core.revert_volume(caller, id, &b.req_str("snapshot_id")?)?;
+        }
+        other if NOT_PROVIDED.contains(&other) => {
             // Check the volume exists first, so a wrong id is still a 404.
             core.get_volume(caller, id)?;
-            return Err(Error::NotImplemented(format!(
-                "The volume action {other} is not implemented by this hearth version."
-            )));
+            return Err(Error::NotImplemented(format!("The volume action {other} is not provided by hearth.")));
         }
         other => return Err(Error::Invalid(format!("There is no such action: {other}."))),
     }
     Ok(Reply::empty(202))
-}
-
-/// `GET /volumes/{id}/metadata`
-pub fn metadata_show(ctx: &mut Ctx<'_>, id: &str) -> Result<Reply> {
-    let m = ctx.core.volume_metadata(&ctx.caller, id)?;
-    Ok(Reply::json(200, json!({ "metadata": m })))
-}
-
-fn metadata_body(ctx: &Ctx<'_>, key: &str) -> Result<BTreeMap<String, String>> {
-    match ctx.body.as_ref() {
-        Some(Value::Object(m)) => match m.get(key) {
-            Some(Value::Object(inner)) => body::str_map(key, inner),
-            Some(other) => {
-                Err(Error::Invalid(format!("Invalid input for field/attribute {key}: {other} is not an object.")))
-            }
-            None => Err(Error::Invalid(format!("Missing required element '{key}' in request body."))),
-        },
-        _ => Err(Error::Invalid(format!("Missing required element '{key}' in request body."))),
-    }
-}
-
-/// `POST` (merge) and `PUT` (replace) `/volumes/{id}/metadata`
-pub fn metadata_set(ctx: &mut Ctx<'_>, id: &str, replace: bool) -> Result<Reply> {
-    let meta = metadata_body(ctx, "metadata")?;
-    let all = ctx.core.set_volume_metadata(&ctx.caller, id, meta, replace)?;
-    Ok(Reply::json(200, json!({ "metadata": all })))
-}
-
-/// `GET /volumes/{id}/metadata/{key}`
-pub fn metadata_key_show(ctx: &mut Ctx<'_>, id: &str, key: &str) -> Result<Reply> {
-    let m = ctx.core.volume_metadata(&ctx.caller, id)?;
-    let v = m.get(key).ok_or_else(|| Error::NotFound("Metadata item was not found.".into()))?;
-    Ok(Reply::json(200, json!({ "meta": { key: v } })))
-}
-
-/// `PUT /volumes/{id}/metadata/{key}`
-pub fn metadata_key_set(ctx: &mut Ctx<'_>, id: &str, key: &str) -> Result<Reply> {
-    let meta = metadata_body(ctx, "meta")?;
-    if meta.len() > 1 {
-        return Err(Error::Invalid("Request body contains too many items.".into()));
-    }
-    if !meta.contains_key(key) {
-        return Err(Error::Invalid("Request body and URI mismatch.".into()));
-    }
-    ctx.core.set_volume_metadata(&ctx.caller, id, meta.clone(), false)?;
-    Ok(Reply::json(200, json!({ "meta": meta })))
-}
-
-/// `DELETE /volumes/{id}/metadata/{key}`
-pub fn metadata_key_delete(ctx: &mut Ctx<'_>, id: &str, key: &str) -> Result<Reply> {
-    ctx.core.delete_volume_metadata(&ctx.caller, id, key)?;
-    Ok(Reply::empty(200))
 }

@@ -142,7 +142,7 @@ impl Step<ApiCtx<'_>> for Extract {
             let source = check_source(core, tx, c.caller, &c.req)?;
             let t = match (&c.req.volume_type, &source) {
                 (Some(key), None) => core.type_by_name_or_id(tx, c.caller, key)?,
-                (None, None) => core.default_type_in(tx)?,
+                (None, None) => core.default_type_in(tx, &c.caller.project_id)?,
                 (asked, Some((_, _, type_id, _))) => {
                     let t = crate::store::types::get(tx, *type_id)?
                         .ok_or_else(|| Error::Internal(format!("volume type {type_id} is missing")))?;

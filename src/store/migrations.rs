@@ -10,7 +10,7 @@ use crate::ids::{Id, Timestamp};
 
 type Migration = fn(&Transaction<'_>) -> Result<()>;
 
-const MIGRATIONS: &[Migration] = &[initial_schema, snapshots_and_attachments];
+const MIGRATIONS: &[Migration] = &[initial_schema, snapshots_and_attachments, project_default_types];
 
 /// How many migrations exist (the schema version of a current store).
 pub fn count() -> usize {
@@ -170,6 +170,16 @@ fn snapshots_and_attachments(tx: &Transaction<'_>) -> Result<()> {
          CREATE INDEX volumes_quota ON volumes (project_id, consumes_quota, volume_type_id, size);
          CREATE INDEX volumes_source ON volumes (source_volid);
          CREATE INDEX volumes_snapshot ON volumes (snapshot_id);",
+    )?;
+    Ok(())
+}
+
+fn project_default_types(tx: &Transaction<'_>) -> Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE default_types (
+             project_id TEXT PRIMARY KEY,
+             volume_type_id TEXT NOT NULL REFERENCES volume_types(id),
+             created_at TEXT NOT NULL);",
     )?;
     Ok(())
 }

@@ -154,3 +154,49 @@ pub fn volume_count(conn: &Connection, id: Id) -> Result<u64> {
         .query_row([id.to_string()], |r| r.get(0))?;
     Ok(n as u64)
 }
+
+/// A project's default type, if it has one.
+pub fn project_default(conn: &Connection, project: &str) -> Result<Option<Id>> {
+    let s: Option<String> = conn
+        .prepare_cached("SELECT volume_type_id FROM default_types WHERE project_id = ?1")?
+        .query_row([project], |r| r.get(0))
+        .optional()?;
+    Ok(s.and_then(|s| Id::parse(&s)))
+}
+
+/// Every project default, by project.
+pub fn project_defaults(conn: &Connection) -> Result<Vec<(String, Id)>> {
+    let mut stmt = conn.prepare_cached("SELECT project_id, volume_type_id FROM default_types ORDER BY project_id")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let mut out = Vec::new();
+    for r in rows {
+        let (p, t) = r?;
+        if let Some(t) = Id::parse(&t) {
+            out.push((p, t));
+        }
+    }
+    Ok(out)
+}
+
+/// Set a project's default type.
+pub fn set_project_default(conn: &Connection, project: &str, type_id: Id) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO default_types (project_id, volume_type_id, created_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (project_id) DO UPDATE SET volume_type_id = excluded.volume_type_id",
+    )?
+    .execute(params![project, type_id.to_string(), crate::ids::Timestamp::now().to_string()])?;
+    Ok(())
+}
+
+/// Drop a project's default type; whether it had one.
+pub fn unset_project_default(conn: &Connection, project: &str) -> Result<bool> {
+    Ok(conn.prepare_cached("DELETE FROM default_types WHERE project_id = ?1")?.execute([project])? > 0)
+}
+
+/// Projects whose default is this type.
+pub fn default_for_projects(conn: &Connection, type_id: Id) -> Result<u64> {
+    let n: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM default_types WHERE volume_type_id = ?1")?
+        .query_row([type_id.to_string()], |r| r.get(0))?;
+    Ok(n as u64)
+}

@@ -251,7 +251,8 @@ impl Core {
                 updated_at: now,
             });
             a.connector = Some(connector.clone());
-            a.connection_info = Some(Value::Object(data.clone()));
+            a.connection_info =
+                Some(serde_json::json!({"driver_volume_type": pool.export.driver_volume_type(), "data": data.clone()}));
             a.updated_at = now;
             sa::save(tx, &a)?;
             Ok(Ok(()))
@@ -571,7 +572,8 @@ impl Core {
             }
             let now = Timestamp::now();
             a.connector = Some(connector.clone());
-            a.connection_info = Some(Value::Object(data.clone()));
+            a.connection_info =
+                Some(serde_json::json!({"driver_volume_type": pool.export.driver_volume_type(), "data": data.clone()}));
             a.attached_host = c.host.clone();
             if let Some(mp) = connector.get("mountpoint").and_then(Value::as_str) {
                 a.mountpoint = Some(mp.to_string());

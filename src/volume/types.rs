@@ -78,11 +78,56 @@ impl Core {
         }
     }
 
-    /// The default type.
-    pub fn default_type_in(&self, conn: &Connection) -> Result<VolumeType> {
+    /// The default type of a project: its own (3.62 default-types) if set, else the
+    /// configured one.
+    pub fn default_type_in(&self, conn: &Connection, project: &str) -> Result<VolumeType> {
+        if let Some(t) = st::project_default(conn, project)?.map(|id| st::get(conn, id)).transpose()?.flatten() {
+            return Ok(t);
+        }
         st::get_by_name(conn, &self.config.default_volume_type)?.ok_or_else(|| {
             Error::Internal(format!("default volume type {} is missing", self.config.default_volume_type))
         })
+    }
+
+    /// Set a project's default type (admin).
+    pub fn set_project_default_type(&self, caller: &Caller, project: &str, key: &str) -> Result<VolumeType> {
+        caller.require_admin("volume_extension:default_set_or_update")?;
+        self.store.write(|tx| {
+            let t = self.type_by_name_or_id(tx, caller, key)?;
+            st::set_project_default(tx, project, t.id)?;
+            Ok(t)
+        })
+    }
+
+    /// A project's own default type (3.62); 404 when it has none.
+    pub fn project_default_type(&self, caller: &Caller, project: &str) -> Result<Id> {
+        if !(caller.is_admin || caller.project_id == project) {
+            return Err(Error::Forbidden("Policy doesn't allow volume_extension:default_get to be performed.".into()));
+        }
+        self.store
+            .read(|tx| st::project_default(tx, project))?
+            .ok_or_else(|| Error::NotFound(format!("Default type for project {project} could not be found.")))
+    }
+
+    /// Every project's own default type (admin).
+    pub fn project_default_types(&self, caller: &Caller) -> Result<Vec<(String, Id)>> {
+        caller.require_admin("volume_extension:default_get_all")?;
+        self.store.read(|tx| st::project_defaults(tx))
+    }
+
+    /// Drop a project's own default type (admin).
+    pub fn unset_project_default_type(&self, caller: &Caller, project: &str) -> Result<()> {
+        caller.require_admin("volume_extension:default_unset")?;
+        if self.store.write(|tx| st::unset_project_default(tx, project))? {
+            Ok(())
+        } else {
+            Err(Error::NotFound(format!("Default type for project {project} could not be found.")))
+        }
+    }
+
+    /// A type by name or id, if the caller may see it.
+    pub fn find_type(&self, caller: &Caller, key: &str) -> Result<VolumeType> {
+        self.store.read(|tx| self.type_by_name_or_id(tx, caller, key))
     }
 
     /// Show a type.
@@ -90,9 +135,9 @@ impl Core {
         self.store.read(|tx| self.type_in(tx, caller, id))
     }
 
-    /// Show the default type.
-    pub fn default_type(&self) -> Result<VolumeType> {
-        self.store.read(|tx| self.default_type_in(tx))
+    /// Show the caller's default type.
+    pub fn default_type(&self, caller: &Caller) -> Result<VolumeType> {
+        self.store.read(|tx| self.default_type_in(tx, &caller.project_id))
     }
 
     /// List the types the caller may see. `is_public`: `Some(true)` public only,
@@ -166,6 +211,12 @@ impl Core {
             let t = self.type_in(tx, caller, id)?;
             if t.name == self.config.default_volume_type {
                 return Err(Error::Invalid("Default volume type can not be deleted.".into()));
+            }
+            if st::default_for_projects(tx, t.id)? > 0 {
+                return Err(Error::Invalid(format!(
+                    "Volume type {} is the default type of a project; unset that first.",
+                    t.id
+                )));
             }
             if st::volume_count(tx, t.id)? > 0 {
                 return Err(Error::Invalid(format!(
