@@ -548,3 +548,36 @@ mod tests {
         assert!(b.list_volumes("f").unwrap().is_empty());
     }
 }
+
+#[cfg(test)]
+mod copy_tests {
+    use super::*;
+
+    #[test]
+    fn copies_hold_the_source_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!("data_dir = {:?}\n[backends.f]\ndriver = \"file\"\n", dir.path().display().to_string());
+        let c = Config::parse(&text, "t").unwrap();
+        let b = FileBackend::new(&c, "f", &c.backends["f"]).unwrap();
+        let src = Id::new();
+        b.create_volume("f", &VolumeSpec { id: src, size: Gib::new(1).unwrap(), thick: false }).unwrap();
+        let f = OpenOptions::new().write(true).open(b.device_path("f", src)).unwrap();
+        f.write_all_at(&[7u8; 1 << 20], 0).unwrap();
+        f.write_all_at(b"end", (1 << 30) - 3).unwrap();
+        f.sync_all().unwrap();
+        let snap = Id::new();
+        b.create_snapshot("f", src, snap).unwrap();
+        let clone = Id::new();
+        b.clone_volume("f", src, &VolumeSpec { id: clone, size: Gib::new(2).unwrap(), thick: false }).unwrap();
+        for path in [b.snapshot_path(snap), b.device_path("f", clone)] {
+            let f = File::open(&path).unwrap();
+            let mut head = vec![0u8; 1 << 20];
+            f.read_exact_at(&mut head, 0).unwrap();
+            assert!(head.iter().all(|&x| x == 7), "{} via {:?}", path.display(), b.copy_method());
+            let mut tail = [0u8; 3];
+            f.read_exact_at(&mut tail, (1 << 30) - 3).unwrap();
+            assert_eq!(&tail, b"end");
+        }
+        assert_eq!(fs::metadata(b.device_path("f", clone)).unwrap().len(), 2 << 30);
+    }
+}

@@ -381,7 +381,11 @@ impl Step<MgrCtx<'_>> for CreateOnBackend {
     fn execute(&self, c: &mut MgrCtx<'_>) -> Result<()> {
         let pool = c.core.pool(c.pool.as_deref().expect("scheduled"))?;
         let spec = VolumeSpec { id: c.volume.id, size: Gib::new(c.volume.size)?, thick: c.vtype.thick() };
-        pool.backend.create_volume(&pool.pool, &spec)?;
+        match &c.source {
+            None => pool.backend.create_volume(&pool.pool, &spec)?,
+            Some(Source::Snapshot { id, .. }) => pool.backend.create_volume_from_snapshot(&pool.pool, *id, &spec)?,
+            Some(Source::Volume { id, .. }) => pool.backend.clone_volume(&pool.pool, *id, &spec)?,
+        };
         Ok(())
     }
     fn revert(&self, c: &mut MgrCtx<'_>) -> Result<()> {
