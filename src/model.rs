@@ -244,6 +244,16 @@ pub struct Volume {
 }
 
 impl Volume {
+    /// The status a volume returns to after work that does not change its
+    /// attachments: in-use while attached, else available.
+    pub fn resting_status(&self) -> VolumeStatus {
+        if self.attachments.iter().any(|a| a.attach_status == AttachStatus::Attached) {
+            VolumeStatus::InUse
+        } else {
+            VolumeStatus::Available
+        }
+    }
+
     /// Whether an admin made the volume read-only.
     pub fn readonly(&self) -> bool {
         self.admin_metadata.get("readonly").is_some_and(|v| v.eq_ignore_ascii_case("true"))

@@ -145,7 +145,7 @@ fn settle(core: &Arc<Core>, mut v: Volume, report: &mut Report) -> Result<()> {
         }
         (VolumeStatus::Extending, None) => {
             // Extending without a recorded size: nothing was started; undo the status.
-            v.status = VolumeStatus::Available;
+            v.status = v.resting_status();
             v.updated_at = Timestamp::now();
             core.store.write(|tx| sv::save(tx, &v))
         }

@@ -286,7 +286,7 @@ impl Core {
                 Ok(_) => {
                     cur.size = size.get();
                     if cur.status == VolumeStatus::Extending {
-                        cur.status = VolumeStatus::Available;
+                        cur.status = cur.resting_status();
                     }
                 }
                 Err(e) => {
