@@ -115,3 +115,142 @@ fn unexplained_objects_are_reported_and_left_alone() {
     assert!(!partial.exists(), "partial objects are removed");
     assert!(d.log().contains("no volume record explains it"), "{}", d.log());
 }
+
+fn sha_of_ranges(path: &std::path::Path, ranges: &[(u64, usize)]) -> Vec<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::open(path).unwrap();
+    ranges
+        .iter()
+        .map(|(off, len)| {
+            let mut buf = vec![0u8; *len];
+            f.read_exact_at(&mut buf, *off).unwrap();
+            buf
+        })
+        .collect()
+}
+
+#[test]
+fn sigkill_during_snapshot_and_copies_never_leaves_partial_data() {
+    let mut d = Daemon::start_with(CONFIG);
+    let src = d.create_volume(json!({"size": 1}));
+    d.wait_status(&src, "available");
+    let path = d.data_dir().join("volumes/file-1").join(format!("volume-{src}"));
+    {
+        let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let chunk: Vec<u8> = (0..(1 << 20)).map(|i| (i % 253) as u8).collect();
+        for _ in 0..384 {
+            f.write_all(&chunk).unwrap();
+        }
+        f.sync_all().unwrap();
+    }
+    let probe: Vec<(u64, usize)> = vec![(0, 4096), (200 << 20, 4096), ((384 << 20) - 4096, 4096)];
+    let expected = sha_of_ranges(&path, &probe);
+    let r = d.post("/snapshots", json!({"snapshot": {"volume_id": src}}));
+    let snap = r.json()["snapshot"]["id"].as_str().unwrap().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while d.get(&format!("/snapshots/{snap}")).json()["snapshot"]["status"] != "available" {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // Copies in flight: from the snapshot and from the volume; and a second snapshot.
+    let copies: Vec<String> = (0..3)
+        .map(|i| {
+            let body = if i % 2 == 0 { json!({"snapshot_id": snap}) } else { json!({"source_volid": src}) };
+            d.create_volume(body)
+        })
+        .collect();
+    let r = d.post("/snapshots", json!({"snapshot": {"volume_id": src}}));
+    let snap2 = r.json()["snapshot"]["id"].as_str().unwrap().to_string();
+    d.kill9();
+    let was_in_flight = db_tasks(&d);
+    d.respawn();
+    let mut finished = 0;
+    for c in &copies {
+        let v = d.wait_volume(c, "settled", |v| v["status"] == "available" || v["status"] == "error");
+        if v["status"] == "available" {
+            finished += 1;
+            let p = d.data_dir().join("volumes/file-1").join(format!("volume-{c}"));
+            assert_eq!(sha_of_ranges(&p, &probe), expected, "copy {c} is available with other data");
+        }
+    }
+    let s2 = d.get(&format!("/snapshots/{snap2}")).json()["snapshot"].clone();
+    assert!(s2["status"] == "available" || s2["status"] == "error", "{s2}");
+    let files = d.volume_files("file-1");
+    assert!(files.iter().all(|f| !f.starts_with(".partial")), "{files:?}");
+    println!("in flight at the kill: {was_in_flight}; copies finished before it: {finished}");
+    // Everything can be cleaned up afterwards.
+    for c in &copies {
+        assert_eq!(d.delete(&format!("/volumes/{c}")).status, 202);
+        d.wait_gone(c);
+    }
+    assert_eq!(d.delete(&format!("/volumes/{src}?cascade=true")).status, 202);
+    d.wait_gone(&src);
+    assert!(d.volume_files("file-1").is_empty(), "{:?}", d.volume_files("file-1"));
+}
+
+#[test]
+fn sigkill_during_attach_leaves_consistent_records() {
+    let mut d = Daemon::start_with(CONFIG);
+    let vols: Vec<String> = (0..4).map(|_| d.create_volume(json!({"size": 1}))).collect();
+    for v in &vols {
+        d.wait_status(v, "available");
+    }
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let pid = nix::unistd::Pid::from_raw(d.pid());
+    std::thread::scope(|s| {
+        for v in &vols {
+            let (d, stop) = (&d, &stop);
+            s.spawn(move || {
+                let connector = json!({"host": "compute1", "initiator": "iqn.1994-05.com.redhat:c1"});
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    // Once the daemon dies, requests fail: stop quietly.
+                    let Some(r) = common::try_call(
+                        d,
+                        "POST",
+                        "/attachments",
+                        json!({"attachment": {
+                        "volume_uuid": v, "instance_uuid": "7f0e6f6c-1111-4222-8333-944455556666",
+                        "connector": connector}}),
+                    ) else {
+                        break;
+                    };
+                    let Some(aid) = r.json()["attachment"]["id"].as_str().map(str::to_string) else { break };
+                    if common::try_call(d, "POST", &format!("/attachments/{aid}/action"), json!({"os-complete": null}))
+                        .is_none()
+                    {
+                        break;
+                    }
+                    if common::try_call(d, "DELETE", &format!("/attachments/{aid}"), json!(null)).is_none() {
+                        break;
+                    }
+                }
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    d.kill9();
+    d.respawn();
+    // Every volume's status agrees with its attachments, and each can be detached.
+    for v in &vols {
+        let vol = d.get(&format!("/volumes/{v}")).json()["volume"].clone();
+        let atts = d.get(&format!("/attachments/detail?volume_id={v}")).json()["attachments"].clone();
+        let atts = atts.as_array().unwrap();
+        let status = vol["status"].as_str().unwrap();
+        match atts.iter().map(|a| a["status"].as_str().unwrap()).collect::<Vec<_>>().as_slice() {
+            [] => assert_eq!(status, "available", "{vol}"),
+            list if list.contains(&"attached") => assert_eq!(status, "in-use", "{vol}"),
+            list if list.contains(&"attaching") => assert_eq!(status, "attaching", "{vol}"),
+            _ => assert_eq!(status, "reserved", "{vol}"),
+        }
+        for a in atts {
+            let aid = a["id"].as_str().unwrap();
+            if a["status"] == "attaching" {
+                assert_eq!(d.post(&format!("/attachments/{aid}/action"), json!({"os-complete": null})).status, 204);
+            }
+            assert_eq!(d.delete(&format!("/attachments/{aid}")).status, 200);
+        }
+        assert_eq!(d.get(&format!("/volumes/{v}")).json()["volume"]["status"], "available");
+    }
+}

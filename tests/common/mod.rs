@@ -123,6 +123,11 @@ impl Daemon {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
 
+    /// The daemon's process id.
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0)
+    }
+
     /// SIGKILL the daemon (no chance to clean up).
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -290,6 +295,36 @@ impl Drop for Daemon {
 
 /// The microversion the helpers send.
 pub const MV: &str = "latest";
+
+/// A request that may fail at the connection (the daemon was killed): `None` then.
+pub fn try_call(d: &Daemon, method: &str, path: &str, body: Value) -> Option<Resp> {
+    let addr = d.addr.clone();
+    let body = if body.is_null() { None } else { Some(body.to_string()) };
+    let full = format!("/v3/{PROJECT}{path}");
+    let method = method.to_string();
+    std::panic::catch_unwind(move || {
+        let mut s = TcpStream::connect(&addr).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+        let mut req = format!(
+            "{method} {full} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nOpenStack-API-Version: volume latest\r\n"
+        );
+        if let Some(b) = &body {
+            req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}", b.len()));
+        } else {
+            req.push_str("\r\n");
+        }
+        s.write_all(req.as_bytes()).ok()?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).ok()?;
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        let status: u16 = head.lines().next()?.split_whitespace().nth(1)?.parse().ok()?;
+        Some(Resp { status, headers: Vec::new(), text: body.to_string() })
+    })
+    .ok()
+    .flatten()
+    .filter(|r| r.status < 500)
+}
 
 /// The minor number of the newest microversion the daemon claims.
 pub fn max_minor(d: &Daemon) -> u16 {
