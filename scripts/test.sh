@@ -42,7 +42,25 @@ tier_lint() {
         cargo clippy --all-targets --locked -- -D warnings
 }
 
+apt_install() {
+    # Install Debian packages whose commands are missing: apt_install CMD PKG [CMD PKG...]
+    local missing=()
+    while [[ $# -gt 0 ]]; do
+        command -v "$1" >/dev/null 2>&1 || missing+=("$2")
+        shift 2
+    done
+    [[ ${#missing[@]} -eq 0 ]] && return 0
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "test.sh: missing ${missing[*]} (run as root to install them)"
+        return 0
+    fi
+    apt-get update -q >/dev/null &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+}
+
 tier_unit() {
+    # mkfs.xfs: the reflink tests mount an XFS image on a loop device.
+    apt_install mkfs.xfs xfsprogs || return 1
     cargo test --locked
 }
 

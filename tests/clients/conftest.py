@@ -91,3 +91,21 @@ def pytest_configure(config):
 def pytest_report_header(config):
     state = "present" if HEARTHD.is_file() else "MISSING"
     return [f"hearthd: {HEARTHD} ({state}); project {PROJECT_ID}"]
+
+
+@pytest.fixture
+def brick(tmp_path):
+    """os-brick's LOCAL connector, set up as a plain root script would:
+    privileged steps in-process (no privsep helper) and file locks under the
+    test's tmp dir."""
+    import os_brick.privileged
+    from os_brick import initiator
+    from os_brick.initiator import connector
+    from oslo_concurrency import lockutils
+
+    os_brick.privileged.default.set_client_mode(False)
+    locks = tmp_path / "brick-locks"
+    locks.mkdir(exist_ok=True)
+    lockutils.set_defaults(lock_path=str(locks))
+    assert initiator.LOCAL == "LOCAL"
+    return connector.InitiatorConnector.factory(initiator.LOCAL, root_helper="sudo")

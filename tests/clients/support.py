@@ -463,3 +463,135 @@ def parse_kv(text: str) -> dict[str, str]:
         return {}
     k, v = list(rows[0].keys())[:2]
     return {r[k]: r[v] for r in rows}
+
+
+# --------------------------------------------------------------------------
+# Volume data: os-brick's LOCAL connector and content checks
+# (used by test_clone_data.py and test_os_brick_local.py)
+# --------------------------------------------------------------------------
+
+MiB = 1 << 20
+GiB = 1 << 30
+INSTANCE_UUID = "7f0e6f6c-1111-4222-8333-944455556666"
+
+
+def brick_connector_properties(host: str = "compute1") -> dict:
+    """The connector os-brick sends (`{platform, os_type, ip, host, multipath,
+    enforce_multipath, initiator}` minus the iSCSI initiator), plus the LOCAL
+    connector's own properties (none). Built by hand, because
+    os_brick's get_connector_properties() asks every protocol and, as root,
+    writes /etc/nvme/hostnqn."""
+    import platform
+
+    from os_brick.initiator.connectors.local import LocalConnector
+
+    props = {"platform": platform.machine(), "os_type": sys.platform, "ip": "127.0.0.1",
+             "host": host, "multipath": False, "enforce_multipath": False}
+    props.update(LocalConnector.get_connector_properties("sudo"))
+    return props
+
+
+def write_at(path: str | os.PathLike, offset: int, data: bytes) -> None:
+    """Write `data` at `offset` of an existing file or device (no truncation), fsync."""
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        done = 0
+        while done < len(data):
+            done += os.pwrite(fd, data[done:], offset + done)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_at(path: str | os.PathLike, offset: int, n: int) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read(n)
+
+
+def sha256_file(path: str | os.PathLike, length: int | None = None) -> str:
+    """sha256 of a file's first `length` bytes (all of it by default)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    left = length if length is not None else -1
+    with open(path, "rb", buffering=0) as f:
+        buf = bytearray(8 * MiB)
+        view = memoryview(buf)
+        while left != 0:
+            want = len(buf) if left < 0 else min(len(buf), left)
+            n = f.readinto(view[:want])
+            if not n:
+                break
+            h.update(view[:n])
+            if left > 0:
+                left -= n
+    if left > 0:
+        raise AssertionError(f"{path} is shorter than {length} bytes")
+    return h.hexdigest()
+
+
+def all_zero(path: str | os.PathLike, offset: int, length: int) -> bool:
+    zeros = bytes(8 * MiB)
+    with open(path, "rb", buffering=0) as f:
+        f.seek(offset)
+        while length > 0:
+            chunk = f.read(min(len(zeros), length))
+            if not chunk:
+                return False
+            if chunk != zeros[:len(chunk)]:
+                return False
+            length -= len(chunk)
+    return True
+
+
+def wait_volume_status(bs, volume_id: str, status: str, what: str | None = None):
+    """openstacksdk: poll a volume until it has `status`; fail on error*."""
+    return wait_for(lambda: bs.get_volume(volume_id), lambda v: v.status == status,
+                    what or f"volume {volume_id} to be {status}",
+                    bad=lambda v: (v.status or "").startswith("error"))
+
+
+class LocalAttach:
+    """A volume attached to this host the way Nova does it with the
+    attachments API (3.44+), and connected with os-brick's LOCAL connector:
+    create the attachment with the connector (connection_info comes back with
+    its keys at the top level), connect_volume(connection_info), complete.
+    `path` is the path os-brick returned. Closing disconnects, deletes the
+    attachment and waits for the volume to be available again."""
+
+    def __init__(self, bs, brick, volume_id: str, instance: str = INSTANCE_UUID,
+                 host: str = "compute1"):
+        self.bs, self.brick, self.volume_id = bs, brick, volume_id
+        self.instance, self.host = instance, host
+        self.attachment = None
+        self.info: dict | None = None
+        self.device: dict | None = None
+
+    @property
+    def path(self) -> str:
+        assert self.device is not None
+        return self.device["path"]
+
+    def __enter__(self) -> "LocalAttach":
+        bs = self.bs
+        self.attachment = bs.create_attachment(
+            self.volume_id, connector=brick_connector_properties(self.host), instance=self.instance)
+        info = self.attachment.connection_info
+        assert isinstance(info, dict) and info.get("driver_volume_type") == "local", \
+            f"attachment's connection_info is not a local one: {info!r}"
+        assert info.get("device_path"), f"no device_path in connection_info: {info!r}"
+        self.info = info
+        self.device = self.brick.connect_volume(info)
+        assert self.device == {"type": "local", "path": info["device_path"]}, self.device
+        bs.complete_attachment(self.attachment)
+        wait_volume_status(bs, self.volume_id, "in-use")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.device is not None:
+            self.brick.disconnect_volume(self.info, self.device)
+        if self.attachment is not None:
+            self.bs.delete_attachment(self.attachment, ignore_missing=False)
+            if exc[0] is None:
+                wait_volume_status(self.bs, self.volume_id, "available")
