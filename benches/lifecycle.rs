@@ -1,0 +1,178 @@
+//! Lifecycle benchmark: `cargo bench --bench lifecycle`.
+//!
+//! - time to clone a 1 GiB volume full of data, until the clone is `available`,
+//!   on a sparse-copy pool (this machine's filesystem) and on a reflink pool (XFS on
+//!   a loop device; needs root and mkfs.xfs, else that row says why it is missing);
+//! - the attach/detach round trip through the attachments API (create with a
+//!   connector, complete, delete), as Nova does it.
+//!
+//! Figures are printed as a Markdown table; nothing is asserted.
+
+#[path = "../tests/common/xfs.rs"]
+mod xfs;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::FileExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Conn {
+    s: BufReader<TcpStream>,
+    addr: String,
+}
+
+impl Conn {
+    fn new(addr: &str) -> Conn {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_nodelay(true).unwrap();
+        Conn { s: BufReader::new(s), addr: addr.into() }
+    }
+
+    fn req(&mut self, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+        let mut head = format!(
+            "{method} /v3/bench{path} HTTP/1.1\r\nHost: {}\r\nOpenStack-API-Version: volume latest\r\n",
+            self.addr
+        );
+        if let Some(b) = body {
+            head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}", b.len()));
+        } else {
+            head.push_str("\r\n");
+        }
+        self.s.get_mut().write_all(head.as_bytes()).unwrap();
+        let mut line = String::new();
+        self.s.read_line(&mut line).unwrap();
+        let status: u16 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let mut len = 0;
+        loop {
+            line.clear();
+            self.s.read_line(&mut line).unwrap();
+            if line == "\r\n" {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse().unwrap();
+                }
+            }
+        }
+        let mut buf = vec![0u8; len];
+        self.s.read_exact(&mut buf).unwrap();
+        (status, serde_json::from_slice(&buf).unwrap_or(serde_json::Value::Null))
+    }
+
+    fn wait_available(&mut self, id: &str) {
+        loop {
+            let (_, v) = self.req("GET", &format!("/volumes/{id}"), None);
+            match v["volume"]["status"].as_str() {
+                Some("available") => return,
+                Some("error") => panic!("volume {id} failed"),
+                _ => std::thread::sleep(Duration::from_millis(1)),
+            }
+        }
+    }
+}
+
+fn start(config: &str, dir: &std::path::Path) -> (Child, String) {
+    let path = dir.join("bench.toml");
+    std::fs::write(&path, format!("data_dir = {:?}\n{config}", dir.join("data").display().to_string())).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hearthd"))
+        .arg("--config")
+        .arg(&path)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.trim().strip_prefix("hearthd: listening on http://").unwrap().to_string();
+    (child, addr)
+}
+
+fn median(mut xs: Vec<Duration>) -> f64 {
+    xs.sort();
+    xs[xs.len() / 2].as_secs_f64() * 1000.0
+}
+
+fn clone_time(c: &mut Conn, vtype: &str, dir: &std::path::Path) -> f64 {
+    let (_, v) = c.req("POST", "/volumes", Some(&format!(r#"{{"volume":{{"size":1,"volume_type":"{vtype}"}}}}"#)));
+    let id = v["volume"]["id"].as_str().unwrap().to_string();
+    c.wait_available(&id);
+    let f = std::fs::OpenOptions::new().write(true).open(dir.join(format!("volume-{id}"))).unwrap();
+    let chunk: Vec<u8> = (0..(8 << 20)).map(|i| (i * 7 % 251) as u8).collect();
+    for i in 0..128u64 {
+        f.write_all_at(&chunk, i * (8 << 20)).unwrap();
+    }
+    f.sync_all().unwrap();
+    let times: Vec<Duration> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            let (st, v) = c.req("POST", "/volumes", Some(&format!(r#"{{"volume":{{"source_volid":"{id}"}}}}"#)));
+            assert_eq!(st, 202);
+            let clone = v["volume"]["id"].as_str().unwrap().to_string();
+            c.wait_available(&clone);
+            let e = t.elapsed();
+            c.req("DELETE", &format!("/volumes/{clone}"), None);
+            e
+        })
+        .collect();
+    median(times)
+}
+
+fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let xfs = xfs::Xfs::mount(8);
+    let mut config = String::from(
+        "[quota]\nquota_volumes = -1\nquota_gigabytes = -1\n[backends.copy]\ndriver = \"file\"\nvolume_backend_name = \"copy\"\nvolume_clear = \"none\"\n",
+    );
+    if let Ok(x) = &xfs {
+        config.push_str(&format!(
+            "[backends.reflink]\ndriver = \"file\"\nvolume_backend_name = \"reflink\"\nvolume_clear = \"none\"\npath = {:?}\n",
+            x.path().display().to_string()
+        ));
+    }
+    let (mut child, addr) = start(&config, dir.path());
+    let mut c = Conn::new(&addr);
+    for t in ["copy", "reflink"] {
+        c.req(
+            "POST",
+            "/types",
+            Some(&format!(r#"{{"volume_type":{{"name":"{t}","extra_specs":{{"volume_backend_name":"{t}"}}}}}}"#)),
+        );
+    }
+    let copy = clone_time(&mut c, "copy", &dir.path().join("data/volumes/copy"));
+    let reflink = match &xfs {
+        Ok(x) => format!("{:.1} ms", clone_time(&mut c, "reflink", x.path())),
+        Err(why) => format!("not measured: {why}"),
+    };
+    // Attach/detach round trips.
+    let (_, v) = c.req("POST", "/volumes", Some(r#"{"volume":{"size":1,"volume_type":"copy"}}"#));
+    let vid = v["volume"]["id"].as_str().unwrap().to_string();
+    c.wait_available(&vid);
+    let body = format!(
+        r#"{{"attachment":{{"volume_uuid":"{vid}","instance_uuid":"7f0e6f6c-1111-4222-8333-944455556666","connector":{{"host":"c1","initiator":"iqn.1994-05.com.redhat:c1","ip":"127.0.0.1"}}}}}}"#
+    );
+    let mut trips: Vec<Duration> = (0..200)
+        .map(|_| {
+            let t = Instant::now();
+            let (st, a) = c.req("POST", "/attachments", Some(&body));
+            assert_eq!(st, 200);
+            let aid = a["attachment"]["id"].as_str().unwrap().to_string();
+            assert_eq!(c.req("POST", &format!("/attachments/{aid}/action"), Some(r#"{"os-complete":null}"#)).0, 204);
+            assert_eq!(c.req("DELETE", &format!("/attachments/{aid}"), None).0, 200);
+            t.elapsed()
+        })
+        .collect();
+    trips.sort();
+    let p = |q: f64| trips[((trips.len() as f64 * q) as usize).min(trips.len() - 1)].as_secs_f64() * 1000.0;
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+    let _ = child.wait();
+    println!("hearth lifecycle benchmark (file backend, release build)");
+    println!();
+    println!("| measure | result |");
+    println!("|---|---|");
+    println!("| clone a 1 GiB volume full of data → available, sparse copy (ext4), median of 5 | {copy:.1} ms |");
+    println!("| clone a 1 GiB volume full of data → available, reflink (XFS), median of 5 | {reflink} |");
+    println!("| attach/detach round trip (attachments API: create with connector, complete, delete) p50 / p99 | {:.2} ms / {:.2} ms |", p(0.5), p(0.99));
+}
