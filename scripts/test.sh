@@ -10,7 +10,8 @@
 #            scheduler and crash tests (file backend, temp dirs, ephemeral ports)
 #   clients  the real openstack and cinder CLIs and openstacksdk (pip, in .venv)
 #            driving hearthd
-#   vm       a QEMU/Debian guest with real LVM, LIO and open-iscsi (vm-tests/)
+#   vm       a QEMU/Debian guest with real LVM, LIO and open-iscsi (vm-tests/): the
+#            scenario tests run there against the lvm backend, thin and thick
 #
 # The last line is "N passed, N failed" over the tiers; the exit code is non-zero
 # when any tier failed.
@@ -72,8 +73,19 @@ tier_clients() {
 }
 
 tier_vm() {
+    # The scenario tests, built here, run in the guest against real LVM.
+    local bins
+    bins=$(cargo test --locked --no-run --message-format=json \
+        --test api_volumes --test api_snapshots --test api_attach --test lvm |
+        python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
+        print(m["executable"])') || return 1
+    [[ -n $bins ]] || { echo "no test binaries were built"; return 1; }
     cargo build --locked --bin hearthd || return 1
-    vm-tests/run.sh -- vm-tests/guest/smoke.sh
+    # shellcheck disable=SC2086 # one argument per binary
+    vm-tests/run.sh --disk-size 16G --second-disk --timeout 1500 -- vm-tests/guest/lvm-tier.sh $bins
 }
 
 ensure_rust

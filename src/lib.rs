@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod backend;
+pub mod cmd;
 pub mod config;
 pub mod daemon;
 pub mod error;

@@ -43,6 +43,35 @@ pub fn is_partial(name: &str) -> bool {
         || name.strip_prefix(PARTIAL_SNAPSHOT_PREFIX).and_then(Id::parse).is_some_and(|id| partial_snapshot(id) == name)
 }
 
+/// The thin pool hearth creates in a volume group that has none.
+pub const LVM_THIN_POOL: &str = "hearth-thinpool";
+
+/// The prefix of snapshot LVs (LVM reserves names that start with `snapshot`).
+pub const LV_SNAPSHOT_PREFIX: &str = "_snapshot-";
+
+/// The prefix of LVs that are copies still being made.
+pub const LV_PARTIAL_PREFIX: &str = "_partial-volume-";
+
+/// The LV name of a snapshot.
+pub fn lv_snapshot(id: Id) -> String {
+    format!("{LV_SNAPSHOT_PREFIX}{id}")
+}
+
+/// The snapshot id in an LV name, if it is one of hearth's.
+pub fn parse_lv_snapshot(name: &str) -> Option<Id> {
+    name.strip_prefix(LV_SNAPSHOT_PREFIX).and_then(Id::parse).filter(|id| lv_snapshot(*id) == name)
+}
+
+/// The LV name of a volume copy still being made.
+pub fn lv_partial_volume(id: Id) -> String {
+    format!("{LV_PARTIAL_PREFIX}{id}")
+}
+
+/// The volume id in a partial LV name, if it is one of hearth's.
+pub fn parse_lv_partial_volume(name: &str) -> Option<Id> {
+    name.strip_prefix(LV_PARTIAL_PREFIX).and_then(Id::parse).filter(|id| lv_partial_volume(*id) == name)
+}
+
 /// The host-side name of a volume.
 pub fn volume(id: Id) -> String {
     format!("{VOLUME_PREFIX}{id}")
@@ -82,6 +111,18 @@ mod tests {
         assert!(is_partial(&partial_snapshot(id)) && is_partial(&partial_volume(id)));
         assert!(!is_partial(&snapshot(id)) && !is_partial(&volume(id)));
         assert_eq!(parse_volume(&snapshot(id)), None);
+    }
+
+    #[test]
+    fn lvm_names_round_trip_and_avoid_reserved_prefixes() {
+        let id = Id::new();
+        assert_eq!(parse_lv_snapshot(&lv_snapshot(id)), Some(id));
+        assert_eq!(parse_lv_partial_volume(&lv_partial_volume(id)), Some(id));
+        for n in [lv_snapshot(id), lv_partial_volume(id), volume(id), LVM_THIN_POOL.to_string()] {
+            assert!(!n.starts_with("snapshot") && !n.starts_with("pvmove") && !n.starts_with('-'), "{n}");
+            assert!(n.len() < 64, "{n}");
+        }
+        assert_eq!(parse_volume(&lv_partial_volume(id)), None);
     }
 
     #[test]

@@ -72,7 +72,7 @@ fn legacy_attach_detach_cycle() {
     );
     let vol = d.wait_volume(&v, "extended in use", |x| x["size"] == 2 && x["status"] == "in-use");
     assert_eq!(vol["attachments"].as_array().unwrap().len(), 1);
-    assert_eq!(std::fs::metadata(&path).unwrap().len(), 2 << 30);
+    assert_eq!(common::device_len(std::path::Path::new(&path)), 2 << 30);
     // detaching, rolled back, then done
     act(&d, &v, json!({"os-roll_detaching": null})).fault(400, "badRequest");
     assert_eq!(act(&d, &v, json!({"os-begin_detaching": null})).status, 202);

@@ -9,7 +9,7 @@ use common::{Daemon, PROJECT};
 use serde_json::json;
 
 fn vol_path(d: &Daemon, id: &str) -> std::path::PathBuf {
-    d.data_dir().join("volumes/file-1").join(format!("volume-{id}"))
+    d.volume_path(id)
 }
 
 fn write_at(d: &Daemon, id: &str, offset: u64, data: &[u8]) {
@@ -102,7 +102,7 @@ fn snapshot_lifecycle_views_and_quota() {
     assert_eq!(d.delete(&format!("/volumes/{v}?cascade=true")).status, 202);
     d.wait_gone(&v);
     assert_eq!(d.get(&format!("/snapshots/{sid}")).status, 404);
-    assert!(d.volume_files("file-1").is_empty(), "{:?}", d.volume_files("file-1"));
+    assert!(!d.volume_path(&v).exists(), "the volume's data is still there");
     let u = d.get(&format!("/os-quota-sets/{PROJECT}?usage=True")).json();
     assert_eq!(u["quota_set"]["snapshots"]["in_use"], 0);
     assert_eq!(u["quota_set"]["gigabytes"]["in_use"], 0);
@@ -168,7 +168,7 @@ fn volumes_from_snapshots_and_clones_hold_the_right_bytes() {
     assert_eq!(cv["size"], 2);
     assert_eq!(read_at(&d, &clone, 0, 4 << 20), after);
     assert_eq!(read_at(&d, &clone, (1 << 30) + 4096, 16), vec![0u8; 16]);
-    assert_eq!(std::fs::metadata(vol_path(&d, &clone)).unwrap().len(), 2 << 30);
+    assert_eq!(common::device_len(&vol_path(&d, &clone)), 2 << 30);
     // later writes to the source show in neither
     write_at(&d, &v, 0, &[1u8; 4096]);
     assert_eq!(read_at(&d, &from_snap, 0, 4096), before[..4096].to_vec());
@@ -195,7 +195,7 @@ fn a_source_being_copied_cannot_be_deleted() {
     d.wait_status(&v, "available");
     // Enough data that the (sparse) copy takes a while.
     let chunk = vec![0xcdu8; 8 << 20];
-    for i in 0..64 {
+    for i in 0..(common::bulk_bytes(512 << 20) / (8 << 20)) as u64 {
         write_at(&d, &v, i * (8 << 20), &chunk);
     }
     let copies: Vec<String> = (0..3).map(|_| d.create_volume(json!({"source_volid": v}))).collect();
@@ -208,7 +208,7 @@ fn a_source_being_copied_cannot_be_deleted() {
     }
     for c in &copies {
         d.wait_status(c, "available");
-        assert_eq!(read_at(&d, c, 100 << 20, 4096), vec![0xcd; 4096]);
+        assert_eq!(read_at(&d, c, 4 << 20, 4096), vec![0xcd; 4096]);
     }
 }
 

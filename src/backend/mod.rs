@@ -8,7 +8,9 @@
 //!
 //! Implementations are synchronous; the core runs them off the request threads.
 
+pub mod dm;
 pub mod file;
+pub mod lvm;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -114,6 +116,11 @@ pub trait Backend: Send + Sync {
     /// Put a snapshot's data back into its volume (which keeps its current size).
     fn revert_to_snapshot(&self, pool: &str, volume: Id, snapshot: Id) -> Result<()>;
 
+    /// Whether something on this host holds the volume open (it must not be deleted).
+    fn volume_busy(&self, _pool: &str, _id: Id) -> Result<bool> {
+        Ok(false)
+    }
+
     /// Verify that the backend can work (directories, tools, volume groups).
     fn check(&self) -> Result<()>;
 }
@@ -122,5 +129,6 @@ pub trait Backend: Send + Sync {
 pub fn from_config(config: &Config, name: &str, b: &BackendConfig) -> Result<Arc<dyn Backend>> {
     match b.driver {
         Driver::File => Ok(Arc::new(file::FileBackend::new(config, name, b)?)),
+        Driver::Lvm => Ok(Arc::new(lvm::LvmBackend::new(b)?)),
     }
 }

@@ -137,6 +137,17 @@ impl Core {
         if force {
             caller.require_admin("volume:force_delete")?;
         }
+        // Something on the storage host holding the volume open: refuse now rather
+        // than fail in the background.
+        let current = self.get_volume(caller, id)?;
+        if let Some(pool) = current.host.as_deref().and_then(|h| self.pool(h).ok()) {
+            if pool.backend.volume_busy(&pool.pool, current.id)? {
+                return Err(Error::InvalidState(format!(
+                    "Invalid volume: Volume {} is busy: it is open on the storage host.",
+                    current.id
+                )));
+            }
+        }
         let gone = self.store.write(|tx| {
             let mut v = self.volume_in(tx, caller, id)?;
             state::check_delete(&v, force)?;

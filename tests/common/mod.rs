@@ -273,6 +273,15 @@ impl Daemon {
         }
     }
 
+    /// Where a volume's data is on this host: the LV when the scenario runs on LVM
+    /// (`HEARTH_TEST_VG`), else the file of the file backend `file-1`.
+    pub fn volume_path(&self, id: &str) -> PathBuf {
+        match std::env::var("HEARTH_TEST_VG") {
+            Ok(vg) => PathBuf::from(format!("/dev/{vg}/volume-{id}")),
+            Err(_) => self.data_dir().join("volumes/file-1").join(format!("volume-{id}")),
+        }
+    }
+
     /// Files (volumes) in a file backend's directory, hearth's names only.
     pub fn volume_files(&self, backend: &str) -> Vec<String> {
         let dir = self.data_dir().join("volumes").join(backend);
@@ -297,6 +306,23 @@ impl Drop for Daemon {
 
 /// The microversion the helpers send.
 pub const MV: &str = "latest";
+
+/// The size of a file or block device, by seeking to its end.
+pub fn device_len(path: &Path) -> u64 {
+    use std::io::Seek;
+    let mut f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    f.seek(std::io::SeekFrom::End(0)).unwrap()
+}
+
+/// Bytes of test data to write where a scenario wants "a lot": less in the VM tier,
+/// where every byte goes through an emulated disk.
+pub fn bulk_bytes(normal: usize) -> usize {
+    if std::env::var_os("HEARTH_TEST_LIGHT").is_some() {
+        (normal / 8).max(1 << 20)
+    } else {
+        normal
+    }
+}
 
 /// A request that may fail at the connection (the daemon was killed): `None` then.
 pub fn try_call(d: &Daemon, method: &str, path: &str, body: Value) -> Option<Resp> {

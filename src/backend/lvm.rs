@@ -1,0 +1,604 @@
+//! The `lvm` backend: volumes are logical volumes in one volume group, thick or thin.
+//!
+//! Changes go through the LVM command line (`lvcreate`, `lvremove`, `lvextend`,
+//! `lvrename`, `lvchange`), resolved at start-up and run with argv, `LC_ALL=C` and a
+//! timeout ([`crate::cmd`]); reports are read as JSON with `--units b --nosuffix`.
+//! Status reads on hot paths (is a volume open?) use device-mapper ioctls
+//! ([`super::dm`]) instead of spawning `lvs`.
+//!
+//! Names (see [`crate::names`]): volumes `volume-<uuid>`, snapshots `_snapshot-<uuid>`
+//! (LVM reserves names that start with `snapshot`), copies in progress
+//! `_partial-volume-<uuid>` (renamed into place when complete), and the thin pool
+//! hearth creates `hearth-thinpool`. Nothing else in the group is touched.
+//!
+//! Provisioning, as Cinder's LVM driver does it:
+//! - thick: `lvcreate -L`; a snapshot is a COW snapshot as large as its origin; a copy
+//!   is a new LV filled chunk by chunk (zero chunks with `BLKZEROOUT`, which the kernel
+//!   can offload, instead of writes); delete wipes with `BLKZEROOUT` as configured;
+//! - thin: `lvcreate -V` in the thin pool (made on first use, leaving room for its
+//!   metadata); snapshots and copies are thin snapshots made writable and activated;
+//!   delete never wipes (unwritten thin blocks read as zero).
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::backend::{Backend, Outcome, PoolCapacity, VolumeSpec};
+use crate::cmd::{CmdError, Tool};
+use crate::config::{BackendConfig, LvmType, OverSubscription, VolumeClear};
+use crate::error::{Error, Result};
+use crate::ids::{Gib, Id};
+use crate::names;
+
+/// Bytes copied or zeroed per step.
+const CHUNK: usize = 4 << 20;
+
+/// Attempts of an `lvremove` (udev may hold a just-closed device for a moment).
+const REMOVE_ATTEMPTS: u32 = 4;
+
+// BLKZEROOUT: _IO(0x12, 127), argument u64[2] = {start, length} in bytes.
+nix::ioctl_write_ptr_bad!(blkzeroout, nix::request_code_none!(0x12, 127), [u64; 2]);
+// BLKGETSIZE64: _IOR(0x12, 114, size_t).
+nix::ioctl_read!(blkgetsize64, 0x12, 114, u64);
+
+struct Tools {
+    lvcreate: Tool,
+    lvremove: Tool,
+    lvextend: Tool,
+    lvrename: Tool,
+    lvchange: Tool,
+    lvs: Tool,
+    vgs: Tool,
+}
+
+/// One LV as `lvs` reports it.
+#[derive(Clone, Debug, PartialEq)]
+struct Lv {
+    name: String,
+    size: u64,
+    attr: String,
+    pool_lv: String,
+    origin: String,
+    data_percent: Option<f64>,
+    metadata_percent: Option<f64>,
+}
+
+impl Lv {
+    fn is_thin_pool(&self) -> bool {
+        self.attr.starts_with('t')
+    }
+
+    fn is_active(&self) -> bool {
+        self.attr.chars().nth(4) == Some('a')
+    }
+}
+
+/// An LVM volume group as one pool.
+pub struct LvmBackend {
+    vg: String,
+    configured_type: LvmType,
+    thin: Mutex<Option<bool>>,
+    volume_clear: VolumeClear,
+    volume_clear_size_mib: u64,
+    over_subscription: OverSubscription,
+    timeout: Duration,
+    tools: Tools,
+    dev: PathBuf,
+}
+
+fn parse_num(v: &Value) -> Option<f64> {
+    match v {
+        Value::String(s) if s.is_empty() => None,
+        Value::String(s) => s.trim().parse().ok(),
+        Value::Number(n) => n.as_f64(),
+        _ => None,
+    }
+}
+
+fn report_rows(json: &str, section: &str) -> Result<Vec<serde_json::Map<String, Value>>> {
+    let v: Value = serde_json::from_str(json)
+        .map_err(|e| Error::Backend(format!("lvm: unreadable JSON report ({e}): {}", json.trim())))?;
+    Ok(v["report"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r[section].as_array().cloned().unwrap_or_default())
+        .filter_map(|row| row.as_object().cloned())
+        .collect())
+}
+
+fn text(row: &serde_json::Map<String, Value>, k: &str) -> String {
+    row.get(k).and_then(Value::as_str).unwrap_or_default().to_string()
+}
+
+impl LvmBackend {
+    /// An LVM backend from its table; the tools must exist (the VG is checked by
+    /// [`Backend::check`] and at first use).
+    pub fn new(b: &BackendConfig) -> Result<LvmBackend> {
+        let vg = b.volume_group.clone().ok_or_else(|| Error::Internal("lvm backend without volume_group".into()))?;
+        let tools = Tools {
+            lvcreate: Tool::resolve("lvcreate")?,
+            lvremove: Tool::resolve("lvremove")?,
+            lvextend: Tool::resolve("lvextend")?,
+            lvrename: Tool::resolve("lvrename")?,
+            lvchange: Tool::resolve("lvchange")?,
+            lvs: Tool::resolve("lvs")?,
+            vgs: Tool::resolve("vgs")?,
+        };
+        Ok(LvmBackend {
+            vg,
+            configured_type: b.lvm_type.unwrap_or_default(),
+            thin: Mutex::new(None),
+            volume_clear: b.volume_clear,
+            volume_clear_size_mib: b.volume_clear_size,
+            over_subscription: b.max_over_subscription_ratio,
+            timeout: Duration::from_secs(b.lvm_command_timeout.unwrap_or(120)),
+            tools,
+            dev: PathBuf::from("/dev"),
+        })
+    }
+
+    fn run(&self, tool: &Tool, args: &[&str]) -> Result<String> {
+        tool.run(args, self.timeout).map_err(Error::from)
+    }
+
+    fn check_pool(&self, pool: &str) -> Result<()> {
+        if pool == self.vg {
+            Ok(())
+        } else {
+            Err(Error::Backend(format!("lvm backend: no pool named {pool} (the volume group is {})", self.vg)))
+        }
+    }
+
+    fn lv_path(&self, lv: &str) -> PathBuf {
+        self.dev.join(&self.vg).join(lv)
+    }
+
+    fn full(&self, lv: &str) -> String {
+        format!("{}/{lv}", self.vg)
+    }
+
+    /// Every LV of the group.
+    fn lvs(&self) -> Result<Vec<Lv>> {
+        let out = self.run(
+            &self.tools.lvs,
+            &[
+                "--reportformat",
+                "json",
+                "--units",
+                "b",
+                "--nosuffix",
+                "-o",
+                "lv_name,lv_size,lv_attr,pool_lv,origin,data_percent,metadata_percent",
+                &self.vg,
+            ],
+        )?;
+        Ok(report_rows(&out, "lv")?
+            .into_iter()
+            .map(|r| Lv {
+                name: text(&r, "lv_name"),
+                size: r.get("lv_size").and_then(parse_num).unwrap_or(0.0) as u64,
+                attr: text(&r, "lv_attr"),
+                pool_lv: text(&r, "pool_lv"),
+                origin: text(&r, "origin"),
+                data_percent: r.get("data_percent").and_then(parse_num),
+                metadata_percent: r.get("metadata_percent").and_then(parse_num),
+            })
+            .collect())
+    }
+
+    fn lv(&self, name: &str) -> Result<Option<Lv>> {
+        Ok(self.lvs()?.into_iter().find(|l| l.name == name))
+    }
+
+    /// (size, free) of the group in bytes.
+    fn vg_size_free(&self) -> Result<(u64, u64)> {
+        let out = self.run(
+            &self.tools.vgs,
+            &["--reportformat", "json", "--units", "b", "--nosuffix", "-o", "vg_name,vg_size,vg_free", &self.vg],
+        )?;
+        let row = report_rows(&out, "vg")?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Backend(format!("lvm: volume group {} not found", self.vg)))?;
+        let n = |k: &str| row.get(k).and_then(parse_num).unwrap_or(0.0) as u64;
+        Ok((n("vg_size"), n("vg_free")))
+    }
+
+    /// Whether this pool provisions thin, deciding `auto` on first use as Cinder does:
+    /// thin when hearth's thin pool exists or the group has no LVs.
+    fn is_thin(&self) -> Result<bool> {
+        let mut t = self.thin.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = *t {
+            return Ok(v);
+        }
+        let v = match self.configured_type {
+            LvmType::Thick => false,
+            LvmType::Thin => true,
+            LvmType::Auto => {
+                let lvs = self.lvs()?;
+                lvs.is_empty() || lvs.iter().any(|l| l.name == names::LVM_THIN_POOL)
+            }
+        };
+        *t = Some(v);
+        Ok(v)
+    }
+
+    /// Make hearth's thin pool if it is missing: 95% of the group's free space, the
+    /// rest left for the pool's metadata and LVM's spare.
+    fn ensure_thin_pool(&self) -> Result<()> {
+        if self.lv(names::LVM_THIN_POOL)?.is_some() {
+            return Ok(());
+        }
+        let (_, free) = self.vg_size_free()?;
+        let size = (free / 100 * 95) & !((4 << 20) - 1);
+        if size == 0 {
+            return Err(Error::Backend(format!("lvm: volume group {} has no room for a thin pool", self.vg)));
+        }
+        log::info!("lvm: creating thin pool {}/{} of {} bytes", self.vg, names::LVM_THIN_POOL, size);
+        self.run(
+            &self.tools.lvcreate,
+            &["--yes", "--type", "thin-pool", "-L", &format!("{size}b"), "-n", names::LVM_THIN_POOL, &self.vg],
+        )?;
+        Ok(())
+    }
+
+    /// How many openers a volume's device has (device-mapper, no process spawned).
+    fn open_count(&self, lv: &str) -> Result<Option<i32>> {
+        let dm = super::dm::DmControl::open()?;
+        Ok(dm.device_info(&super::dm::lv_dm_name(&self.vg, lv))?.map(|i| i.open_count))
+    }
+
+    fn remove_lv(&self, lv: &str) -> Result<Outcome> {
+        let mut last: Option<CmdError> = None;
+        for attempt in 1..=REMOVE_ATTEMPTS {
+            if self.lv(lv)?.is_none() {
+                return Ok(if attempt == 1 { Outcome::AlreadyDone } else { Outcome::Done });
+            }
+            match self.tools.lvremove.run(&["--yes", "-f", &self.full(lv)], self.timeout) {
+                Ok(_) => return Ok(Outcome::Done),
+                Err(e) => {
+                    // "in use" right after a close is udev still probing: wait and retry.
+                    log::warn!("lvm: lvremove of {lv} failed (attempt {attempt}/{REMOVE_ATTEMPTS}): {e}");
+                    last = Some(e);
+                    std::thread::sleep(Duration::from_millis(250 * u64::from(attempt)));
+                }
+            }
+        }
+        Err(last.map(Error::from).unwrap_or_else(|| Error::Backend(format!("lvm: could not remove {lv}"))))
+    }
+
+    fn activate(&self, lv: &str) -> Result<()> {
+        // Thin snapshots are created with "activation skip" set: clear it and activate.
+        self.run(&self.tools.lvchange, &["--yes", "--setactivationskip", "n", "-ay", &self.full(lv)])?;
+        Ok(())
+    }
+
+    fn device_size(file: &File) -> Result<u64> {
+        use std::os::fd::AsRawFd;
+        let mut size: u64 = 0;
+        // SAFETY: BLKGETSIZE64 writes one u64 through the pointer, which points at a
+        // live local; the descriptor is open for the call.
+        match unsafe { blkgetsize64(file.as_raw_fd(), &mut size) } {
+            Ok(_) => Ok(size),
+            Err(_) => file.metadata().map(|m| m.len()).map_err(|e| Error::Backend(format!("lvm: measuring: {e}"))),
+        }
+    }
+
+    /// Write zeroes over `[start, start+len)` of a block device, offloaded to the
+    /// kernel (`BLKZEROOUT`); falls back to writes on devices that refuse it.
+    fn zero_out(file: &File, start: u64, len: u64) -> Result<()> {
+        use std::os::fd::AsRawFd;
+        if len == 0 {
+            return Ok(());
+        }
+        let range = [start, len];
+        // SAFETY: BLKZEROOUT reads two u64 (start, length) from the pointer, which
+        // points at a live local array; the descriptor is open for writing.
+        if unsafe { blkzeroout(file.as_raw_fd(), &range) }.is_ok() {
+            return Ok(());
+        }
+        let zeros = vec![0u8; CHUNK];
+        let mut off = start;
+        while off < start + len {
+            let n = ((start + len - off) as usize).min(CHUNK);
+            file.write_all_at(&zeros[..n], off).map_err(|e| Error::Backend(format!("lvm: zeroing: {e}")))?;
+            off += n as u64;
+        }
+        Ok(())
+    }
+
+    /// Copy every chunk of `src` to `dst` (zero chunks as zero-outs), then flush.
+    fn copy_lv(&self, src: &str, dst: &str) -> Result<()> {
+        let from = File::open(self.lv_path(src)).map_err(|e| Error::Backend(format!("lvm: opening {src}: {e}")))?;
+        let to = OpenOptions::new()
+            .write(true)
+            .open(self.lv_path(dst))
+            .map_err(|e| Error::Backend(format!("lvm: opening {dst}: {e}")))?;
+        let len = Self::device_size(&from)?.min(Self::device_size(&to)?);
+        let mut buf = vec![0u8; CHUNK];
+        let mut off = 0u64;
+        while off < len {
+            let n = ((len - off) as usize).min(CHUNK);
+            from.read_exact_at(&mut buf[..n], off).map_err(|e| Error::Backend(format!("lvm: reading {src}: {e}")))?;
+            if buf[..n].iter().all(|&b| b == 0) {
+                Self::zero_out(&to, off, n as u64)?;
+            } else {
+                to.write_all_at(&buf[..n], off).map_err(|e| Error::Backend(format!("lvm: writing {dst}: {e}")))?;
+            }
+            off += n as u64;
+        }
+        to.sync_all().map_err(|e| Error::Backend(format!("lvm: syncing {dst}: {e}")))
+    }
+
+    /// Make volume `spec.id` as a copy of LV `source`, through a partial LV that is
+    /// renamed into place only when complete.
+    fn copy_volume_from(&self, source: &str, spec: &VolumeSpec) -> Result<Outcome> {
+        let name = names::volume(spec.id);
+        if self.lv(&name)?.is_some_and(|l| l.size >= spec.size.bytes()) {
+            return Ok(Outcome::AlreadyDone);
+        }
+        let partial = names::lv_partial_volume(spec.id);
+        self.remove_lv(&partial)?;
+        let size = format!("{}b", spec.size.bytes());
+        if self.is_thin()? {
+            self.run(&self.tools.lvcreate, &["--yes", "-s", "-n", &partial, &self.full(source)])?;
+            self.activate(&partial)?;
+            if self.lv(&partial)?.is_some_and(|l| l.size < spec.size.bytes()) {
+                self.run(&self.tools.lvextend, &["-L", &size, &self.full(&partial)])?;
+            }
+        } else {
+            self.run(&self.tools.lvcreate, &["--yes", "-Wy", "-L", &size, "-n", &partial, &self.vg])?;
+            if let Err(e) = self.copy_lv(source, &partial) {
+                let _ = self.remove_lv(&partial);
+                return Err(e);
+            }
+        }
+        self.run(&self.tools.lvrename, &[&self.vg, &partial, &name])?;
+        Ok(Outcome::Done)
+    }
+}
+
+impl Backend for LvmBackend {
+    fn driver(&self) -> &'static str {
+        "lvm"
+    }
+
+    fn pools(&self) -> Vec<String> {
+        vec![self.vg.clone()]
+    }
+
+    fn capacity(&self, pool: &str) -> Result<PoolCapacity> {
+        self.check_pool(pool)?;
+        let (vg_size, vg_free) = self.vg_size_free()?;
+        let lvs = self.lvs()?;
+        let ours: Vec<&Lv> = lvs.iter().filter(|l| names::parse_volume(&l.name).is_some()).collect();
+        let provisioned: u64 = ours.iter().map(|l| l.size).sum();
+        let thin = self.is_thin()?;
+        let mut extra = serde_json::Map::new();
+        extra.insert("lvm_type".into(), serde_json::json!(if thin { "thin" } else { "thick" }));
+        let pool_lv = lvs.iter().find(|l| l.name == names::LVM_THIN_POOL && l.is_thin_pool());
+        let (total, free, allocated) = match (thin, pool_lv) {
+            (true, Some(tp)) => {
+                let used = (tp.size as f64 * tp.data_percent.unwrap_or(0.0) / 100.0) as u64;
+                extra.insert("thin_pool_data_percent".into(), serde_json::json!(tp.data_percent.unwrap_or(0.0)));
+                extra
+                    .insert("thin_pool_metadata_percent".into(), serde_json::json!(tp.metadata_percent.unwrap_or(0.0)));
+                (tp.size, tp.size.saturating_sub(used), used)
+            }
+            // Thin, but no pool yet: it will take most of the group's free space.
+            (true, None) => (vg_free / 100 * 95, vg_free / 100 * 95, 0),
+            (false, _) => (vg_size, vg_free, provisioned),
+        };
+        extra.insert("volume_group".into(), serde_json::json!(self.vg));
+        let _ = self.over_subscription;
+        Ok(PoolCapacity {
+            total_bytes: total,
+            free_bytes: free,
+            provisioned_bytes: provisioned,
+            allocated_bytes: allocated,
+            total_volumes: ours.len() as u64,
+            thin_provisioning_support: thin,
+            thick_provisioning_support: !thin,
+            extra,
+        })
+    }
+
+    fn create_volume(&self, pool: &str, spec: &VolumeSpec) -> Result<Outcome> {
+        self.check_pool(pool)?;
+        let name = names::volume(spec.id);
+        if let Some(lv) = self.lv(&name)? {
+            if lv.size >= spec.size.bytes() {
+                return Ok(Outcome::AlreadyDone);
+            }
+            return Err(Error::Backend(format!("lvm: a smaller LV {name} already exists")));
+        }
+        let size = format!("{}b", spec.size.bytes());
+        if self.is_thin()? {
+            self.ensure_thin_pool()?;
+            self.run(
+                &self.tools.lvcreate,
+                &["--yes", "-Wy", "-V", &size, "--thinpool", names::LVM_THIN_POOL, "-n", &name, &self.vg],
+            )?;
+        } else {
+            self.run(&self.tools.lvcreate, &["--yes", "-Wy", "-L", &size, "-n", &name, &self.vg])?;
+        }
+        Ok(Outcome::Done)
+    }
+
+    fn delete_volume(&self, pool: &str, id: Id) -> Result<Outcome> {
+        self.check_pool(pool)?;
+        let name = names::volume(id);
+        let Some(lv) = self.lv(&name)? else { return Ok(Outcome::AlreadyDone) };
+        if self.volume_busy(pool, id)? {
+            return Err(Error::Backend(format!("lvm: {name} is open by another process; not deleting it")));
+        }
+        // Thin LVs are never wiped: their unwritten blocks read as zero and their
+        // freed blocks are zeroed by the pool before reuse.
+        if self.volume_clear == VolumeClear::Zero && lv.pool_lv.is_empty() && lv.is_active() {
+            let f = OpenOptions::new()
+                .write(true)
+                .open(self.lv_path(&name))
+                .map_err(|e| Error::Backend(format!("lvm: opening {name} to wipe it: {e}")))?;
+            let len = match self.volume_clear_size_mib {
+                0 => lv.size,
+                mib => (mib << 20).min(lv.size),
+            };
+            Self::zero_out(&f, 0, len)?;
+            f.sync_all().map_err(|e| Error::Backend(format!("lvm: syncing {name}: {e}")))?;
+        }
+        self.remove_lv(&name)
+    }
+
+    fn extend_volume(&self, pool: &str, id: Id, size: Gib) -> Result<Outcome> {
+        self.check_pool(pool)?;
+        let name = names::volume(id);
+        let lv = self.lv(&name)?.ok_or_else(|| Error::Backend(format!("lvm: {name} does not exist")))?;
+        if lv.size >= size.bytes() {
+            return Ok(Outcome::AlreadyDone);
+        }
+        // A thick origin with snapshots can only grow while inactive.
+        let thick_origin =
+            lv.pool_lv.is_empty() && self.lvs()?.iter().any(|l| l.origin == name && l.pool_lv.is_empty());
+        if thick_origin {
+            if self.volume_busy(pool, id)? {
+                return Err(Error::Backend(format!(
+                    "lvm: {name} has snapshots and is open; LVM can grow it only while inactive"
+                )));
+            }
+            self.run(&self.tools.lvchange, &["-an", &self.full(&name)])?;
+        }
+        let grown = self.run(&self.tools.lvextend, &["-L", &format!("{}b", size.bytes()), &self.full(&name)]);
+        if thick_origin {
+            self.run(&self.tools.lvchange, &["-ay", &self.full(&name)])?;
+        }
+        grown?;
+        Ok(Outcome::Done)
+    }
+
+    fn volume_size(&self, pool: &str, id: Id) -> Result<Option<u64>> {
+        self.check_pool(pool)?;
+        Ok(self.lv(&names::volume(id))?.map(|l| l.size))
+    }
+
+    fn list_volumes(&self, pool: &str) -> Result<Vec<Id>> {
+        self.check_pool(pool)?;
+        Ok(self.lvs()?.iter().filter_map(|l| names::parse_volume(&l.name)).collect())
+    }
+
+    fn remove_partial(&self, pool: &str) -> Result<Vec<String>> {
+        self.check_pool(pool)?;
+        let mut removed = Vec::new();
+        for lv in self.lvs()? {
+            if names::parse_lv_partial_volume(&lv.name).is_some() {
+                self.remove_lv(&lv.name)?;
+                removed.push(lv.name);
+            }
+        }
+        Ok(removed)
+    }
+
+    fn create_snapshot(&self, pool: &str, volume: Id, snapshot: Id) -> Result<Outcome> {
+        self.check_pool(pool)?;
+        let name = names::lv_snapshot(snapshot);
+        if self.lv(&name)?.is_some() {
+            return Ok(Outcome::AlreadyDone);
+        }
+        let origin = names::volume(volume);
+        if self.is_thin()? {
+            self.run(&self.tools.lvcreate, &["--yes", "-s", "-n", &name, &self.full(&origin)])?;
+        } else {
+            let size = self.lv(&origin)?.ok_or_else(|| Error::Backend(format!("lvm: {origin} does not exist")))?.size;
+            self.run(
+                &self.tools.lvcreate,
+                &["--yes", "-s", "-L", &format!("{size}b"), "-n", &name, &self.full(&origin)],
+            )?;
+        }
+        Ok(Outcome::Done)
+    }
+
+    fn delete_snapshot(&self, pool: &str, snapshot: Id) -> Result<Outcome> {
+        self.check_pool(pool)?;
+        self.remove_lv(&names::lv_snapshot(snapshot))
+    }
+
+    fn snapshot_exists(&self, pool: &str, snapshot: Id) -> Result<bool> {
+        self.check_pool(pool)?;
+        Ok(self.lv(&names::lv_snapshot(snapshot))?.is_some())
+    }
+
+    fn list_snapshots(&self, pool: &str) -> Result<Vec<Id>> {
+        self.check_pool(pool)?;
+        Ok(self.lvs()?.iter().filter_map(|l| names::parse_lv_snapshot(&l.name)).collect())
+    }
+
+    fn create_volume_from_snapshot(&self, pool: &str, snapshot: Id, spec: &VolumeSpec) -> Result<Outcome> {
+        self.check_pool(pool)?;
+        let snap = names::lv_snapshot(snapshot);
+        // Thick snapshots are active; thin ones are read through their own thin
+        // snapshot, which needs no activation of the source.
+        self.copy_volume_from(&snap, spec)
+    }
+
+    fn clone_volume(&self, pool: &str, source: Id, spec: &VolumeSpec) -> Result<Outcome> {
+        self.check_pool(pool)?;
+        self.copy_volume_from(&names::volume(source), spec)
+    }
+
+    fn revert_to_snapshot(&self, pool: &str, volume: Id, snapshot: Id) -> Result<()> {
+        self.check_pool(pool)?;
+        let snap = names::lv_snapshot(snapshot);
+        // Thin snapshots are not active by default; the copy reads the device.
+        if self.lv(&snap)?.is_some_and(|l| !l.is_active()) {
+            self.activate(&snap)?;
+        }
+        self.copy_lv(&snap, &names::volume(volume))
+    }
+
+    fn volume_busy(&self, pool: &str, id: Id) -> Result<bool> {
+        self.check_pool(pool)?;
+        Ok(self.open_count(&names::volume(id))?.unwrap_or(0) > 0)
+    }
+
+    fn device_path(&self, _pool: &str, id: Id) -> PathBuf {
+        self.lv_path(&names::volume(id))
+    }
+
+    fn check(&self) -> Result<()> {
+        let (size, free) = self.vg_size_free()?;
+        log::info!("lvm: volume group {}: {size} bytes, {free} free", self.vg);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_parse() {
+        let json = r#"{"report":[{"lv":[
+            {"lv_name":"hearth-thinpool","lv_size":"1073741824","lv_attr":"twi-aotz--","pool_lv":"","origin":"","data_percent":"12.50","metadata_percent":"1.02"},
+            {"lv_name":"volume-1","lv_size":"2147483648","lv_attr":"Vwi-a-tz--","pool_lv":"hearth-thinpool","origin":"","data_percent":"0.00","metadata_percent":""}
+        ]}]}"#;
+        let rows = report_rows(json, "lv").unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].get("data_percent").and_then(parse_num), Some(12.5));
+        assert_eq!(rows[1].get("metadata_percent").and_then(parse_num), None);
+        let lv = Lv {
+            name: text(&rows[0], "lv_name"),
+            size: 1 << 30,
+            attr: text(&rows[0], "lv_attr"),
+            pool_lv: String::new(),
+            origin: String::new(),
+            data_percent: None,
+            metadata_percent: None,
+        };
+        assert!(lv.is_thin_pool() && lv.is_active());
+        assert!(report_rows("not json", "lv").is_err());
+    }
+}

@@ -1,0 +1,195 @@
+//! Scenarios that need real LVM: run by the VM tier (`vm-tests/guest/lvm-tier.sh`)
+//! inside a QEMU guest with volume groups on its disks, with
+//! `HEARTH_TEST_BACKENDS` (the backends' TOML), `HEARTH_TEST_VG` (the main group) and
+//! `HEARTH_TEST_VG2` (a second group) set. Elsewhere they are ignored.
+//!
+//! The generic scenarios (volumes, snapshots, clones, attachments) run here too: the
+//! tier runs those test binaries against the same LVM configuration.
+
+mod common;
+
+use std::os::unix::fs::FileExt;
+use std::process::Command;
+
+use common::Daemon;
+use serde_json::{json, Value};
+
+fn env(k: &str) -> String {
+    std::env::var(k).unwrap_or_else(|_| panic!("{k} must be set (run by the VM tier)"))
+}
+
+fn sh(cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd).args(args).output().unwrap();
+    assert!(out.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn report(cmd: &str, fields: &str, target: &str, section: &str) -> Vec<Value> {
+    let out = sh(cmd, &["--reportformat", "json", "--units", "b", "--nosuffix", "-o", fields, target]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    v["report"][0][section].as_array().cloned().unwrap_or_default()
+}
+
+fn num(v: &Value) -> f64 {
+    v.as_str().and_then(|s| s.parse().ok()).or_else(|| v.as_f64()).unwrap_or(f64::NAN)
+}
+
+fn lv_names(vg: &str) -> Vec<String> {
+    report("lvs", "lv_name", vg, "lv").iter().map(|l| l["lv_name"].as_str().unwrap().to_string()).collect()
+}
+
+fn pool_caps(d: &Daemon, suffix: &str) -> Value {
+    let p = d.get("/scheduler-stats/get_pools?detail=True").json();
+    p["pools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"].as_str().unwrap().ends_with(suffix))
+        .unwrap_or_else(|| panic!("no pool {suffix}: {p}"))["capabilities"]
+        .clone()
+}
+
+#[test]
+#[ignore = "needs real LVM: run by the VM tier"]
+fn capacity_matches_vgs_and_lvs() {
+    let vg = env("HEARTH_TEST_VG");
+    let d = Daemon::start();
+    let v = d.create_volume(json!({"size": 1}));
+    d.wait_status(&v, "available");
+    let caps = pool_caps(&d, &format!("#{vg}"));
+    let gib = |b: f64| (b / (1u64 << 30) as f64 * 100.0).round() / 100.0;
+    match caps["lvm_type"].as_str().unwrap() {
+        "thick" => {
+            let vgs = &report("vgs", "vg_size,vg_free", &vg, "vg")[0];
+            assert_eq!(caps["total_capacity_gb"].as_f64().unwrap(), gib(num(&vgs["vg_size"])), "{caps}");
+            assert_eq!(caps["free_capacity_gb"].as_f64().unwrap(), gib(num(&vgs["vg_free"])), "{caps}");
+        }
+        "thin" => {
+            let lvs = report("lvs", "lv_name,lv_size,data_percent", &vg, "lv");
+            let tp = lvs.iter().find(|l| l["lv_name"] == "hearth-thinpool").expect("hearth made its thin pool");
+            assert_eq!(caps["total_capacity_gb"].as_f64().unwrap(), gib(num(&tp["lv_size"])), "{caps}");
+            assert!(caps["thin_pool_data_percent"].as_f64().is_some());
+        }
+        other => panic!("lvm_type {other}"),
+    }
+    assert_eq!(caps["provisioned_capacity_gb"].as_f64().unwrap(), 1.0);
+    assert_eq!(caps["total_volumes"], 1);
+}
+
+#[test]
+#[ignore = "needs real LVM: run by the VM tier"]
+fn thick_delete_wipes_the_extents() {
+    let vg = env("HEARTH_TEST_VG");
+    let d = Daemon::start();
+    let v = d.create_volume(json!({"size": 1}));
+    d.wait_status(&v, "available");
+    let lv = format!("volume-{v}");
+    let caps = pool_caps(&d, &format!("#{vg}"));
+    let f = std::fs::OpenOptions::new().write(true).open(d.volume_path(&v)).unwrap();
+    f.write_all_at(&[0xeeu8; 1 << 20], 0).unwrap();
+    f.sync_all().unwrap();
+    drop(f);
+    // Where the LV's first extent is on the physical volume.
+    let seg = report("lvs", "lv_name,seg_pe_ranges", &vg, "lv");
+    let ranges =
+        seg.iter().find(|l| l["lv_name"] == lv.as_str()).unwrap()["seg_pe_ranges"].as_str().unwrap().to_string();
+    let (pv, pe) = ranges.split_once(':').unwrap();
+    let first_pe: u64 = pe.split('-').next().unwrap().parse().unwrap();
+    let pvs = report("pvs", "pv_name,pe_start", pv, "pv");
+    let pe_start = num(&pvs[0]["pe_start"]) as u64;
+    let extent = num(&report("vgs", "vg_extent_size", &vg, "vg")[0]["vg_extent_size"]) as u64;
+    let offset = pe_start + first_pe * extent;
+    let mut buf = vec![0u8; 4096];
+    let thin = caps["lvm_type"] == "thin";
+    if !thin {
+        std::fs::File::open(pv).unwrap().read_exact_at(&mut buf, offset).unwrap();
+        assert!(buf.iter().all(|&b| b == 0xee), "the data is not where lvs says it is");
+    }
+    assert_eq!(d.delete(&format!("/volumes/{v}")).status, 202);
+    d.wait_gone(&v);
+    assert!(!lv_names(&vg).contains(&lv));
+    if !thin {
+        std::fs::File::open(pv).unwrap().read_exact_at(&mut buf, offset).unwrap();
+        assert!(buf.iter().all(|&b| b == 0), "the deleted volume's data is still on the disk");
+    }
+}
+
+#[test]
+#[ignore = "needs real LVM: run by the VM tier"]
+fn an_open_volume_is_not_deleted() {
+    let d = Daemon::start();
+    let v = d.create_volume(json!({"size": 1}));
+    d.wait_status(&v, "available");
+    let held = std::fs::File::open(d.volume_path(&v)).unwrap();
+    let msg = d.delete(&format!("/volumes/{v}")).fault(400, "badRequest");
+    assert!(msg.contains("busy"), "{msg}");
+    drop(held);
+    assert_eq!(d.delete(&format!("/volumes/{v}")).status, 202);
+    d.wait_gone(&v);
+}
+
+#[test]
+#[ignore = "needs real LVM: run by the VM tier"]
+fn a_full_group_reschedules_to_the_second() {
+    let (vg, vg2) = (env("HEARTH_TEST_VG"), env("HEARTH_TEST_VG2"));
+    // Two thick pools; capacity reports only at start (long interval), so the
+    // scheduler still believes in space that someone else then takes.
+    let config = format!(
+        "report_interval = 3600\n[backends.big]\ndriver = \"lvm\"\nvolume_group = \"{vg}\"\nlvm_type = \"thick\"\nvolume_clear = \"none\"\n\
+         [backends.small]\ndriver = \"lvm\"\nvolume_group = \"{vg2}\"\nlvm_type = \"thick\"\nvolume_clear = \"none\"\n"
+    );
+    let d = Daemon::start_with(&config);
+    let free = num(&report("vgs", "vg_free", &vg, "vg")[0]["vg_free"]) as u64;
+    sh("lvcreate", &["--yes", "-n", "someone-elses", "-L", &format!("{}b", free & !((4 << 20) - 1)), &vg]);
+    let v = d.create_volume(json!({"size": 1}));
+    let vol = d.wait_status(&v, "available");
+    assert!(vol["os-vol-host-attr:host"].as_str().unwrap().ends_with(&format!("#{vg2}")), "{vol}");
+    assert!(d.log().contains("attempt 1/3"), "{}", d.log());
+    // hearth never touches what it did not create
+    assert!(lv_names(&vg).contains(&"someone-elses".to_string()));
+    sh("lvremove", &["--yes", &format!("{vg}/someone-elses")]);
+    assert_eq!(d.delete(&format!("/volumes/{v}")).status, 202);
+    d.wait_gone(&v);
+}
+
+#[test]
+#[ignore = "needs real LVM: run by the VM tier"]
+fn sigkill_mid_create_and_delete_reconciles_with_lvm() {
+    let vg = env("HEARTH_TEST_VG");
+    let mut d = Daemon::start();
+    let doomed: Vec<String> = (0..2).map(|_| d.create_volume(json!({"size": 1}))).collect();
+    for id in &doomed {
+        d.wait_status(id, "available");
+    }
+    for id in &doomed {
+        assert_eq!(d.delete(&format!("/volumes/{id}")).status, 202);
+    }
+    let created: Vec<String> = (0..4).map(|_| d.create_volume(json!({"size": 1}))).collect();
+    d.kill9();
+    d.respawn();
+    for id in &created {
+        d.wait_volume(id, "settled", |v| v["status"] == "available" || v["status"] == "error");
+    }
+    for id in &doomed {
+        d.wait_gone(id);
+    }
+    // The group holds exactly the available volumes.
+    let all = d.get("/volumes/detail").json();
+    let mut expected: Vec<String> = all["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["status"] == "available")
+        .map(|v| format!("volume-{}", v["id"].as_str().unwrap()))
+        .collect();
+    expected.sort();
+    let mut found: Vec<String> = lv_names(&vg).into_iter().filter(|n| n.starts_with("volume-")).collect();
+    found.sort();
+    assert_eq!(found, expected);
+    assert!(lv_names(&vg).iter().all(|n| !n.starts_with("_partial")));
+    for v in all["volumes"].as_array().unwrap() {
+        let id = v["id"].as_str().unwrap();
+        d.delete(&format!("/volumes/{id}"));
+        d.wait_gone(id);
+    }
+}

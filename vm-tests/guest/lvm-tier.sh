@@ -1,0 +1,54 @@
+#!/bin/sh
+# lvm-tier.sh: hearth's VM tier, run inside the guest by scripts/test.sh:
+#   vm-tests/run.sh --disk-size 16G --second-disk -- vm-tests/guest/lvm-tier.sh TEST-BINARY...
+#
+# 1. smoke.sh: the guest can do LVM, configfs/LIO and iSCSI at all;
+# 2. volume groups: hearth-volumes on /dev/sdb, hearth-second on /dev/sdc;
+# 3. for lvm_type thin, then thick: every given test binary (hearth's scenario tests,
+#    built on the host) runs against hearthd on that volume group, the LVM-only
+#    scenarios (ignored elsewhere) included.
+# Exits non-zero when anything failed; prints a summary line per run.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+
+echo "== smoke"
+sh "$here/smoke.sh" || { echo "smoke failed"; exit 1; }
+
+echo "== volume groups"
+pvcreate -ff -y /dev/sdb /dev/sdc >/dev/null
+vgcreate hearth-volumes /dev/sdb >/dev/null
+vgcreate hearth-second /dev/sdc >/dev/null
+vgs
+
+failed=0
+passed=0
+for lvm_type in thin thick; do
+    cfg=/tmp/backends-$lvm_type.toml
+    cat >"$cfg" <<TOML
+[backends.lvm-1]
+driver = "lvm"
+volume_backend_name = "lvm"
+volume_group = "hearth-volumes"
+lvm_type = "$lvm_type"
+volume_clear = "zero"
+volume_clear_size = 16
+TOML
+    export HEARTH_TEST_BACKENDS="$cfg" HEARTH_TEST_VG=hearth-volumes HEARTH_TEST_VG2=hearth-second
+    export HEARTH_TEST_LIGHT=1 CI=${CI:-}
+    for bin in "$@"; do
+        name=$(basename "$bin" | sed 's/-[0-9a-f]*$//')
+        echo "== $lvm_type: $name"
+        if "$bin" --include-ignored --test-threads=2 2>&1; then
+            passed=$((passed + 1))
+        else
+            failed=$((failed + 1))
+            echo "!! $lvm_type: $name FAILED"
+            lvs -a hearth-volumes 2>&1 | head -40
+        fi
+    done
+    # Start the next provisioning type from an empty group.
+    lvremove -f -y hearth-volumes >/dev/null 2>&1
+    lvremove -f -y hearth-second >/dev/null 2>&1
+done
+echo "lvm tier: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
