@@ -85,7 +85,7 @@ for line in sys.stdin:
     [[ -n $bins ]] || { echo "no test binaries were built"; return 1; }
     cargo build --locked --bin hearthd || return 1
     # shellcheck disable=SC2086 # one argument per binary
-    vm-tests/run.sh --disk-size 16G --second-disk --timeout 1500 -- vm-tests/guest/lvm-tier.sh $bins
+    vm-tests/run.sh --disk-size 24G --second-disk --timeout 1800 -- vm-tests/guest/lvm-tier.sh $bins
 }
 
 ensure_rust

@@ -14,6 +14,11 @@ use std::process::Command;
 use common::Daemon;
 use serde_json::{json, Value};
 
+/// Start from empty volume groups.
+fn fresh() {
+    common::clean_volume_groups();
+}
+
 fn env(k: &str) -> String {
     std::env::var(k).unwrap_or_else(|_| panic!("{k} must be set (run by the VM tier)"))
 }
@@ -27,7 +32,9 @@ fn sh(cmd: &str, args: &[&str]) -> String {
 fn report(cmd: &str, fields: &str, target: &str, section: &str) -> Vec<Value> {
     let out = sh(cmd, &["--reportformat", "json", "--units", "b", "--nosuffix", "-o", fields, target]);
     let v: Value = serde_json::from_str(&out).unwrap();
-    v["report"][0][section].as_array().cloned().unwrap_or_default()
+    // Segment fields turn an lvs report into a "seg" section.
+    let r = &v["report"][0];
+    r[section].as_array().or_else(|| r["seg"].as_array()).cloned().unwrap_or_default()
 }
 
 fn num(v: &Value) -> f64 {
@@ -52,6 +59,7 @@ fn pool_caps(d: &Daemon, suffix: &str) -> Value {
 #[test]
 #[ignore = "needs real LVM: run by the VM tier"]
 fn capacity_matches_vgs_and_lvs() {
+    fresh();
     let vg = env("HEARTH_TEST_VG");
     let d = Daemon::start();
     let v = d.create_volume(json!({"size": 1}));
@@ -79,6 +87,7 @@ fn capacity_matches_vgs_and_lvs() {
 #[test]
 #[ignore = "needs real LVM: run by the VM tier"]
 fn thick_delete_wipes_the_extents() {
+    fresh();
     let vg = env("HEARTH_TEST_VG");
     let d = Daemon::start();
     let v = d.create_volume(json!({"size": 1}));
@@ -89,26 +98,27 @@ fn thick_delete_wipes_the_extents() {
     f.write_all_at(&[0xeeu8; 1 << 20], 0).unwrap();
     f.sync_all().unwrap();
     drop(f);
-    // Where the LV's first extent is on the physical volume.
-    let seg = report("lvs", "lv_name,seg_pe_ranges", &vg, "lv");
-    let ranges =
-        seg.iter().find(|l| l["lv_name"] == lv.as_str()).unwrap()["seg_pe_ranges"].as_str().unwrap().to_string();
-    let (pv, pe) = ranges.split_once(':').unwrap();
-    let first_pe: u64 = pe.split('-').next().unwrap().parse().unwrap();
-    let pvs = report("pvs", "pv_name,pe_start", pv, "pv");
-    let pe_start = num(&pvs[0]["pe_start"]) as u64;
-    let extent = num(&report("vgs", "vg_extent_size", &vg, "vg")[0]["vg_extent_size"]) as u64;
-    let offset = pe_start + first_pe * extent;
-    let mut buf = vec![0u8; 4096];
     let thin = caps["lvm_type"] == "thin";
+    let mut buf = vec![0u8; 4096];
+    // Where the (thick) LV's first extent is on the physical volume.
+    let mut place = None;
     if !thin {
+        let seg = report("lvs", "lv_name,seg_pe_ranges", &vg, "lv");
+        let row = seg.iter().find(|l| l["lv_name"] == lv.as_str()).unwrap_or_else(|| panic!("{lv} not in {seg:?}"));
+        let ranges = row["seg_pe_ranges"].as_str().unwrap().to_string();
+        let (pv, pe) = ranges.split_once(':').unwrap();
+        let first_pe: u64 = pe.split('-').next().unwrap().parse().unwrap();
+        let pe_start = num(&report("pvs", "pv_name,pe_start", pv, "pv")[0]["pe_start"]) as u64;
+        let extent = num(&report("vgs", "vg_extent_size", &vg, "vg")[0]["vg_extent_size"]) as u64;
+        let offset = pe_start + first_pe * extent;
         std::fs::File::open(pv).unwrap().read_exact_at(&mut buf, offset).unwrap();
         assert!(buf.iter().all(|&b| b == 0xee), "the data is not where lvs says it is");
+        place = Some((pv.to_string(), offset));
     }
     assert_eq!(d.delete(&format!("/volumes/{v}")).status, 202);
     d.wait_gone(&v);
     assert!(!lv_names(&vg).contains(&lv));
-    if !thin {
+    if let Some((pv, offset)) = place {
         std::fs::File::open(pv).unwrap().read_exact_at(&mut buf, offset).unwrap();
         assert!(buf.iter().all(|&b| b == 0), "the deleted volume's data is still on the disk");
     }
@@ -117,6 +127,7 @@ fn thick_delete_wipes_the_extents() {
 #[test]
 #[ignore = "needs real LVM: run by the VM tier"]
 fn an_open_volume_is_not_deleted() {
+    fresh();
     let d = Daemon::start();
     let v = d.create_volume(json!({"size": 1}));
     d.wait_status(&v, "available");
@@ -131,6 +142,7 @@ fn an_open_volume_is_not_deleted() {
 #[test]
 #[ignore = "needs real LVM: run by the VM tier"]
 fn a_full_group_reschedules_to_the_second() {
+    fresh();
     let (vg, vg2) = (env("HEARTH_TEST_VG"), env("HEARTH_TEST_VG2"));
     // Two thick pools; capacity reports only at start (long interval), so the
     // scheduler still believes in space that someone else then takes.
@@ -155,6 +167,7 @@ fn a_full_group_reschedules_to_the_second() {
 #[test]
 #[ignore = "needs real LVM: run by the VM tier"]
 fn sigkill_mid_create_and_delete_reconciles_with_lvm() {
+    fresh();
     let vg = env("HEARTH_TEST_VG");
     let mut d = Daemon::start();
     let doomed: Vec<String> = (0..2).map(|_| d.create_volume(json!({"size": 1}))).collect();

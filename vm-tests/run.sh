@@ -179,7 +179,7 @@ truncate -s "$disk_size" "$work/disks/data1.img"
 [ -z "$disk2_size" ] || truncate -s "$disk2_size" "$work/disks/data2.img"
 disks=()
 drive() { # file scsi-id serial
-    disks+=(-drive "file=$1,format=raw,if=none,id=d$2,cache=unsafe,aio=threads,discard=unmap"
+    disks+=(-drive "file=$1,format=raw,if=none,id=d$2,cache=unsafe,aio=threads,discard=unmap,detect-zeroes=unmap"
             -device "scsi-hd,bus=scsi0.0,channel=0,scsi-id=$2,lun=0,drive=d$2,serial=$3")
 }
 drive "$work/disks/scratch.img" 0 hearth-scratch

@@ -42,6 +42,8 @@ const REMOVE_ATTEMPTS: u32 = 4;
 
 // BLKZEROOUT: _IO(0x12, 127), argument u64[2] = {start, length} in bytes.
 nix::ioctl_write_ptr_bad!(blkzeroout, nix::request_code_none!(0x12, 127), [u64; 2]);
+// BLKDISCARD: _IO(0x12, 119), argument u64[2] = {start, length} in bytes.
+nix::ioctl_write_ptr_bad!(blkdiscard, nix::request_code_none!(0x12, 119), [u64; 2]);
 // BLKGETSIZE64: _IOR(0x12, 114, size_t).
 nix::ioctl_read!(blkgetsize64, 0x12, 114, u64);
 
@@ -82,6 +84,7 @@ pub struct LvmBackend {
     vg: String,
     configured_type: LvmType,
     thin: Mutex<Option<bool>>,
+    pool_lock: Mutex<()>,
     volume_clear: VolumeClear,
     volume_clear_size_mib: u64,
     over_subscription: OverSubscription,
@@ -133,6 +136,7 @@ impl LvmBackend {
             vg,
             configured_type: b.lvm_type.unwrap_or_default(),
             thin: Mutex::new(None),
+            pool_lock: Mutex::new(()),
             volume_clear: b.volume_clear,
             volume_clear_size_mib: b.volume_clear_size,
             over_subscription: b.max_over_subscription_ratio,
@@ -231,6 +235,7 @@ impl LvmBackend {
     /// Make hearth's thin pool if it is missing: 95% of the group's free space, the
     /// rest left for the pool's metadata and LVM's spare.
     fn ensure_thin_pool(&self) -> Result<()> {
+        let _one_at_a_time = self.pool_lock.lock().unwrap_or_else(|e| e.into_inner());
         if self.lv(names::LVM_THIN_POOL)?.is_some() {
             return Ok(());
         }
@@ -240,11 +245,16 @@ impl LvmBackend {
             return Err(Error::Backend(format!("lvm: volume group {} has no room for a thin pool", self.vg)));
         }
         log::info!("lvm: creating thin pool {}/{} of {} bytes", self.vg, names::LVM_THIN_POOL, size);
-        self.run(
+        let made = self.run(
             &self.tools.lvcreate,
             &["--yes", "--type", "thin-pool", "-L", &format!("{size}b"), "-n", names::LVM_THIN_POOL, &self.vg],
-        )?;
-        Ok(())
+        );
+        match made {
+            Ok(_) => Ok(()),
+            // Another create made it meanwhile: that is what was wanted.
+            Err(_) if self.lv(names::LVM_THIN_POOL)?.is_some() => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// How many openers a volume's device has (device-mapper, no process spawned).
@@ -312,8 +322,23 @@ impl LvmBackend {
         Ok(())
     }
 
-    /// Copy every chunk of `src` to `dst` (zero chunks as zero-outs), then flush.
+    /// Make `[start, start+len)` of a thin LV read as zeroes by unmapping it: a
+    /// thin pool returns zeroes for unmapped blocks, and allocates nothing.
+    fn discard(file: &File, start: u64, len: u64) -> Result<()> {
+        use std::os::fd::AsRawFd;
+        let range = [start, len];
+        // SAFETY: BLKDISCARD reads two u64 (start, length) from the pointer, which
+        // points at a live local array; the descriptor is open for writing.
+        unsafe { blkdiscard(file.as_raw_fd(), &range) }
+            .map(|_| ())
+            .map_err(|e| Error::Backend(format!("lvm: BLKDISCARD: {e}")))
+    }
+
+    /// Copy every chunk of `src` to `dst`, then flush. Zero chunks are not written:
+    /// on a thin target they are unmapped (`BLKDISCARD`), on a thick one zeroed by
+    /// the kernel (`BLKZEROOUT`).
     fn copy_lv(&self, src: &str, dst: &str) -> Result<()> {
+        let thin_target = self.lv(dst)?.is_some_and(|l| !l.pool_lv.is_empty());
         let from = File::open(self.lv_path(src)).map_err(|e| Error::Backend(format!("lvm: opening {src}: {e}")))?;
         let to = OpenOptions::new()
             .write(true)
@@ -326,7 +351,11 @@ impl LvmBackend {
             let n = ((len - off) as usize).min(CHUNK);
             from.read_exact_at(&mut buf[..n], off).map_err(|e| Error::Backend(format!("lvm: reading {src}: {e}")))?;
             if buf[..n].iter().all(|&b| b == 0) {
-                Self::zero_out(&to, off, n as u64)?;
+                if thin_target {
+                    Self::discard(&to, off, n as u64)?;
+                } else {
+                    Self::zero_out(&to, off, n as u64)?;
+                }
             } else {
                 to.write_all_at(&buf[..n], off).map_err(|e| Error::Backend(format!("lvm: writing {dst}: {e}")))?;
             }

@@ -117,6 +117,22 @@ def test_cinder_attachments(clients):
     res = clients.cinder("delete", vid, expect_fail=True)
     assert "failed" in res.stdout and "(HTTP 400)" in res.stdout, res.report("delete of an attached volume")
 
+    # snapshots of an in-use volume: refused before 3.66 unless forced; allowed after
+    res = clients.cinder("--os-volume-api-version", "3.65", "snapshot-create", "--name", "s-no", vid,
+                         expect_fail=True)
+    _http_error(res, 400)
+    forced = parse_kv(clients.cinder("--os-volume-api-version", "3.65", "snapshot-create",
+                                     "--force", "True", "--name", "s-forced", vid).stdout)
+    plain = parse_kv(clients.cinder("snapshot-create", "--name", "s-366", vid).stdout)  # 3.67
+    for snap in (forced, plain):
+        wait_for(lambda: parse_kv(clients.cinder("snapshot-show", snap["id"]).stdout),
+                 lambda x: x["status"] == "available", f"snapshot {snap['name']} of an in-use volume",
+                 bad=lambda x: x["status"].startswith("error"))
+        clients.cinder("snapshot-delete", snap["id"])
+    wait_for(lambda: parse_table(clients.cinder("snapshot-list").stdout), lambda rows: rows == [],
+             "the snapshots of the in-use volume to be deleted")
+    assert _show(clients, vid)["status"] == "in-use"
+
     # --- a second host for a non-multiattach volume is refused --------------------
     # Cinder (api.attachment_create → _attachment_reserve) refuses to reserve a
     # volume that is not multiattach and not available, for another instance, with
@@ -177,6 +193,16 @@ def test_cinder_attachments(clients):
     assert att["attach_mode"] == "ro", att
     _check_local_info(info, vid, res, mode="ro")
     clients.cinder(*MV, "attachment-delete", att["id"])
+    assert _show(clients, vid)["status"] == "available"
+
+    # a read-only volume is attached read-only when no mode is asked for
+    clients.cinder("readonly-mode-update", vid, "True")
+    res = clients.cinder(*MV, "attachment-create", "--connect", "True", *CONNECT, vid, INSTANCE_UUID)
+    att, info = _attachment_tables(res)
+    assert att["attach_mode"] == "ro", att
+    _check_local_info(info, vid, res, mode="ro")
+    clients.cinder(*MV, "attachment-delete", att["id"])
+    clients.cinder("readonly-mode-update", vid, "False")
     assert _show(clients, vid)["status"] == "available"
 
     clients.cinder("delete", vid)
@@ -367,6 +393,25 @@ def test_sdk_legacy_attach(sdk):
     vol = bs.get_volume(v.id)
     assert vol.status == "in-use", vol
     bs.detach_volume(v, vol.attachments[0]["attachment_id"], force=True, connector=SDK_CONNECTOR)
+    vol = bs.get_volume(v.id)
+    assert vol.status == "available" and vol.attachments == [], vol
+
+    # os-attach by host name (no instance), and os-detach without an attachment
+    # id (the volume's only attachment): both as Cinder takes them
+    def action(body, expect=202):
+        r = bs.post(f"/volumes/{v.id}/action", json=body, microversion=None)
+        assert r.status_code == expect, (body, r.status_code, r.text)
+
+    action({"os-reserve": None})
+    action({"os-initialize_connection": {"connector": SDK_CONNECTOR}}, 200)
+    action({"os-attach": {"host_name": "baremetal-1", "mountpoint": "/dev/sdb", "mode": "rw"}})
+    vol = bs.get_volume(v.id)
+    assert vol.status == "in-use" and len(vol.attachments) == 1, vol
+    assert vol.attachments[0]["host_name"] == "baremetal-1", vol.attachments
+    assert vol.attachments[0]["server_id"] is None, vol.attachments
+    action({"os-begin_detaching": None})
+    action({"os-terminate_connection": {"connector": SDK_CONNECTOR}})
+    action({"os-detach": {"attachment_id": None}})
     vol = bs.get_volume(v.id)
     assert vol.status == "available" and vol.attachments == [], vol
 

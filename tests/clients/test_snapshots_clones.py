@@ -16,7 +16,7 @@ from __future__ import annotations
 import pytest
 from openstack import exceptions as sdk_exc
 
-from support import WAIT_TIMEOUT, parse_kv, parse_table, wait_for, wait_volume_status
+from support import WAIT_TIMEOUT, parse_kv, parse_table, sdk_connect, wait_for, wait_volume_status
 
 HOST_KEY = "os-vol-host-attr:host"
 
@@ -232,6 +232,9 @@ def test_cinder_snapshots_sizes_and_cascade(clients):
 
     clients.cinder("snapshot-reset-state", "--state", "error", sid)
     assert _cinder_snap(clients, sid)["status"] == "error"
+    # a snapshot in error makes no volume
+    res = clients.cinder("create", "--name", "fromerr", "--snapshot-id", sid, expect_fail=True)
+    _http_error(res, 400)
     clients.cinder("snapshot-reset-state", sid)  # default: available
     assert _cinder_snap(clients, sid)["status"] == "available"
 
@@ -324,6 +327,23 @@ def test_sdk_snapshots_and_copies(sdk):
         bs.revert_volume_to_snapshot(src, s)
     assert bs.get_volume(src.id).status == "available"
 
+    # --- os-update_snapshot_status (Nova's assisted snapshots) and force delete -------
+    def snap_action(snap_id, body):
+        return bs.post(f"/snapshots/{snap_id}/action", json=body, microversion=None)
+
+    r = snap_action(s2.id, {"os-update_snapshot_status": {"status": "error"}})
+    assert r.status_code == 400, (r.status_code, r.text)  # available → error is no update
+    bs.reset_snapshot_status(s2, "creating")
+    r = snap_action(s2.id, {"os-update_snapshot_status": {"status": "available", "progress": "90%"}})
+    assert r.status_code == 202, (r.status_code, r.text)
+    got = bs.get_snapshot(s2.id)
+    assert got.status == "available" and got.progress == "90%", got
+
+    s3 = _sdk_wait_snapshot(bs, bs.create_snapshot(volume_id=src.id, name="ss3"))
+    bs.reset_snapshot_status(s3, "error_deleting")
+    bs.delete_snapshot(s3, force=True)  # os-force_delete
+    bs.wait_for_delete(s3, interval=0.5, wait=WAIT_TIMEOUT)
+
     # --- delete the snapshot (its copy stays) -----------------------------------------
     bs.delete_snapshot(s)
     bs.wait_for_delete(s, interval=0.5, wait=WAIT_TIMEOUT)
@@ -339,3 +359,77 @@ def test_sdk_snapshots_and_copies(sdk):
         bs.get_snapshot(s2.id)
     assert sorted((x.name, x.status) for x in bs.volumes()) == \
         [("clone", "available"), ("from-snap", "available")]
+
+
+def test_sdk_revert_needs_the_snapshots_size(sdk):
+    """Cinder (api/v3/volumes.py revert) refuses with 400 to revert a volume
+    whose size is not the size it had at the snapshot ("The volume size must
+    be equal to the snapshot size"), e.g. after an extend."""
+    bs = sdk.block_storage
+    v = wait_volume_status(bs, bs.create_volume(name="grown", size=1).id, "available")
+    s = _sdk_wait_snapshot(bs, bs.create_snapshot(volume_id=v.id, name="at-1g"))
+    bs.extend_volume(v, 2)
+    wait_for(lambda: bs.get_volume(v.id), lambda x: x.size == 2 and x.status == "available",
+             "the volume to be extended to 2 GiB", bad=lambda x: x.status.startswith("error"))
+    with pytest.raises(sdk_exc.BadRequestException):
+        bs.revert_volume_to_snapshot(v, s)
+    vol = bs.get_volume(v.id)
+    assert vol.size == 2 and vol.status == "available", vol
+    assert bs.get_snapshot(s.id).status == "available"
+
+
+def _backend_of(host: str) -> str:
+    """host@backend#pool -> backend"""
+    assert host and "@" in host and "#" in host, host
+    return host.split("@", 1)[1].split("#", 1)[0]
+
+
+def test_sdk_copies_stay_on_the_sources_pool(hearthd_factory, sdk_env, tmp_path):
+    """Two file backends in two zones; alpha is much larger, so the scheduler
+    prefers it for a volume with no zone. A volume made from a snapshot or a
+    source volume on beta is made on beta, in beta's zone, whatever the
+    scheduler would prefer; asking for another zone is refused (Cinder's
+    cloned_volume_same_az: InvalidInput, 400)."""
+    for d in ("alpha", "beta"):
+        (tmp_path / d).mkdir()
+    config = tmp_path / "two-zones.toml"
+    config.write_text(f"""
+storage_availability_zone = "zone-a"
+
+[backends.alpha]
+driver = "file"
+path = "{tmp_path / 'alpha'}"
+size_gb = 100000
+backend_availability_zone = "zone-a"
+
+[backends.beta]
+driver = "file"
+path = "{tmp_path / 'beta'}"
+size_gb = 50
+backend_availability_zone = "zone-b"
+""")
+    d = hearthd_factory(config=config)
+    conn = sdk_connect(d.endpoint)
+    try:
+        bs = conn.block_storage
+        plain = wait_volume_status(bs, bs.create_volume(name="plain", size=1).id, "available")
+        assert _backend_of(plain.host) == "alpha", \
+            f"precondition: a volume with no zone should go to the larger backend, went to {plain.host}"
+
+        src = wait_volume_status(bs, bs.create_volume(name="src", size=1,
+                                                      availability_zone="zone-b").id, "available")
+        assert _backend_of(src.host) == "beta" and src.availability_zone == "zone-b", src
+        snap = _sdk_wait_snapshot(bs, bs.create_snapshot(volume_id=src.id, name="on-beta"))
+
+        for name, kw in (("from-snap", {"snapshot_id": snap.id}),
+                         ("clone", {"source_volume_id": src.id})):
+            v = wait_volume_status(bs, bs.create_volume(name=name, **kw).id, "available",
+                                   f"{name} to become available")
+            assert v.host == src.host, f"{name} made on {v.host}, its source is on {src.host}"
+            assert v.availability_zone == "zone-b", v
+            # another zone than the source's: 400
+            with pytest.raises(sdk_exc.BadRequestException):
+                bs.create_volume(name=f"{name}-elsewhere", availability_zone="zone-a", **kw)
+        assert sorted(v.name for v in bs.volumes()) == ["clone", "from-snap", "plain", "src"]
+    finally:
+        conn.close()

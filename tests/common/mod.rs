@@ -114,7 +114,7 @@ impl Daemon {
             }
         });
         self.child = Some(child);
-        match rx.recv_timeout(Duration::from_secs(60)) {
+        match rx.recv_timeout(Duration::from_secs(180)) {
             Ok(addr) => self.addr = addr,
             Err(_) => panic!("hearthd did not become ready:\n{}", self.log()),
         }
@@ -243,7 +243,7 @@ impl Daemon {
 
     /// Poll a volume until `done` holds for it (bounded), returning it.
     pub fn wait_volume(&self, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(300);
         loop {
             let r = self.get(&format!("/volumes/{id}"));
             if r.status == 200 && done(&r.json()["volume"]) {
@@ -266,7 +266,7 @@ impl Daemon {
 
     /// Poll until a volume is gone (404).
     pub fn wait_gone(&self, id: &str) {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(300);
         while self.get(&format!("/volumes/{id}")).status != 404 {
             assert!(Instant::now() < deadline, "volume {id} was never deleted\n{}", self.log());
             std::thread::sleep(Duration::from_millis(20));
@@ -293,9 +293,20 @@ impl Daemon {
     }
 }
 
+/// Remove every LV of the scenario's volume groups (VM tier only: the groups belong
+/// to the tests, which run one at a time there).
+pub fn clean_volume_groups() {
+    for var in ["HEARTH_TEST_VG", "HEARTH_TEST_VG2"] {
+        if let Ok(vg) = std::env::var(var) {
+            let _ = std::process::Command::new("lvremove").args(["-f", "-y", &vg]).output();
+        }
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let clean = self.stop();
+        clean_volume_groups();
         let log = self.log();
         if !std::thread::panicking() {
             assert!(!log.contains("panicked"), "hearthd panicked:\n{log}");
