@@ -233,6 +233,10 @@ fn revert_to_the_latest_snapshot() {
     d.wait_status(&v, "available");
     assert_eq!(read_at(&d, &v, 0, 6), b"second");
     assert_eq!(wait_snapshot(&d, &s2, "available")["status"], "available");
+    // not after the volume grew past the snapshot's size (as Cinder)
+    assert_eq!(d.post(&format!("/volumes/{v}/action"), json!({"os-extend": {"new_size": 2}})).status, 202);
+    d.wait_volume(&v, "extended", |x| x["size"] == 2 && x["status"] == "available");
+    act(json!({"revert": {"snapshot_id": s2}}), "3.40").fault(400, "badRequest");
     // a snapshot of another volume is refused
     let w = d.create_volume(json!({"size": 1}));
     d.wait_status(&w, "available");

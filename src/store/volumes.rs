@@ -465,28 +465,9 @@ pub fn list(conn: &Connection, q: &ListQuery) -> Result<Vec<Volume>> {
     let mut cond = where_clause(q, &mut args);
     let keys = sort_keys(q);
     if let Some(marker) = q.marker {
-        // Keyset pagination: rows strictly after the marker in the sort order.
-        let exprs: Vec<&str> = keys.iter().map(|(k, _)| k.expr()).collect();
-        let sql = format!("SELECT {} FROM volumes v WHERE v.id = ?1", exprs.join(", "));
-        let marker_vals: Option<Vec<Value>> = conn
-            .prepare_cached(&sql)?
-            .query_row([marker.to_string()], |r| (0..exprs.len()).map(|i| r.get::<_, Value>(i)).collect())
-            .optional()?;
-        let marker_vals = marker_vals.ok_or_else(|| Error::NotFound(format!("Marker {marker} could not be found.")))?;
-        let mut ors = Vec::new();
-        for i in 0..keys.len() {
-            let mut ands = Vec::new();
-            for (j, (k, _)) in keys.iter().enumerate().take(i) {
-                args.push(marker_vals[j].clone());
-                ands.push(format!("{} = ?{}", k.expr(), args.len()));
-            }
-            let (k, dir) = keys[i];
-            args.push(marker_vals[i].clone());
-            let op = if dir == SortDir::Asc { ">" } else { "<" };
-            ands.push(format!("{} {op} ?{}", k.expr(), args.len()));
-            ors.push(format!("({})", ands.join(" AND ")));
-        }
-        cond = format!("{cond} AND ({})", ors.join(" OR "));
+        let exprs: Vec<(&str, SortDir)> = keys.iter().map(|(k, d)| (k.expr(), *d)).collect();
+        let after = keyset_after(conn, "volumes v", "v.id", &exprs, marker, &mut args)?;
+        cond = format!("{cond} AND {after}");
     }
     let order: Vec<String> =
         keys.iter().map(|(k, d)| format!("{} {}", k.expr(), if *d == SortDir::Asc { "ASC" } else { "DESC" })).collect();

@@ -389,6 +389,13 @@ impl Core {
                     s.id, s.status
                 )));
             }
+            if v.size != s.size {
+                return Err(Error::Invalid(format!(
+                    "Invalid input received: Can't revert volume {} to its latest snapshot {}. The volume size \
+                     must be equal to the snapshot size.",
+                    v.id, s.id
+                )));
+            }
             let latest = ss::of_volume(tx, v.id)?.into_iter().next_back();
             if latest.as_ref().map(|l| l.id) != Some(s.id) {
                 return Err(Error::InvalidState(format!(
