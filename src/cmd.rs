@@ -93,7 +93,21 @@ pub fn run(program: &Path, args: &[&str], timeout: Duration) -> Result<String, C
         timed_out,
     };
     use std::os::unix::process::CommandExt;
-    let mut child = Command::new(program)
+    let mut command = Command::new(program);
+    // SAFETY: between fork and exec only async-signal-safe calls are allowed, and
+    // sigprocmask is one. hearthd blocks SIGTERM/SIGINT in its threads (to wait for
+    // them in one place); the programs it runs must get them normally.
+    let command = unsafe {
+        command.pre_exec(|| {
+            nix::sys::signal::sigprocmask(
+                nix::sys::signal::SigmaskHow::SIG_SETMASK,
+                Some(&nix::sys::signal::SigSet::empty()),
+                None,
+            )
+            .map_err(std::io::Error::from)
+        })
+    };
+    let mut child = command
         .args(args)
         // Its own process group, so a timeout kills whatever it started too.
         .process_group(0)

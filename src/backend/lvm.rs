@@ -392,17 +392,9 @@ impl LvmBackend {
     }
 }
 
-impl Backend for LvmBackend {
-    fn driver(&self) -> &'static str {
-        "lvm"
-    }
-
-    fn pools(&self) -> Vec<String> {
-        vec![self.vg.clone()]
-    }
-
-    fn capacity(&self, pool: &str) -> Result<PoolCapacity> {
-        self.check_pool(pool)?;
+impl LvmBackend {
+    /// The pool measured with `vgs` and `lvs` (two processes).
+    pub fn capacity_with_lvs(&self) -> Result<PoolCapacity> {
         let (vg_size, vg_free) = self.vg_size_free()?;
         let lvs = self.lvs()?;
         let ours: Vec<&Lv> = lvs.iter().filter(|l| names::parse_volume(&l.name).is_some()).collect();
@@ -410,6 +402,8 @@ impl Backend for LvmBackend {
         let thin = self.is_thin()?;
         let mut extra = serde_json::Map::new();
         extra.insert("lvm_type".into(), serde_json::json!(if thin { "thin" } else { "thick" }));
+        // How snapshots' and volumes' copies are made.
+        extra.insert("copy_method".into(), serde_json::json!(if thin { "thin-snapshot" } else { "block-copy" }));
         let pool_lv = lvs.iter().find(|l| l.name == names::LVM_THIN_POOL && l.is_thin_pool());
         let (total, free, allocated) = match (thin, pool_lv) {
             (true, Some(tp)) => {
@@ -435,6 +429,83 @@ impl Backend for LvmBackend {
             thick_provisioning_support: !thin,
             extra,
         })
+    }
+
+    /// The pool measured with device-mapper ioctls: volume sizes from their tables,
+    /// thin pool usage from its status; only a thick pool's free space needs `vgs`.
+    pub fn capacity_with_dm(&self) -> Result<PoolCapacity> {
+        use super::dm::{lv_dm_name, lv_layer_dm_name, DmControl};
+        let dm = DmControl::open()?;
+        let prefix = lv_dm_name(&self.vg, names::VOLUME_PREFIX);
+        let (mut provisioned, mut count) = (0u64, 0u64);
+        for dev in dm.list_devices()? {
+            let Some(rest) = dev.name.strip_prefix(&prefix) else { continue };
+            let lv = format!("{}{}", names::VOLUME_PREFIX, rest.replace("--", "-"));
+            if names::parse_volume(&lv).is_none() || lv_dm_name(&self.vg, &lv) != dev.name {
+                continue;
+            }
+            provisioned += dm.table_status(&dev.name)?.iter().map(|t| t.length).sum::<u64>() * 512;
+            count += 1;
+        }
+        let thin = self.is_thin()?;
+        let mut extra = serde_json::Map::new();
+        extra.insert("lvm_type".into(), serde_json::json!(if thin { "thin" } else { "thick" }));
+        extra.insert("copy_method".into(), serde_json::json!(if thin { "thin-snapshot" } else { "block-copy" }));
+        extra.insert("volume_group".into(), serde_json::json!(self.vg));
+        let (total, free, allocated) = if thin {
+            let tpool = lv_layer_dm_name(&self.vg, names::LVM_THIN_POOL, "tpool");
+            let targets = dm.table_status(&tpool)?;
+            let target = targets.first().ok_or_else(|| Error::Backend(format!("dm: {tpool} has no table")))?;
+            let total = target.length * 512;
+            let status = target.thin_pool()?;
+            let usage =
+                status.usage().ok_or_else(|| Error::Backend(format!("dm: thin pool {tpool} reports {status}")))?;
+            let used = (total as f64 * usage.data_percent() / 100.0) as u64;
+            extra.insert(
+                "thin_pool_data_percent".into(),
+                serde_json::json!((usage.data_percent() * 100.0).round() / 100.0),
+            );
+            extra.insert(
+                "thin_pool_metadata_percent".into(),
+                serde_json::json!((usage.metadata_percent() * 100.0).round() / 100.0),
+            );
+            (total, total.saturating_sub(used), used)
+        } else {
+            let (size, free) = self.vg_size_free()?;
+            (size, free, provisioned)
+        };
+        Ok(PoolCapacity {
+            total_bytes: total,
+            free_bytes: free,
+            provisioned_bytes: provisioned,
+            allocated_bytes: allocated,
+            total_volumes: count,
+            thin_provisioning_support: thin,
+            thick_provisioning_support: !thin,
+            extra,
+        })
+    }
+}
+
+impl Backend for LvmBackend {
+    fn driver(&self) -> &'static str {
+        "lvm"
+    }
+
+    fn pools(&self) -> Vec<String> {
+        vec![self.vg.clone()]
+    }
+
+    fn capacity(&self, pool: &str) -> Result<PoolCapacity> {
+        self.check_pool(pool)?;
+        // Device-mapper first (one vgs at most); the lvs report when it cannot answer.
+        match self.capacity_with_dm() {
+            Ok(c) => Ok(c),
+            Err(e) => {
+                log::debug!("lvm: capacity through device-mapper failed ({e}); asking lvs");
+                self.capacity_with_lvs()
+            }
+        }
     }
 
     fn create_volume(&self, pool: &str, spec: &VolumeSpec) -> Result<Outcome> {

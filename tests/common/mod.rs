@@ -116,7 +116,10 @@ impl Daemon {
         self.child = Some(child);
         match rx.recv_timeout(Duration::from_secs(180)) {
             Ok(addr) => self.addr = addr,
-            Err(_) => panic!("hearthd did not become ready:\n{}", self.log()),
+            Err(e) => {
+                let status = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+                panic!("hearthd did not become ready ({e}; exit status {status:?}):\n{}", self.log())
+            }
         }
     }
 
