@@ -337,7 +337,11 @@ impl LvmBackend {
     /// Copy every chunk of `src` to `dst`, then flush. Zero chunks are not written:
     /// on a thin target they are unmapped (`BLKDISCARD`), on a thick one zeroed by
     /// the kernel (`BLKZEROOUT`).
-    fn copy_lv(&self, src: &str, dst: &str) -> Result<()> {
+    ///
+    /// With `only_changes`, chunks the target already holds are not written (a
+    /// revert rewrites only what changed since the snapshot, so the origin's other
+    /// COW snapshots copy only those chunks).
+    fn copy_lv(&self, src: &str, dst: &str, only_changes: bool) -> Result<()> {
         let thin_target = self.lv(dst)?.is_some_and(|l| !l.pool_lv.is_empty());
         let from = File::open(self.lv_path(src)).map_err(|e| Error::Backend(format!("lvm: opening {src}: {e}")))?;
         let to = OpenOptions::new()
@@ -346,11 +350,26 @@ impl LvmBackend {
             .map_err(|e| Error::Backend(format!("lvm: opening {dst}: {e}")))?;
         let len = Self::device_size(&from)?.min(Self::device_size(&to)?);
         let mut buf = vec![0u8; CHUNK];
+        // Slice comparisons are memcmp: fast even in a debug build under emulation.
+        let zeros = vec![0u8; CHUNK];
+        let mut have = if only_changes { vec![0u8; CHUNK] } else { Vec::new() };
+        let reader = if only_changes {
+            Some(File::open(self.lv_path(dst)).map_err(|e| Error::Backend(format!("lvm: opening {dst}: {e}")))?)
+        } else {
+            None
+        };
         let mut off = 0u64;
         while off < len {
             let n = ((len - off) as usize).min(CHUNK);
             from.read_exact_at(&mut buf[..n], off).map_err(|e| Error::Backend(format!("lvm: reading {src}: {e}")))?;
-            if buf[..n].iter().all(|&b| b == 0) {
+            if let Some(r) = &reader {
+                r.read_exact_at(&mut have[..n], off).map_err(|e| Error::Backend(format!("lvm: reading {dst}: {e}")))?;
+                if have[..n] == buf[..n] {
+                    off += n as u64;
+                    continue;
+                }
+            }
+            if buf[..n] == zeros[..n] {
                 if thin_target {
                     Self::discard(&to, off, n as u64)?;
                 } else {
@@ -382,7 +401,7 @@ impl LvmBackend {
             }
         } else {
             self.run(&self.tools.lvcreate, &["--yes", "-Wy", "-L", &size, "-n", &partial, &self.vg])?;
-            if let Err(e) = self.copy_lv(source, &partial) {
+            if let Err(e) = self.copy_lv(source, &partial, false) {
                 let _ = self.remove_lv(&partial);
                 return Err(e);
             }
@@ -613,9 +632,12 @@ impl Backend for LvmBackend {
             self.run(&self.tools.lvcreate, &["--yes", "-s", "-n", &name, &self.full(&origin)])?;
         } else {
             let size = self.lv(&origin)?.ok_or_else(|| Error::Backend(format!("lvm: {origin} does not exist")))?.size;
+            // As large as the origin, plus room for the exception store's own
+            // metadata, so that rewriting the whole origin cannot overflow it.
+            let cow = size + (size / 64).max(8 << 20);
             self.run(
                 &self.tools.lvcreate,
-                &["--yes", "-s", "-L", &format!("{size}b"), "-n", &name, &self.full(&origin)],
+                &["--yes", "-s", "-L", &format!("{cow}b"), "-n", &name, &self.full(&origin)],
             )?;
         }
         Ok(Outcome::Done)
@@ -656,7 +678,7 @@ impl Backend for LvmBackend {
         if self.lv(&snap)?.is_some_and(|l| !l.is_active()) {
             self.activate(&snap)?;
         }
-        self.copy_lv(&snap, &names::volume(volume))
+        self.copy_lv(&snap, &names::volume(volume), true)
     }
 
     fn volume_busy(&self, pool: &str, id: Id) -> Result<bool> {

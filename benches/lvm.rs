@@ -1,0 +1,295 @@
+//! LVM benchmark, run inside the VM tier's guest (real LVM):
+//! `vm-tests/run.sh --disk-size 24G -- vm-tests/guest/lvm-bench.sh`.
+//!
+//! Side by side in one run, on volume group `$HEARTH_BENCH_VG`:
+//! - create to `available` through hearth against a bare `lvcreate` of the same size,
+//!   thick and thin (median of 5);
+//! - delete with wipe of a 1 GiB thick volume (hearth: `BLKZEROOUT`, then `lvremove`)
+//!   against `dd if=/dev/zero oflag=direct` of the same size;
+//! - with 500 thin volumes in the group: show and list latency, and the cost of one
+//!   capacity refresh through device-mapper ioctls against `vgs` + `lvs`.
+//!
+//! Without `HEARTH_BENCH_VG` it says so and does nothing. Nothing is asserted.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hearth::backend::lvm::LvmBackend;
+use hearth::config::Config;
+
+struct Conn {
+    s: BufReader<TcpStream>,
+    addr: String,
+}
+
+impl Conn {
+    fn new(addr: &str) -> Conn {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_nodelay(true).unwrap();
+        Conn { s: BufReader::new(s), addr: addr.into() }
+    }
+
+    fn req(&mut self, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+        let mut head = format!(
+            "{method} /v3/bench{path} HTTP/1.1\r\nHost: {}\r\nOpenStack-API-Version: volume latest\r\n",
+            self.addr
+        );
+        match body {
+            Some(b) => {
+                head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}", b.len()))
+            }
+            None => head.push_str("\r\n"),
+        }
+        self.s.get_mut().write_all(head.as_bytes()).unwrap();
+        let mut line = String::new();
+        self.s.read_line(&mut line).unwrap();
+        let status: u16 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let mut len = 0;
+        loop {
+            line.clear();
+            self.s.read_line(&mut line).unwrap();
+            if line == "\r\n" {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse().unwrap();
+                }
+            }
+        }
+        let mut buf = vec![0u8; len];
+        self.s.read_exact(&mut buf).unwrap();
+        (status, serde_json::from_slice(&buf).unwrap_or(serde_json::Value::Null))
+    }
+
+    fn create(&mut self, size: u64) -> String {
+        let (st, v) = self.req("POST", "/volumes", Some(&format!(r#"{{"volume":{{"size":{size}}}}}"#)));
+        assert_eq!(st, 202, "{v}");
+        v["volume"]["id"].as_str().unwrap().to_string()
+    }
+
+    fn wait(&mut self, id: &str, done: impl Fn(u16, &serde_json::Value) -> bool) {
+        loop {
+            let (st, v) = self.req("GET", &format!("/volumes/{id}"), None);
+            if done(st, &v) {
+                return;
+            }
+            assert_ne!(v["volume"]["status"], "error", "{v}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+fn config_text(vg: &str, lvm_type: &str, dir: &std::path::Path) -> String {
+    format!(
+        "data_dir = {:?}\nreport_interval = 3600\n[quota]\nquota_volumes = -1\nquota_gigabytes = -1\n\
+         [backends.lvm]\ndriver = \"lvm\"\nvolume_group = \"{vg}\"\nlvm_type = \"{lvm_type}\"\nvolume_clear = \"zero\"\n",
+        dir.join("data").display().to_string()
+    )
+}
+
+fn start(text: &str, dir: &std::path::Path) -> (Child, String) {
+    let path = dir.join("bench.toml");
+    std::fs::write(&path, text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hearthd"))
+        .arg("--config")
+        .arg(&path)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    (child, line.trim().strip_prefix("hearthd: listening on http://").unwrap().to_string())
+}
+
+fn stop(mut c: Child) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM);
+    let _ = c.wait();
+}
+
+fn sh(args: &[&str]) -> Duration {
+    let t = Instant::now();
+    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    t.elapsed()
+}
+
+fn median(mut xs: Vec<Duration>) -> f64 {
+    xs.sort();
+    xs[xs.len() / 2].as_secs_f64() * 1000.0
+}
+
+fn pct(mut xs: Vec<Duration>, p: f64) -> f64 {
+    xs.sort();
+    xs[((xs.len() as f64 * p) as usize).min(xs.len() - 1)].as_secs_f64() * 1000.0
+}
+
+fn empty(vg: &str) {
+    let _ = Command::new("lvremove").args(["-f", "-y", vg]).output();
+}
+
+fn main() {
+    let Ok(vg) = std::env::var("HEARTH_BENCH_VG") else {
+        println!("lvm benchmark not run: HEARTH_BENCH_VG is not set (run it in the VM tier's guest)");
+        return;
+    };
+    let mut rows: Vec<(String, String)> = Vec::new();
+    for lvm_type in ["thick", "thin"] {
+        empty(&vg);
+        let dir = tempfile::tempdir().unwrap();
+        let (child, addr) = start(&config_text(&vg, lvm_type, dir.path()), dir.path());
+        let mut c = Conn::new(&addr);
+        // hearth makes the thin pool on its first create: do one before timing.
+        let warm = c.create(1);
+        c.wait(&warm, |_, v| v["volume"]["status"] == "available");
+        let hearth: Vec<Duration> = (0..5)
+            .map(|_| {
+                let t = Instant::now();
+                let id = c.create(1);
+                c.wait(&id, |_, v| v["volume"]["status"] == "available");
+                t.elapsed()
+            })
+            .collect();
+        let bare: Vec<Duration> = (0..5)
+            .map(|i| {
+                let name = format!("bare{i}");
+                let d = if lvm_type == "thick" {
+                    sh(&["lvcreate", "--yes", "-Wy", "-L", "1073741824b", "-n", &name, &vg])
+                } else {
+                    sh(&[
+                        "lvcreate",
+                        "--yes",
+                        "-Wy",
+                        "-V",
+                        "1073741824b",
+                        "--thinpool",
+                        "hearth-thinpool",
+                        "-n",
+                        &name,
+                        &vg,
+                    ])
+                };
+                sh(&["lvremove", "-f", "-y", &format!("{vg}/{name}")]);
+                d
+            })
+            .collect();
+        let (h, b) = (median(hearth), median(bare));
+        rows.push((
+            format!("create 1 GiB {lvm_type} → available: hearth / bare `lvcreate` (median of 5)"),
+            format!("{h:.0} ms / {b:.0} ms ({:.2}×)", h / b),
+        ));
+        if lvm_type == "thick" {
+            // Delete with wipe of a full 1 GiB thick volume vs dd of zeroes.
+            let id = c.create(1);
+            c.wait(&id, |_, v| v["volume"]["status"] == "available");
+            let t = Instant::now();
+            assert_eq!(c.req("DELETE", &format!("/volumes/{id}"), None).0, 202);
+            c.wait(&id, |st, _| st == 404);
+            let hearth = t.elapsed();
+            sh(&["lvcreate", "--yes", "-Wy", "-L", "1073741824b", "-n", "ddwipe", &vg]);
+            let dd =
+                sh(&["dd", "if=/dev/zero", &format!("of=/dev/{vg}/ddwipe"), "bs=1M", "count=1024", "oflag=direct"]);
+            sh(&["lvremove", "-f", "-y", &format!("{vg}/ddwipe")]);
+            rows.push((
+                "delete 1 GiB thick with wipe: hearth (`BLKZEROOUT` + lvremove) / `dd if=/dev/zero oflag=direct`"
+                    .into(),
+                format!("{:.0} ms / {:.0} ms", hearth.as_secs_f64() * 1000.0, dd.as_secs_f64() * 1000.0),
+            ));
+        } else {
+            // 500 thin volumes in the group.
+            let n = 500usize;
+            let t = Instant::now();
+            let ids: Vec<String> = std::thread::scope(|s| {
+                let hs: Vec<_> = (0..8)
+                    .map(|k| {
+                        let addr = addr.clone();
+                        s.spawn(move || {
+                            let mut c = Conn::new(&addr);
+                            (0..n / 8 + 1)
+                                .filter(|i| k * (n / 8 + 1) + i < n - 6)
+                                .map(|_| c.create(1))
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+            });
+            for id in &ids {
+                c.wait(id, |_, v| v["volume"]["status"] == "available");
+            }
+            let fill = t.elapsed();
+            let lv_count = String::from_utf8(
+                Command::new("lvs").args(["--noheadings", "-o", "lv_name", &vg]).output().unwrap().stdout,
+            )
+            .unwrap()
+            .lines()
+            .filter(|l| l.trim().starts_with("volume-"))
+            .count();
+            let show: Vec<Duration> = (0..200)
+                .map(|i| {
+                    let t = Instant::now();
+                    assert_eq!(c.req("GET", &format!("/volumes/{}", ids[i * 7 % ids.len()]), None).0, 200);
+                    t.elapsed()
+                })
+                .collect();
+            let detail: Vec<Duration> = (0..20)
+                .map(|_| {
+                    let t = Instant::now();
+                    assert_eq!(c.req("GET", "/volumes/detail?limit=1000", None).0, 200);
+                    t.elapsed()
+                })
+                .collect();
+            rows.push((
+                format!("{lv_count} thin volumes made through the API, 8 clients"),
+                format!("{:.0} s", fill.as_secs_f64()),
+            ));
+            rows.push((
+                format!("show p50 / p99 with {lv_count} LVs"),
+                format!("{:.2} ms / {:.2} ms", pct(show.clone(), 0.5), pct(show, 0.99)),
+            ));
+            rows.push((format!("list detail p50 with {lv_count} LVs"), format!("{:.1} ms", pct(detail, 0.5))));
+            let cfg = Config::parse(&config_text(&vg, "thin", dir.path()), "bench").unwrap();
+            let b = LvmBackend::new(&cfg.backends["lvm"]).unwrap();
+            let via_lvs: Vec<Duration> = (0..5)
+                .map(|_| {
+                    let t = Instant::now();
+                    let c = b.capacity_with_lvs().unwrap();
+                    assert!(c.total_volumes as usize >= lv_count);
+                    t.elapsed()
+                })
+                .collect();
+            let via_dm: Vec<Duration> = (0..5)
+                .map(|_| {
+                    let t = Instant::now();
+                    let c = b.capacity_with_dm().unwrap();
+                    assert!(c.total_volumes as usize >= lv_count);
+                    t.elapsed()
+                })
+                .collect();
+            rows.push((
+                format!("capacity refresh with {lv_count} LVs: device-mapper ioctls / `vgs` + `lvs` (median of 5)"),
+                format!("{:.1} ms / {:.1} ms", median(via_dm), median(via_lvs)),
+            ));
+        }
+        stop(child);
+    }
+    empty(&vg);
+    println!(
+        "hearth LVM benchmark (QEMU TCG guest, LVM {})",
+        String::from_utf8_lossy(&Command::new("lvm").arg("version").output().unwrap().stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim()
+    );
+    println!();
+    println!("| measure | result |");
+    println!("|---|---|");
+    for (k, v) in rows {
+        println!("| {k} | {v} |");
+    }
+}
