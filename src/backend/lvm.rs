@@ -681,9 +681,18 @@ impl Backend for LvmBackend {
         self.copy_lv(&snap, &names::volume(volume), true)
     }
 
+    /// Open now and still open two seconds later: udev opens a device briefly to
+    /// probe it after every change, which is not "busy".
     fn volume_busy(&self, pool: &str, id: Id) -> Result<bool> {
         self.check_pool(pool)?;
-        Ok(self.open_count(&names::volume(id))?.unwrap_or(0) > 0)
+        let lv = names::volume(id);
+        for _ in 0..20 {
+            if self.open_count(&lv)?.unwrap_or(0) == 0 {
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(true)
     }
 
     fn device_path(&self, _pool: &str, id: Id) -> PathBuf {
