@@ -46,11 +46,8 @@ fn sigkill_with_work_in_flight_loses_nothing() {
     let to_extend = d.create_volume(json!({"size": 1}));
     d.wait_status(&to_extend, "available");
 
-    // In flight: deletes (wiping), an extend, and a burst of creates.
-    for id in &doomed {
-        assert_eq!(d.delete(&format!("/volumes/{id}")).status, 202);
-    }
-    assert_eq!(d.post(&format!("/volumes/{to_extend}/action"), json!({"os-extend": {"new_size": 3}})).status, 202);
+    // In flight: a burst of creates, then deletes (wiping) and an extend, and the
+    // kill right after the last of them is accepted, while the wipes run.
     let created: Vec<String> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..4)
             .map(|_| {
@@ -61,6 +58,10 @@ fn sigkill_with_work_in_flight_loses_nothing() {
             .collect();
         hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
     });
+    assert_eq!(d.post(&format!("/volumes/{to_extend}/action"), json!({"os-extend": {"new_size": 3}})).status, 202);
+    for id in &doomed {
+        assert_eq!(d.delete(&format!("/volumes/{id}")).status, 202);
+    }
     d.kill9();
     let in_flight = db_tasks(&d);
     assert!(in_flight > 0, "the test must kill hearthd with work in flight");
