@@ -44,6 +44,33 @@ fn connector_of(a: &Attachment) -> Option<Connector> {
     a.connector.as_ref().and_then(|c| Connector::from_json(c).ok())
 }
 
+/// A new attachment of `v` in `status`, nothing connected yet.
+fn new_attachment(
+    v: &Volume,
+    status: AttachStatus,
+    mode: AttachMode,
+    instance: Option<String>,
+    host: Option<String>,
+) -> Attachment {
+    let now = Timestamp::now();
+    Attachment {
+        id: Id::new(),
+        volume_id: v.id,
+        project_id: v.project_id.clone(),
+        instance_uuid: instance,
+        attached_host: host,
+        mountpoint: None,
+        attach_status: status,
+        attach_mode: mode,
+        connector: None,
+        connection_info: None,
+        attach_time: None,
+        detach_time: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
 /// Set the volume's status from its (remaining) attachments, as Cinder does.
 fn settle_status(v: &mut Volume, attachments: &[Attachment]) {
     let has = |s: AttachStatus| attachments.iter().any(|a| a.attach_status == s);
@@ -234,22 +261,9 @@ impl Core {
             let existing = v.attachments.iter().find(|a| {
                 a.attach_status == AttachStatus::Attaching && connector_of(a).is_some_and(|o| o.same_host(&c))
             });
-            let mut a = existing.cloned().unwrap_or(Attachment {
-                id: Id::new(),
-                volume_id: v.id,
-                project_id: v.project_id.clone(),
-                instance_uuid: None,
-                attached_host: c.host.clone(),
-                mountpoint: None,
-                attach_status: AttachStatus::Attaching,
-                attach_mode: mode,
-                connector: None,
-                connection_info: None,
-                attach_time: None,
-                detach_time: None,
-                created_at: now,
-                updated_at: now,
-            });
+            let mut a = existing
+                .cloned()
+                .unwrap_or_else(|| new_attachment(&v, AttachStatus::Attaching, mode, None, c.host.clone()));
             a.connector = Some(connector.clone());
             a.connection_info =
                 Some(serde_json::json!({"driver_volume_type": pool.export.driver_volume_type(), "data": data.clone()}));
@@ -300,22 +314,8 @@ impl Core {
                 .find(|a| host_name.is_none() || a.attached_host == host_name)
                 .or_else(|| v.attachments.iter().find(|a| a.attach_status == AttachStatus::Attaching && a.instance_uuid.is_none()))
                 .cloned();
-            let mut a = pending.unwrap_or(Attachment {
-                id: Id::new(),
-                volume_id: v.id,
-                project_id: v.project_id.clone(),
-                instance_uuid: None,
-                attached_host: host_name.clone(),
-                mountpoint: None,
-                attach_status: AttachStatus::Attaching,
-                attach_mode: mode,
-                connector: None,
-                connection_info: None,
-                attach_time: None,
-                detach_time: None,
-                created_at: now,
-                updated_at: now,
-            });
+            let mut a = pending
+                .unwrap_or_else(|| new_attachment(&v, AttachStatus::Attaching, mode, None, host_name.clone()));
             a.instance_uuid = instance_uuid;
             if host_name.is_some() {
                 a.attached_host = host_name;
@@ -509,22 +509,7 @@ impl Core {
                 )));
             }
             let now = Timestamp::now();
-            let a = Attachment {
-                id: Id::new(),
-                volume_id: v.id,
-                project_id: v.project_id.clone(),
-                instance_uuid: instance_uuid.clone(),
-                attached_host: None,
-                mountpoint: None,
-                attach_status: AttachStatus::Reserved,
-                attach_mode: Self::mode_for(&v, mode),
-                connector: None,
-                connection_info: None,
-                attach_time: None,
-                detach_time: None,
-                created_at: now,
-                updated_at: now,
-            };
+            let a = new_attachment(&v, AttachStatus::Reserved, Self::mode_for(&v, mode), instance_uuid.clone(), None);
             sa::insert(tx, &a)?;
             if v.status == VolumeStatus::Available {
                 v.status = VolumeStatus::Reserved;
