@@ -11,56 +11,21 @@
 #[path = "../tests/common/xfs.rs"]
 mod xfs;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::os::unix::fs::FileExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Conn {
-    s: BufReader<TcpStream>,
-    addr: String,
+#[path = "support/http.rs"]
+mod http;
+
+use http::Conn;
+
+trait Wait {
+    fn wait_available(&mut self, id: &str);
 }
 
-impl Conn {
-    fn new(addr: &str) -> Conn {
-        let s = TcpStream::connect(addr).unwrap();
-        s.set_nodelay(true).unwrap();
-        Conn { s: BufReader::new(s), addr: addr.into() }
-    }
-
-    fn req(&mut self, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
-        let mut head = format!(
-            "{method} /v3/bench{path} HTTP/1.1\r\nHost: {}\r\nOpenStack-API-Version: volume latest\r\n",
-            self.addr
-        );
-        if let Some(b) = body {
-            head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}", b.len()));
-        } else {
-            head.push_str("\r\n");
-        }
-        self.s.get_mut().write_all(head.as_bytes()).unwrap();
-        let mut line = String::new();
-        self.s.read_line(&mut line).unwrap();
-        let status: u16 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-        let mut len = 0;
-        loop {
-            line.clear();
-            self.s.read_line(&mut line).unwrap();
-            if line == "\r\n" {
-                break;
-            }
-            if let Some((k, v)) = line.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    len = v.trim().parse().unwrap();
-                }
-            }
-        }
-        let mut buf = vec![0u8; len];
-        self.s.read_exact(&mut buf).unwrap();
-        (status, serde_json::from_slice(&buf).unwrap_or(serde_json::Value::Null))
-    }
-
+impl Wait for Conn {
     fn wait_available(&mut self, id: &str) {
         loop {
             let (_, v) = self.req("GET", &format!("/volumes/{id}"), None);
@@ -133,7 +98,7 @@ fn main() {
         ));
     }
     let (mut child, addr) = start(&config, dir.path());
-    let mut c = Conn::new(&addr);
+    let mut c = Conn::new(&addr, "bench");
     for t in ["copy", "reflink"] {
         c.req(
             "POST",

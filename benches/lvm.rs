@@ -11,59 +11,24 @@
 //!
 //! Without `HEARTH_BENCH_VG` it says so and does nothing. Nothing is asserted.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hearth::backend::lvm::LvmBackend;
 use hearth::config::Config;
 
-struct Conn {
-    s: BufReader<TcpStream>,
-    addr: String,
+#[path = "support/http.rs"]
+mod http;
+
+use http::Conn;
+
+trait Volumes {
+    fn create(&mut self, size: u64) -> String;
+    fn wait(&mut self, id: &str, done: impl Fn(u16, &serde_json::Value) -> bool);
 }
 
-impl Conn {
-    fn new(addr: &str) -> Conn {
-        let s = TcpStream::connect(addr).unwrap();
-        s.set_nodelay(true).unwrap();
-        Conn { s: BufReader::new(s), addr: addr.into() }
-    }
-
-    fn req(&mut self, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
-        let mut head = format!(
-            "{method} /v3/bench{path} HTTP/1.1\r\nHost: {}\r\nOpenStack-API-Version: volume latest\r\n",
-            self.addr
-        );
-        match body {
-            Some(b) => {
-                head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}", b.len()))
-            }
-            None => head.push_str("\r\n"),
-        }
-        self.s.get_mut().write_all(head.as_bytes()).unwrap();
-        let mut line = String::new();
-        self.s.read_line(&mut line).unwrap();
-        let status: u16 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-        let mut len = 0;
-        loop {
-            line.clear();
-            self.s.read_line(&mut line).unwrap();
-            if line == "\r\n" {
-                break;
-            }
-            if let Some((k, v)) = line.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    len = v.trim().parse().unwrap();
-                }
-            }
-        }
-        let mut buf = vec![0u8; len];
-        self.s.read_exact(&mut buf).unwrap();
-        (status, serde_json::from_slice(&buf).unwrap_or(serde_json::Value::Null))
-    }
-
+impl Volumes for Conn {
     fn create(&mut self, size: u64) -> String {
         let (st, v) = self.req("POST", "/volumes", Some(&format!(r#"{{"volume":{{"size":{size}}}}}"#)));
         assert_eq!(st, 202, "{v}");
@@ -142,7 +107,7 @@ fn main() {
         empty(&vg);
         let dir = tempfile::tempdir().unwrap();
         let (child, addr) = start(&config_text(&vg, lvm_type, dir.path()), dir.path());
-        let mut c = Conn::new(&addr);
+        let mut c = Conn::new(&addr, "bench");
         // hearth makes the thin pool on its first create: do one before timing.
         let warm = c.create(1);
         c.wait(&warm, |_, v| v["volume"]["status"] == "available");
@@ -201,14 +166,16 @@ fn main() {
             ));
         } else {
             // 500 thin volumes in the group.
-            let n = 500usize;
+            // 500 by default; HEARTH_BENCH_LVS for a shorter run (TCG makes each
+            // lvcreate take most of a second).
+            let n: usize = std::env::var("HEARTH_BENCH_LVS").ok().and_then(|v| v.parse().ok()).unwrap_or(500);
             let t = Instant::now();
             let ids: Vec<String> = std::thread::scope(|s| {
                 let hs: Vec<_> = (0..8)
                     .map(|k| {
                         let addr = addr.clone();
                         s.spawn(move || {
-                            let mut c = Conn::new(&addr);
+                            let mut c = Conn::new(&addr, "bench");
                             (0..n / 8 + 1)
                                 .filter(|i| k * (n / 8 + 1) + i < n - 6)
                                 .map(|_| c.create(1))

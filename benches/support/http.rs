@@ -1,0 +1,64 @@
+//! The benchmarks' HTTP client: one keep-alive connection, as real clients use, with
+//! `TCP_NODELAY`, speaking to `/v3/<project>` at the newest microversion. Each
+//! benchmark includes it with `#[path]` and uses part of it.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+
+/// A keep-alive connection to hearthd.
+pub struct Conn {
+    s: BufReader<TcpStream>,
+    addr: String,
+    project: String,
+}
+
+impl Conn {
+    /// Connect to `addr` (host:port) on behalf of `project`.
+    pub fn new(addr: &str, project: &str) -> Conn {
+        let s = TcpStream::connect(addr).expect("connect");
+        s.set_nodelay(true).unwrap();
+        Conn { s: BufReader::new(s), addr: addr.into(), project: project.into() }
+    }
+
+    /// One request to `/v3/<project><path>`; (status, body bytes).
+    pub fn req_raw(&mut self, method: &str, path: &str, body: Option<&str>) -> (u16, Vec<u8>) {
+        let mut head = format!(
+            "{method} /v3/{}{path} HTTP/1.1\r\nHost: {}\r\nX-Auth-Token: bench:{}\r\nOpenStack-API-Version: volume latest\r\n",
+            self.project, self.addr, self.project
+        );
+        match body {
+            Some(b) => {
+                head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}", b.len()))
+            }
+            None => head.push_str("\r\n"),
+        }
+        self.s.get_mut().write_all(head.as_bytes()).unwrap();
+        let mut line = String::new();
+        self.s.read_line(&mut line).unwrap();
+        let status: u16 = line.split_whitespace().nth(1).expect("status line").parse().unwrap();
+        let mut len = 0usize;
+        loop {
+            line.clear();
+            self.s.read_line(&mut line).unwrap();
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse().unwrap();
+                }
+            }
+        }
+        let mut buf = vec![0u8; len];
+        self.s.read_exact(&mut buf).unwrap();
+        (status, buf)
+    }
+
+    /// One request; (status, body as JSON, `null` when there is none).
+    pub fn req(&mut self, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+        let (status, bytes) = self.req_raw(method, path, body);
+        (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+    }
+}
