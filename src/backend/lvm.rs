@@ -84,7 +84,8 @@ pub struct LvmBackend {
     vg: String,
     configured_type: LvmType,
     thin: Mutex<Option<bool>>,
-    pool_lock: Mutex<()>,
+    /// Whether hearth's thin pool is known to exist (checked once, then kept).
+    pool_lock: Mutex<bool>,
     volume_clear: VolumeClear,
     volume_clear_size_mib: u64,
     over_subscription: OverSubscription,
@@ -136,7 +137,7 @@ impl LvmBackend {
             vg,
             configured_type: b.lvm_type.unwrap_or_default(),
             thin: Mutex::new(None),
-            pool_lock: Mutex::new(()),
+            pool_lock: Mutex::new(false),
             volume_clear: b.volume_clear,
             volume_clear_size_mib: b.volume_clear_size,
             over_subscription: b.max_over_subscription_ratio,
@@ -235,8 +236,12 @@ impl LvmBackend {
     /// Make hearth's thin pool if it is missing: 95% of the group's free space, the
     /// rest left for the pool's metadata and LVM's spare.
     fn ensure_thin_pool(&self) -> Result<()> {
-        let _one_at_a_time = self.pool_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ready = self.pool_lock.lock().unwrap_or_else(|e| e.into_inner());
+        if *ready {
+            return Ok(());
+        }
         if self.lv(names::LVM_THIN_POOL)?.is_some() {
+            *ready = true;
             return Ok(());
         }
         let (_, free) = self.vg_size_free()?;
@@ -250,11 +255,13 @@ impl LvmBackend {
             &["--yes", "--type", "thin-pool", "-L", &format!("{size}b"), "-n", names::LVM_THIN_POOL, &self.vg],
         );
         match made {
-            Ok(_) => Ok(()),
+            Ok(_) => {}
             // Another create made it meanwhile: that is what was wanted.
-            Err(_) if self.lv(names::LVM_THIN_POOL)?.is_some() => Ok(()),
-            Err(e) => Err(e),
+            Err(_) if self.lv(names::LVM_THIN_POOL)?.is_some() => {}
+            Err(e) => return Err(e),
         }
+        *ready = true;
+        Ok(())
     }
 
     /// How many openers a volume's device has (device-mapper, no process spawned).
@@ -530,23 +537,26 @@ impl Backend for LvmBackend {
     fn create_volume(&self, pool: &str, spec: &VolumeSpec) -> Result<Outcome> {
         self.check_pool(pool)?;
         let name = names::volume(spec.id);
-        if let Some(lv) = self.lv(&name)? {
-            if lv.size >= spec.size.bytes() {
-                return Ok(Outcome::AlreadyDone);
-            }
-            return Err(Error::Backend(format!("lvm: a smaller LV {name} already exists")));
-        }
         let size = format!("{}b", spec.size.bytes());
-        if self.is_thin()? {
+        // One LVM command on the common path; the report only when it fails.
+        let made = if self.is_thin()? {
             self.ensure_thin_pool()?;
             self.run(
                 &self.tools.lvcreate,
                 &["--yes", "-Wy", "-V", &size, "--thinpool", names::LVM_THIN_POOL, "-n", &name, &self.vg],
-            )?;
+            )
         } else {
-            self.run(&self.tools.lvcreate, &["--yes", "-Wy", "-L", &size, "-n", &name, &self.vg])?;
+            self.run(&self.tools.lvcreate, &["--yes", "-Wy", "-L", &size, "-n", &name, &self.vg])
+        };
+        match made {
+            Ok(_) => Ok(Outcome::Done),
+            Err(e) => match self.lv(&name)? {
+                // Made before (a retry, or a reconcile): done if it is big enough.
+                Some(lv) if lv.size >= spec.size.bytes() => Ok(Outcome::AlreadyDone),
+                Some(_) => Err(Error::Backend(format!("lvm: a smaller LV {name} already exists"))),
+                None => Err(e),
+            },
         }
-        Ok(Outcome::Done)
     }
 
     fn delete_volume(&self, pool: &str, id: Id) -> Result<Outcome> {
