@@ -12,55 +12,20 @@
 //!
 //! Figures are printed as a Markdown table for the README; nothing is asserted.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 const PROJECT: &str = "bench";
 
-#[path = "support/http.rs"]
-mod http;
+mod support;
 
-use http::Conn;
+use support::{start, stop, Conn, Hearthd};
 
-struct Daemon {
-    child: Child,
-    addr: String,
-    ready: Duration,
-}
-
-fn start(dir: &std::path::Path) -> Daemon {
-    let config = dir.join("bench.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = {:?}\n[quota]\nquota_volumes = -1\nquota_gigabytes = -1\n[backends.file]\ndriver = \"file\"\nsize_gb = 100000\nvolume_clear = \"none\"\n",
-            dir.join("data").display().to_string()
-        ),
+fn config(dir: &std::path::Path) -> String {
+    format!(
+        "data_dir = {:?}\n[quota]\nquota_volumes = -1\nquota_gigabytes = -1\n[backends.file]\ndriver = \"file\"\nsize_gb = 100000\nvolume_clear = \"none\"\n",
+        dir.join("data").display().to_string()
     )
-    .unwrap();
-    let t0 = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hearthd"))
-        .arg("--config")
-        .arg(&config)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start hearthd");
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let ready = t0.elapsed();
-    let addr = line.trim().strip_prefix("hearthd: listening on http://").expect("ready line").to_string();
-    Daemon { child, addr, ready }
-}
-
-fn stop(mut d: Daemon) {
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(d.child.id() as i32), nix::sys::signal::Signal::SIGTERM);
-    let _ = d.child.wait();
 }
 
 fn rss_mib(pid: u32) -> f64 {
@@ -99,7 +64,7 @@ fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(10_000);
     let dir = tempfile::tempdir().unwrap();
-    let d = start(dir.path());
+    let d: Hearthd = start(&config(dir.path()), dir.path());
     let ready_empty = d.ready;
 
     // Fill the store through the API, 16 clients at a time.
@@ -140,7 +105,7 @@ fn main() {
     stop(d);
 
     // Measure on a fresh process over the full store.
-    let d = start(dir.path());
+    let d: Hearthd = start(&config(dir.path()), dir.path());
     let ready_full = d.ready;
     let mut c = Conn::new(&d.addr, PROJECT);
     let show = timed(2000, |i| {

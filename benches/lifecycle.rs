@@ -11,15 +11,13 @@
 #[path = "../tests/common/xfs.rs"]
 mod xfs;
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::FileExt;
-use std::process::{Child, Command, Stdio};
+
 use std::time::{Duration, Instant};
 
-#[path = "support/http.rs"]
-mod http;
+mod support;
 
-use http::Conn;
+use support::{start, stop, Conn};
 
 trait Wait {
     fn wait_available(&mut self, id: &str);
@@ -36,23 +34,6 @@ impl Wait for Conn {
             }
         }
     }
-}
-
-fn start(config: &str, dir: &std::path::Path) -> (Child, String) {
-    let path = dir.join("bench.toml");
-    std::fs::write(&path, format!("data_dir = {:?}\n{config}", dir.join("data").display().to_string())).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hearthd"))
-        .arg("--config")
-        .arg(&path)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.trim().strip_prefix("hearthd: listening on http://").unwrap().to_string();
-    (child, addr)
 }
 
 fn median(mut xs: Vec<Duration>) -> f64 {
@@ -97,7 +78,9 @@ fn main() {
             x.path().display().to_string()
         ));
     }
-    let (mut child, addr) = start(&config, dir.path());
+    let config = format!("data_dir = {:?}\n{config}", dir.path().join("data").display().to_string());
+    let h = start(&config, dir.path());
+    let addr = h.addr.clone();
     let mut c = Conn::new(&addr, "bench");
     for t in ["copy", "reflink"] {
         c.req(
@@ -131,8 +114,7 @@ fn main() {
         .collect();
     trips.sort();
     let p = |q: f64| trips[((trips.len() as f64 * q) as usize).min(trips.len() - 1)].as_secs_f64() * 1000.0;
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
-    let _ = child.wait();
+    stop(h);
     println!("hearth lifecycle benchmark (file backend, release build)");
     println!();
     println!("| measure | result |");

@@ -11,17 +11,15 @@
 //!
 //! Without `HEARTH_BENCH_VG` it says so and does nothing. Nothing is asserted.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hearth::backend::lvm::LvmBackend;
 use hearth::config::Config;
 
-#[path = "support/http.rs"]
-mod http;
+mod support;
 
-use http::Conn;
+use support::{start, stop, Conn};
 
 trait Volumes {
     fn create(&mut self, size: u64) -> String;
@@ -55,27 +53,6 @@ fn config_text(vg: &str, lvm_type: &str, dir: &std::path::Path) -> String {
     )
 }
 
-fn start(text: &str, dir: &std::path::Path) -> (Child, String) {
-    let path = dir.join("bench.toml");
-    std::fs::write(&path, text).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hearthd"))
-        .arg("--config")
-        .arg(&path)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    (child, line.trim().strip_prefix("hearthd: listening on http://").unwrap().to_string())
-}
-
-fn stop(mut c: Child) {
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM);
-    let _ = c.wait();
-}
-
 fn sh(args: &[&str]) -> Duration {
     let t = Instant::now();
     let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
@@ -106,7 +83,8 @@ fn main() {
     for lvm_type in ["thick", "thin"] {
         empty(&vg);
         let dir = tempfile::tempdir().unwrap();
-        let (child, addr) = start(&config_text(&vg, lvm_type, dir.path()), dir.path());
+        let daemon = start(&config_text(&vg, lvm_type, dir.path()), dir.path());
+        let addr = daemon.addr.clone();
         let mut c = Conn::new(&addr, "bench");
         // hearth makes the thin pool on its first create: do one before timing.
         let warm = c.create(1);
@@ -242,7 +220,7 @@ fn main() {
                 format!("{:.1} ms / {:.1} ms", median(via_dm), median(via_lvs)),
             ));
         }
-        stop(child);
+        stop(daemon);
     }
     empty(&vg);
     println!(

@@ -71,6 +71,20 @@ fn new_attachment(
     }
 }
 
+/// Remove attachments from a volume in `tx`: their rows go, and the volume's status
+/// (and `attached_mode`) follow what remains.
+fn forget_attachments(tx: &Connection, v: &mut Volume, ids: &[Id]) -> Result<()> {
+    for id in ids {
+        sa::delete(tx, *id)?;
+    }
+    v.attachments.retain(|a| !ids.contains(&a.id));
+    let remaining = v.attachments.clone();
+    settle_status(v, &remaining);
+    v.updated_at = Timestamp::now();
+    sv::save(tx, v)?;
+    sv::replace_metadata(tx, v.id, &v.admin_metadata, true)
+}
+
 /// Set the volume's status from its (remaining) attachments, as Cinder does.
 fn settle_status(v: &mut Volume, attachments: &[Attachment]) {
     let has = |s: AttachStatus| attachments.iter().any(|a| a.attach_status == s);
@@ -209,20 +223,14 @@ impl Core {
                     v.id, v.status
                 )));
             }
-            let (dropped, kept): (Vec<_>, Vec<_>) = v
+            let dropped: Vec<Attachment> = v
                 .attachments
                 .iter()
+                .filter(|a| a.attach_status == AttachStatus::Attaching && a.instance_uuid.is_none())
                 .cloned()
-                .partition(|a| a.attach_status == AttachStatus::Attaching && a.instance_uuid.is_none());
-            for a in &dropped {
-                sa::delete(tx, a.id)?;
-            }
-            v.attachments = kept;
-            let atts = v.attachments.clone();
-            settle_status(&mut v, &atts);
-            v.updated_at = Timestamp::now();
-            sv::save(tx, &v)?;
-            sv::replace_metadata(tx, v.id, &v.admin_metadata, true)?;
+                .collect();
+            let ids: Vec<Id> = dropped.iter().map(|a| a.id).collect();
+            forget_attachments(tx, &mut v, &ids)?;
             Ok((v, dropped))
         })?;
         for a in &dropped {
@@ -406,13 +414,7 @@ impl Core {
                     }
                 },
             };
-            sa::delete(tx, target.id)?;
-            v.attachments.retain(|a| a.id != target.id);
-            let atts = v.attachments.clone();
-            settle_status(&mut v, &atts);
-            v.updated_at = Timestamp::now();
-            sv::save(tx, &v)?;
-            sv::replace_metadata(tx, v.id, &v.admin_metadata, true)?;
+            forget_attachments(tx, &mut v, &[target.id])?;
             Ok((v, target))
         })?;
         self.disconnect(&v, connector_of(&gone).as_ref(), &v.attachments)
@@ -614,13 +616,7 @@ impl Core {
     pub fn attachment_delete(&self, caller: &Caller, id: &str) -> Result<Vec<Attachment>> {
         let (v, gone) = self.store.write(|tx| {
             let (a, mut v) = self.attachment_in(tx, caller, id)?;
-            sa::delete(tx, a.id)?;
-            v.attachments.retain(|x| x.id != a.id);
-            let atts = v.attachments.clone();
-            settle_status(&mut v, &atts);
-            v.updated_at = Timestamp::now();
-            sv::save(tx, &v)?;
-            sv::replace_metadata(tx, v.id, &v.admin_metadata, true)?;
+            forget_attachments(tx, &mut v, &[a.id])?;
             Ok((v, a))
         })?;
         self.disconnect(&v, connector_of(&gone).as_ref(), &v.attachments)?;

@@ -1,11 +1,51 @@
-//! The benchmarks' HTTP client: one keep-alive connection, as real clients use, with
-//! `TCP_NODELAY`, speaking to `/v3/<project>` at the newest microversion. Each
-//! benchmark includes it with `#[path]` and uses part of it.
+//! What the benchmarks share: starting the release `hearthd` on a configuration
+//! ([`start`], [`stop`]) and an HTTP client that keeps one connection alive, as real
+//! clients do, with `TCP_NODELAY`, speaking to `/v3/<project>` at the newest
+//! microversion ([`Conn`]). Each benchmark includes it and uses part of it.
 
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running hearthd.
+pub struct Hearthd {
+    /// The process.
+    pub child: Child,
+    /// Where it listens (host:port).
+    pub addr: String,
+    /// Time from spawn to its "listening" line.
+    pub ready: Duration,
+}
+
+/// Start hearthd with `config` (written to `dir/bench.toml`) on an ephemeral port.
+pub fn start(config: &str, dir: &Path) -> Hearthd {
+    let path = dir.join("bench.toml");
+    std::fs::write(&path, config).unwrap();
+    let t0 = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hearthd"))
+        .arg("--config")
+        .arg(&path)
+        .args(["--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start hearthd");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let ready = t0.elapsed();
+    let addr = line.trim().strip_prefix("hearthd: listening on http://").expect("ready line").to_string();
+    Hearthd { child, addr, ready }
+}
+
+/// SIGTERM and wait.
+pub fn stop(mut h: Hearthd) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(h.child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+    let _ = h.child.wait();
+}
 
 /// A keep-alive connection to hearthd.
 pub struct Conn {
