@@ -94,6 +94,9 @@ pub enum TargetHelper {
     /// A path on this host (os-brick's LOCAL connector).
     #[default]
     Local,
+    /// iSCSI through the kernel's LIO target (Cinder's `lioadm`; `lio` also works).
+    #[serde(alias = "lio")]
+    Lioadm,
 }
 
 /// What happens to a volume's data when it is deleted (Cinder's `volume_clear`).
@@ -197,6 +200,16 @@ pub struct BackendConfig {
     /// How hosts reach the volumes.
     #[serde(default)]
     pub target_helper: TargetHelper,
+    /// lioadm: the primary portal's address (required).
+    pub target_ip_address: Option<std::net::IpAddr>,
+    /// lioadm: more portal addresses (multipath).
+    pub target_secondary_ip_addresses: Option<Vec<std::net::IpAddr>>,
+    /// lioadm: the portals' TCP port (3260).
+    pub target_port: Option<u16>,
+    /// lioadm: the IQN prefix of targets (`iqn.2010-10.org.openstack:`).
+    pub target_prefix: Option<String>,
+    /// lioadm: LIO's configfs directory (`/sys/kernel/config/target`).
+    pub configfs_path: Option<PathBuf>,
     /// file: the directory that holds the volume files.
     pub path: Option<PathBuf>,
     /// file: the pool's capacity in GiB (default: the filesystem's size).
@@ -384,6 +397,60 @@ impl Config {
                     Ok(())
                 }
             };
+            match b.target_helper {
+                TargetHelper::Local => {
+                    for (k, set) in [
+                        ("target_ip_address", b.target_ip_address.is_some()),
+                        ("target_secondary_ip_addresses", b.target_secondary_ip_addresses.is_some()),
+                        ("target_port", b.target_port.is_some()),
+                        ("target_prefix", b.target_prefix.is_some()),
+                        ("configfs_path", b.configfs_path.is_some()),
+                    ] {
+                        if set {
+                            return Err(value_err(key(k), "is a key of target_helper = \"lioadm\", not of \"local\""));
+                        }
+                    }
+                }
+                TargetHelper::Lioadm => {
+                    let Some(primary) = b.target_ip_address else {
+                        return Err(value_err(
+                            key("target_ip_address"),
+                            "is required with target_helper = \"lioadm\" (the address initiators log in to)",
+                        ));
+                    };
+                    if primary.is_unspecified() {
+                        return Err(value_err(key("target_ip_address"), "must be an address initiators can reach"));
+                    }
+                    let secondary = b.target_secondary_ip_addresses.as_deref().unwrap_or_default();
+                    if secondary.contains(&primary)
+                        || secondary.iter().enumerate().any(|(i, a)| a.is_unspecified() || secondary[..i].contains(a))
+                    {
+                        return Err(value_err(
+                            key("target_secondary_ip_addresses"),
+                            "must be distinct addresses, other than target_ip_address",
+                        ));
+                    }
+                    if b.target_port == Some(0) {
+                        return Err(value_err(key("target_port"), "must be a TCP port between 1 and 65535"));
+                    }
+                    if let Some(prefix) = &b.target_prefix {
+                        let ok = prefix.starts_with("iqn.")
+                            && prefix.len() <= 160
+                            && prefix
+                                .bytes()
+                                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b".:-".contains(&c));
+                        if !ok {
+                            return Err(value_err(
+                                key("target_prefix"),
+                                "must be an IQN prefix: \"iqn.\" then lower-case letters, digits, '.', ':' and '-'",
+                            ));
+                        }
+                    }
+                    if b.configfs_path.as_ref().is_some_and(|p| !p.is_absolute()) {
+                        return Err(value_err(key("configfs_path"), "must be an absolute path"));
+                    }
+                }
+            }
             match b.driver {
                 Driver::File => {
                     if b.size_gb == Some(0) {
@@ -509,6 +576,37 @@ mod tests {
             ("[backends.l]\ndriver = \"lvm\"\nvolume_group = \"vg\"\npath = \"/x\"\n", "backends.l.path"),
             ("[backends.l]\ndriver = \"lvm\"\nvolume_group = \"vg\"\nlvm_type = \"fat\"\n", "lvm_type"),
             ("[backends.f]\ndriver = \"file\"\nvolume_group = \"vg\"\n", "backends.f.volume_group"),
+            ("[backends.f]\ndriver = \"file\"\ntarget_helper = \"tgtadm\"\n", "tgtadm"),
+            ("[backends.f]\ndriver = \"file\"\ntarget_helper = \"lioadm\"\n", "backends.f.target_ip_address"),
+            ("[backends.f]\ndriver = \"file\"\ntarget_port = 3260\n", "backends.f.target_port"),
+            (
+                "[backends.f]\ndriver = \"file\"\ntarget_helper = \"lioadm\"\ntarget_ip_address = \"10.0.0\"\n",
+                "target_ip_address",
+            ),
+            (
+                "[backends.f]\ndriver = \"file\"\ntarget_helper = \"lioadm\"\ntarget_ip_address = \"0.0.0.0\"\n",
+                "backends.f.target_ip_address",
+            ),
+            (
+                "[backends.f]\ndriver = \"file\"\ntarget_helper = \"lio\"\ntarget_ip_address = \"10.0.0.1\"\n\
+                 target_secondary_ip_addresses = [\"10.0.0.1\"]\n",
+                "backends.f.target_secondary_ip_addresses",
+            ),
+            (
+                "[backends.f]\ndriver = \"file\"\ntarget_helper = \"lio\"\ntarget_ip_address = \"10.0.0.1\"\n\
+                 target_port = 0\n",
+                "backends.f.target_port",
+            ),
+            (
+                "[backends.f]\ndriver = \"file\"\ntarget_helper = \"lio\"\ntarget_ip_address = \"10.0.0.1\"\n\
+                 target_prefix = \"IQN.Bad Prefix\"\n",
+                "backends.f.target_prefix",
+            ),
+            (
+                "[backends.f]\ndriver = \"file\"\ntarget_helper = \"lio\"\ntarget_ip_address = \"10.0.0.1\"\n\
+                 configfs_path = \"relative\"\n",
+                "backends.f.configfs_path",
+            ),
         ];
         for (text, key) in table {
             let text =
@@ -516,6 +614,21 @@ mod tests {
             let err = Config::parse(&text, "t.toml").expect_err(&text).to_string();
             assert!(err.contains(key), "{text:?}: {err}");
         }
+    }
+
+    #[test]
+    fn lioadm_takes_cinders_keys() {
+        let c = Config::parse(
+            "[backends.l]\ndriver = \"lvm\"\nvolume_group = \"vg\"\ntarget_helper = \"lioadm\"\n\
+             target_ip_address = \"192.0.2.1\"\ntarget_secondary_ip_addresses = [\"2001:db8::1\"]\n\
+             target_port = 3261\ntarget_prefix = \"iqn.2026-11.org.example:\"\n",
+            "t",
+        )
+        .unwrap();
+        let b = &c.backends["l"];
+        assert_eq!(b.target_helper, TargetHelper::Lioadm);
+        assert_eq!(b.target_secondary_ip_addresses.as_deref().unwrap().len(), 1);
+        assert_eq!(b.target_port, Some(3261));
     }
 
     #[test]

@@ -27,6 +27,11 @@ impl Id {
     pub fn parse(s: &str) -> Option<Id> {
         uuid::Uuid::parse_str(s).ok().map(Id)
     }
+
+    /// The 32 hex digits without dashes (a SCSI unit serial, say).
+    pub fn simple(&self) -> String {
+        self.0.simple().to_string()
+    }
 }
 
 impl Default for Id {

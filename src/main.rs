@@ -58,6 +58,7 @@ fn check_config(config: &Config) -> Result<(), String> {
     for (name, bc) in &config.backends {
         let result = hearth::backend::from_config(config, name, bc).and_then(|b| {
             b.check()?;
+            hearth::export::from_config(bc).check()?;
             Ok(b.pools())
         });
         match result {

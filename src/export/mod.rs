@@ -2,14 +2,15 @@
 //!
 //! An [`Export`] makes a volume reachable (a target, a LUN, a path), lets one host's
 //! connector in with an access mode, and answers with the `data` part of Cinder's
-//! `connection_info` that the host's os-brick connector expects. The first
-//! implementation is [`local`] (os-brick's LOCAL connector: a path on this host); the
-//! trait carries what iSCSI needs too: the connector's initiator and host, CHAP
-//! credentials kept per volume, and portals and LUNs in the returned data.
+//! `connection_info` that the host's os-brick connector expects. Two implementations:
+//! [`local`] (os-brick's LOCAL connector: a path on this host) and [`lio`] (iSCSI
+//! through the kernel's LIO target: the connector's initiator gets an ACL, with the
+//! volume's CHAP credentials, and the data lists portals, IQNs and LUNs).
 //!
 //! Every operation is idempotent: making an export that exists, or removing one
 //! that is gone, succeeds ([`Outcome::AlreadyDone`]).
 
+pub mod lio;
 pub mod local;
 
 use std::path::PathBuf;
@@ -128,12 +129,42 @@ pub trait Export: Send + Sync {
 
     /// The volumes this export currently exports (for reconcile).
     fn list_exports(&self) -> Result<Vec<Id>>;
+
+    /// The hosts (initiator names) a volume's export currently lets in (for
+    /// reconcile); none for exports that keep no per-host state.
+    fn list_initiators(&self, _volume: Id) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
+    /// Check that the export can work on this host (start-up, `check-config`).
+    fn check(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Build the export a backend's configuration asks for.
 pub fn from_config(b: &crate::config::BackendConfig) -> std::sync::Arc<dyn Export> {
+    use crate::config::{Driver, TargetHelper};
     match b.target_helper {
-        crate::config::TargetHelper::Local => std::sync::Arc::new(local::LocalExport),
+        TargetHelper::Local => std::sync::Arc::new(local::LocalExport),
+        TargetHelper::Lioadm => {
+            let port = b.target_port.unwrap_or(3260);
+            let portals = b
+                .target_ip_address
+                .iter()
+                .chain(b.target_secondary_ip_addresses.iter().flatten())
+                .map(|ip| lio::Portal { ip: *ip, port })
+                .collect();
+            std::sync::Arc::new(lio::LioExport::new(lio::LioSettings {
+                root: b.configfs_path.clone().unwrap_or_else(|| lio::DEFAULT_CONFIGFS_PATH.into()),
+                target_prefix: b.target_prefix.clone().unwrap_or_else(|| lio::DEFAULT_TARGET_PREFIX.into()),
+                portals,
+                backstore: match b.driver {
+                    Driver::Lvm => lio::Backstore::Iblock,
+                    Driver::File => lio::Backstore::Fileio,
+                },
+            }))
+        }
     }
 }
 

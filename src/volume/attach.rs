@@ -17,6 +17,8 @@
 //! time (409 otherwise); a second attachment for the *same* instance is allowed, as
 //! Nova needs it for live migration.
 
+use std::sync::{Arc, Mutex};
+
 use rusqlite::Connection;
 use serde_json::{Map, Value};
 
@@ -145,7 +147,8 @@ impl Core {
         Ok((pool, ExportTarget { volume_id: v.id, device_path, chap }))
     }
 
-    /// Make the export and let `c` in; returns the `connection_info` data.
+    /// Make the export and let `c` in; returns the `connection_info` data. The
+    /// volume's connection lock must be held.
     fn connect(
         &self,
         pool: &PoolRef,
@@ -155,7 +158,16 @@ impl Core {
         v: &Volume,
     ) -> Result<Map<String, Value>> {
         pool.export.ensure_export(t)?;
-        let mut data = pool.export.allow(t, c, mode)?;
+        let mut data = match pool.export.allow(t, c, mode) {
+            Ok(data) => data,
+            Err(e) => {
+                // Leave no export behind that no connection explains.
+                if let Err(undo) = self.disconnect_locked(v, None) {
+                    log::error!("cannot undo the export of volume {}: {undo}", v.id);
+                }
+                return Err(e);
+            }
+        };
         data.insert("volume_id".into(), Value::String(v.id.to_string()));
         data.insert("access_mode".into(), Value::String(mode.as_str().into()));
         data.insert("encrypted".into(), Value::Bool(false));
@@ -164,10 +176,26 @@ impl Core {
         Ok(data)
     }
 
+    /// The lock held around changing a volume's export together with its records.
+    fn connection_lock(&self, id: Id) -> Arc<Mutex<()>> {
+        let mut locks = self.connection_locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks.entry(id).or_default().clone()
+    }
+
     /// Take `c`'s access away, and the export when no connection is left.
-    fn disconnect(&self, v: &Volume, c: Option<&Connector>, remaining: &[Attachment]) -> Result<()> {
+    fn disconnect(&self, v: &Volume, c: Option<&Connector>) -> Result<()> {
+        let lock = self.connection_lock(v.id);
+        let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.disconnect_locked(v, c)
+    }
+
+    /// [`Core::disconnect`] with the volume's connection lock held: decides on the
+    /// connections the store holds now, not on a copy read before the lock.
+    fn disconnect_locked(&self, v: &Volume, c: Option<&Connector>) -> Result<()> {
         let Some(host) = &v.host else { return Ok(()) };
         let pool = self.pool(host)?;
+        let remaining = self.store.read(|tx| sv::get(tx, v.id))?.map(|v| v.attachments).unwrap_or_default();
+        let remaining = remaining.as_slice();
         if let Some(c) = c {
             // Another connection of the same host keeps the host's access.
             let host_still_connected = remaining
@@ -234,7 +262,7 @@ impl Core {
             Ok((v, dropped))
         })?;
         for a in &dropped {
-            self.disconnect(&v, connector_of(a).as_ref(), &v.attachments)?;
+            self.disconnect(&v, connector_of(a).as_ref())?;
         }
         Ok(())
     }
@@ -257,6 +285,8 @@ impl Core {
             Ok((v, pool, target))
         })?;
         let mode = Self::mode_for(&v, None);
+        let lock = self.connection_lock(v.id);
+        let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
         let data = self.connect(&pool, &target, &c, mode, &v)?;
         // Record the connection as an attaching attachment of this host, so that
         // os-attach completes it and restarts can rebuild the export.
@@ -281,7 +311,7 @@ impl Core {
         })?;
         if let Err(e) = recorded {
             // Lost a race with another host: undo this host's access.
-            let _ = self.disconnect(&v, Some(&c), &v.attachments);
+            let _ = self.disconnect_locked(&v, Some(&c));
             return Err(e);
         }
         Ok(serde_json::json!({"driver_volume_type": pool.export.driver_volume_type(), "data": data}))
@@ -390,7 +420,7 @@ impl Core {
             v.attachments = kept;
             Ok(v)
         })?;
-        self.disconnect(&v, Some(&c), &v.attachments)
+        self.disconnect(&v, Some(&c))
     }
 
     /// `os-detach`: one attachment goes (the only one when none is named).
@@ -417,7 +447,7 @@ impl Core {
             forget_attachments(tx, &mut v, &[target.id])?;
             Ok((v, target))
         })?;
-        self.disconnect(&v, connector_of(&gone).as_ref(), &v.attachments)
+        self.disconnect(&v, connector_of(&gone).as_ref())
     }
 
     /// `os-force_detach` (admin): terminate the connector (if given) and detach the
@@ -551,6 +581,8 @@ impl Core {
             let (pool, target) = self.export_target(tx, &mut v)?;
             Ok((a, v, pool, target))
         })?;
+        let lock = self.connection_lock(v.id);
+        let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
         let data = self.connect(&pool, &target, &c, a.attach_mode, &v)?;
         let updated = self.store.write(|tx| {
             let (mut a, mut v) = self.attachment_in(tx, caller, id)?;
@@ -581,7 +613,7 @@ impl Core {
         match updated {
             Ok(a) => Ok(a),
             Err(e) => {
-                let _ = self.disconnect(&v, Some(&c), &v.attachments);
+                let _ = self.disconnect_locked(&v, Some(&c));
                 Err(e)
             }
         }
@@ -619,7 +651,7 @@ impl Core {
             forget_attachments(tx, &mut v, &[a.id])?;
             Ok((v, a))
         })?;
-        self.disconnect(&v, connector_of(&gone).as_ref(), &v.attachments)?;
+        self.disconnect(&v, connector_of(&gone).as_ref())?;
         Ok(v.attachments)
     }
 
@@ -645,6 +677,46 @@ impl Core {
             }
         }
         Ok(restored)
+    }
+}
+
+impl Core {
+    /// Remove what the exports hold that no attachment explains (start-up, after
+    /// [`Core::restore_exports`]): targets of volumes without a connection, and hosts
+    /// let in without one. Only the export's own (hearth-named) objects are listed.
+    pub fn prune_exports(&self) -> Result<usize> {
+        use std::collections::{BTreeMap, BTreeSet};
+        let all = self.store.read(|tx| sa::list(tx, &sa::AttachmentQuery::default()))?;
+        let mut wanted: BTreeMap<Id, BTreeSet<String>> = BTreeMap::new();
+        for a in all.iter().filter(|a| a.connection_info.is_some()) {
+            let hosts = wanted.entry(a.volume_id).or_default();
+            if let Some(ini) = connector_of(a).and_then(|c| c.initiator) {
+                hosts.insert(ini);
+            }
+        }
+        let mut exports: Vec<Arc<dyn crate::export::Export>> = Vec::new();
+        for p in self.pools().values() {
+            if !exports.iter().any(|e| Arc::ptr_eq(e, &p.export)) {
+                exports.push(p.export.clone());
+            }
+        }
+        let mut pruned = 0;
+        for ex in exports {
+            for id in ex.list_exports()? {
+                let Some(hosts) = wanted.get(&id) else {
+                    log::warn!("reconcile: removing the export of volume {id}: no attachment holds a connection");
+                    ex.remove_export(id)?;
+                    pruned += 1;
+                    continue;
+                };
+                for ini in ex.list_initiators(id)?.into_iter().filter(|i| !hosts.contains(i)) {
+                    log::warn!("reconcile: removing host {ini} from the export of volume {id}: no attachment has it");
+                    ex.deny(id, &Connector { initiator: Some(ini), ..Connector::default() })?;
+                    pruned += 1;
+                }
+            }
+        }
+        Ok(pruned)
     }
 }
 

@@ -82,6 +82,9 @@ pub struct Core {
     background: AtomicUsize,
     /// Bounds how many backend operations run at once (and so the blocking threads).
     backend_slots: Arc<smol::lock::Semaphore>,
+    /// One lock per volume around "export, then record the connection" and "forget
+    /// the connection, then unexport", so the export always matches the records.
+    connection_locks: std::sync::Mutex<std::collections::HashMap<crate::ids::Id, Arc<std::sync::Mutex<()>>>>,
 }
 
 impl Core {
@@ -96,6 +99,7 @@ impl Core {
         for (name, bc) in &config.backends {
             let b = backend::from_config(&config, name, bc)?;
             let ex = export::from_config(bc);
+            ex.check().map_err(|e| Error::Internal(format!("backend {name}: {e}")))?;
             let service_host = format!("{host}@{name}");
             let zone = bc.backend_availability_zone.clone().unwrap_or_else(|| config.storage_availability_zone.clone());
             store.write(|tx| crate::store::services::heartbeat(tx, &service_host, "cinder-volume", &zone))?;
@@ -144,6 +148,7 @@ impl Core {
             executor: Arc::new(smol::Executor::new()),
             background: AtomicUsize::new(0),
             backend_slots: Arc::new(smol::lock::Semaphore::new(BACKEND_SLOTS)),
+            connection_locks: Default::default(),
         }))
     }
 

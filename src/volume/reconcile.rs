@@ -11,7 +11,8 @@
 //!      volume in one rename, so it is idempotent too).
 //! 4. Each snapshot with recorded work likewise: `creating` becomes `available` when
 //!    its pool holds it, else `error`; `deleting` is resumed.
-//! 5. Exports are rebuilt for every attachment that holds a connection.
+//! 5. Exports are rebuilt for every attachment that holds a connection, and what the
+//!    exports hold that no attachment explains (a target, a host let in) is removed.
 //! 6. Backend objects named like hearth's that no record explains are reported in the
 //!    log and left alone.
 
@@ -41,6 +42,8 @@ pub struct Report {
     pub snapshots: usize,
     /// Exports rebuilt.
     pub exports: usize,
+    /// Exports, or hosts in them, removed because no attachment explains them.
+    pub exports_pruned: usize,
     /// Unexplained hearth-named objects.
     pub unexplained: usize,
 }
@@ -67,6 +70,7 @@ pub fn run(core: &Arc<Core>) -> Result<Report> {
         report.snapshots += 1;
     }
     report.exports = core.restore_exports()?;
+    report.exports_pruned = core.prune_exports()?;
     // Objects no record explains.
     for (name, p) in core.pools() {
         let known: BTreeSet<_> = core.store.read(|tx| sv::on_host(tx, name))?.into_iter().collect();
