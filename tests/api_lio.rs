@@ -28,6 +28,14 @@ struct Lio {
     _tmp: Option<tempfile::TempDir>,
 }
 
+impl Drop for Lio {
+    /// Leave no export behind (a failed test's would keep its LVs open).
+    fn drop(&mut self) {
+        self.d.stop();
+        clear(&self.root);
+    }
+}
+
 fn real() -> bool {
     std::env::var_os("HEARTH_TEST_VG").is_some() && Path::new(REAL_CONFIGFS).is_dir()
 }
@@ -130,9 +138,10 @@ fn attach(d: &Daemon, vol: &str, host: &str, mode: &str) -> (String, Value) {
 
 #[test]
 fn attachments_api_exports_one_target_with_chap_and_an_acl_per_host() {
-    let Lio { d, root, .. } = start();
-    let v = available(&d);
-    let (aid, ci) = attach(&d, &v, "compute1", "rw");
+    let lio = start();
+    let (d, root) = (&lio.d, &lio.root);
+    let v = available(d);
+    let (aid, ci) = attach(d, &v, "compute1", "rw");
     // Cinder's attachments API puts the iSCSI keys at the top of connection_info.
     assert_eq!(ci["driver_volume_type"], "iscsi");
     assert_eq!(ci["target_iqn"], format!("{PREFIX}volume-{v}"));
@@ -147,15 +156,28 @@ fn attachments_api_exports_one_target_with_chap_and_an_acl_per_host() {
     let (user, secret) = (ci["auth_username"].as_str().unwrap(), ci["auth_password"].as_str().unwrap());
     assert!(user.len() >= 12 && secret.len() >= 12, "{ci}");
 
-    let tpg = tpg(&root, &v);
+    let tpg = tpg(root, &v);
     let acl = tpg.join("acls/iqn.1994-05.com.redhat:compute1");
-    assert_eq!(std::fs::read(acl.join("auth/userid")).unwrap(), user.as_bytes(), "no trailing newline");
-    assert_eq!(std::fs::read(acl.join("auth/password")).unwrap(), secret.as_bytes(), "no trailing newline");
+    // Written with no trailing newline (LIO would keep it as part of the secret);
+    // real configfs shows the value with one.
+    let shown = |name: &str| {
+        let mut v = std::fs::read(acl.join("auth").join(name)).unwrap();
+        if real() {
+            assert_eq!(v.pop(), Some(b'\n'));
+        }
+        String::from_utf8(v).unwrap()
+    };
+    assert_eq!((shown("userid").as_str(), shown("password").as_str()), (user, secret));
     assert_eq!(read(acl.join("lun_0/write_protect")), "0");
     assert_eq!(read(tpg.join("attrib/authentication")), "1");
     assert_eq!(read(tpg.join("enable")), "1");
     assert!(tpg.join("np/127.0.0.1:3260").is_dir());
-    assert_eq!(names(tpg.join("lun/lun_0")).len(), 1, "LUN 0 maps the backstore");
+    let links: Vec<PathBuf> = names(tpg.join("lun/lun_0"))
+        .into_iter()
+        .filter_map(|n| std::fs::read_link(tpg.join("lun/lun_0").join(n)).ok())
+        .collect();
+    assert_eq!(links.len(), 1, "LUN 0 maps one backstore: {links:?}");
+    assert!(links[0].ends_with(format!("volume-{v}")), "{links:?}");
 
     // A second host on a volume that is not multiattach: refused, configfs untouched.
     d.call(
@@ -166,21 +188,22 @@ fn attachments_api_exports_one_target_with_chap_and_an_acl_per_host() {
         Some("3.54"),
     )
     .fault(400, "badRequest");
-    assert_eq!(targets(&root)[&v], BTreeSet::from(["iqn.1994-05.com.redhat:compute1".to_string()]));
+    assert_eq!(targets(root)[&v], BTreeSet::from(["iqn.1994-05.com.redhat:compute1".to_string()]));
 
     let r = d.post(&format!("/attachments/{aid}/action"), json!({"os-complete": null}));
     assert_eq!(r.status, 204, "{}", r.text);
     assert_eq!(d.delete(&format!("/attachments/{aid}")).status, 200);
-    assert!(targets(&root).is_empty(), "the target goes with the last attachment");
-    assert!(lio_at(&root).list_exports().unwrap().is_empty(), "the backstore goes too");
+    assert!(targets(root).is_empty(), "the target goes with the last attachment");
+    assert!(lio_at(root).list_exports().unwrap().is_empty(), "the backstore goes too");
 }
 
 #[test]
 fn legacy_actions_export_and_terminate() {
-    let Lio { d, root, .. } = start();
-    let v = available(&d);
-    assert_eq!(act(&d, &v, json!({"os-reserve": null})).status, 202);
-    let r = act(&d, &v, json!({"os-initialize_connection": {"connector": connector("compute1")}}));
+    let lio = start();
+    let (d, root) = (&lio.d, &lio.root);
+    let v = available(d);
+    assert_eq!(act(d, &v, json!({"os-reserve": null})).status, 202);
+    let r = act(d, &v, json!({"os-initialize_connection": {"connector": connector("compute1")}}));
     assert_eq!(r.status, 200, "{}", r.text);
     let info = r.json()["connection_info"].clone();
     assert_eq!(info["driver_volume_type"], "iscsi");
@@ -188,51 +211,54 @@ fn legacy_actions_export_and_terminate() {
     assert_eq!(data["target_iqn"], format!("{PREFIX}volume-{v}"));
     assert_eq!(data["auth_method"], "CHAP");
     // The same CHAP pair every time for this volume.
-    let again = act(&d, &v, json!({"os-initialize_connection": {"connector": connector("compute1")}})).json();
+    let again = act(d, &v, json!({"os-initialize_connection": {"connector": connector("compute1")}})).json();
     assert_eq!(again["connection_info"]["data"]["auth_password"], data["auth_password"]);
-    let r = act(&d, &v, json!({"os-attach": {"instance_uuid": Id::new().to_string(), "mountpoint": "/dev/vdb"}}));
+    let r = act(d, &v, json!({"os-attach": {"instance_uuid": Id::new().to_string(), "mountpoint": "/dev/vdb"}}));
     assert_eq!(r.status, 202, "{}", r.text);
-    assert_eq!(targets(&root).len(), 1);
+    assert_eq!(targets(root).len(), 1);
     // A connector without an initiator cannot be let in: 400, and nothing is left behind.
-    let other = available(&d);
+    let other = available(d);
     let msg =
-        act(&d, &other, json!({"os-initialize_connection": {"connector": {"host": "h9"}}})).fault(400, "badRequest");
+        act(d, &other, json!({"os-initialize_connection": {"connector": {"host": "h9"}}})).fault(400, "badRequest");
     assert!(msg.contains("initiator"), "{msg}");
-    assert!(!targets(&root).contains_key(&other), "no export without a connection");
+    assert!(!targets(root).contains_key(&other), "no export without a connection");
 
-    assert_eq!(act(&d, &v, json!({"os-begin_detaching": null})).status, 202);
-    assert_eq!(act(&d, &v, json!({"os-terminate_connection": {"connector": connector("compute1")}})).status, 202);
-    assert!(targets(&root).is_empty());
-    assert_eq!(act(&d, &v, json!({"os-detach": {}})).status, 202);
+    assert_eq!(act(d, &v, json!({"os-begin_detaching": null})).status, 202);
+    assert_eq!(act(d, &v, json!({"os-terminate_connection": {"connector": connector("compute1")}})).status, 202);
+    assert!(targets(root).is_empty());
+    assert_eq!(act(d, &v, json!({"os-detach": {}})).status, 202);
     d.wait_status(&v, "available");
 }
 
 #[test]
 fn multiattach_keeps_the_target_while_a_host_remains_and_ro_is_write_protected() {
-    let Lio { d, root, .. } = start();
+    let lio = start();
+    let (d, root) = (&lio.d, &lio.root);
     let r = d.post("/types", json!({"volume_type": {"name": "multi", "extra_specs": {"multiattach": "<is> True"}}}));
     assert_eq!(r.status, 200, "{}", r.text);
     let v = d.create_volume(json!({"size": 1, "volume_type": "multi"}));
     d.wait_status(&v, "available");
-    let (a1, c1) = attach(&d, &v, "compute1", "rw");
-    let (a2, c2) = attach(&d, &v, "compute2", "ro");
+    let (a1, c1) = attach(d, &v, "compute1", "rw");
+    let (a2, c2) = attach(d, &v, "compute2", "ro");
     // One CHAP pair per volume, for every host (as Cinder does).
     assert_eq!(c1["auth_password"], c2["auth_password"]);
     assert_eq!(c2["access_mode"], "ro");
-    let tpg = tpg(&root, &v);
+    let tpg = tpg(root, &v);
     assert_eq!(read(tpg.join("acls/iqn.1994-05.com.redhat:compute1/lun_0/write_protect")), "0");
     assert_eq!(read(tpg.join("acls/iqn.1994-05.com.redhat:compute2/lun_0/write_protect")), "1");
     assert_eq!(d.delete(&format!("/attachments/{a1}")).status, 200);
-    assert_eq!(targets(&root)[&v], BTreeSet::from(["iqn.1994-05.com.redhat:compute2".to_string()]));
+    assert_eq!(targets(root)[&v], BTreeSet::from(["iqn.1994-05.com.redhat:compute2".to_string()]));
     assert_eq!(d.delete(&format!("/attachments/{a2}")).status, 200);
-    assert!(targets(&root).is_empty());
+    assert!(targets(root).is_empty());
 }
 
 #[test]
 fn restarts_keep_exports_reboots_get_them_back_and_strays_go() {
-    let Lio { mut d, root, .. } = start();
-    let v = available(&d);
-    let (aid, ci) = attach(&d, &v, "compute1", "rw");
+    let mut lio = start();
+    let root = lio.root.clone();
+    let d = &mut lio.d;
+    let v = available(d);
+    let (aid, ci) = attach(d, &v, "compute1", "rw");
     assert_eq!(d.post(&format!("/attachments/{aid}/action"), json!({"os-complete": null})).status, 204);
     let acl = tpg(&root, &v).join("acls/iqn.1994-05.com.redhat:compute1");
     let before = (read(acl.join("auth/userid")), read(acl.join("auth/password")), targets(&root));
@@ -278,7 +304,8 @@ fn restarts_keep_exports_reboots_get_them_back_and_strays_go() {
 
 #[test]
 fn twenty_parallel_attaches_and_detaches_leave_configfs_as_the_store_says() {
-    let Lio { d, root, .. } = start();
+    let lio = start();
+    let (d, root) = (&lio.d, &lio.root);
     let vols: Vec<String> = (0..20).map(|_| d.create_volume(json!({"size": 1}))).collect();
     for v in &vols {
         d.wait_status(v, "available");
@@ -313,11 +340,11 @@ fn twenty_parallel_attaches_and_detaches_leave_configfs_as_the_store_says() {
         .map(|(n, v)| (v.clone(), BTreeSet::from([format!("iqn.1994-05.com.redhat:c{n}")])))
         .collect();
     assert_eq!(connected, expected.keys().cloned().collect::<BTreeSet<_>>(), "{listed}");
-    assert_eq!(targets(&root), expected);
+    assert_eq!(targets(root), expected);
     for a in listed.as_array().unwrap() {
         assert_eq!(d.delete(&format!("/attachments/{}", a["id"].as_str().unwrap())).status, 200);
     }
-    assert!(targets(&root).is_empty());
+    assert!(targets(root).is_empty());
     for v in &vols {
         assert_eq!(d.delete(&format!("/volumes/{v}")).status, 202);
     }

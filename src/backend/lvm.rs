@@ -92,6 +92,26 @@ pub struct LvmBackend {
     timeout: Duration,
     tools: Tools,
     dev: PathBuf,
+    /// A thick group's free space as `vgs` last measured it (see [`FreeBase`]).
+    free_base: Mutex<Option<FreeBase>>,
+}
+
+/// How long a thick group's free space measured by `vgs` is carried forward by
+/// device-mapper arithmetic before `vgs` is asked again.
+const FREE_BASE_MAX_AGE: Duration = Duration::from_secs(30);
+
+/// A thick group's size and free space from `vgs`, with the bytes device-mapper then
+/// showed mapped by the group's linear and striped segments. Until it is older than
+/// [`FREE_BASE_MAX_AGE`], free space is `free - (mapped now - mapped then)`: exact for
+/// every change of active LVs (all of hearth's), without running `vgs` — whose VG lock
+/// would otherwise make the next `lvcreate` wait after every change. Changes that
+/// device-mapper cannot see (inactive LVs of others) are caught at the next `vgs`.
+#[derive(Clone, Copy, Debug)]
+struct FreeBase {
+    at: std::time::Instant,
+    size: u64,
+    free: u64,
+    mapped: u64,
 }
 
 fn parse_num(v: &Value) -> Option<f64> {
@@ -144,6 +164,7 @@ impl LvmBackend {
             timeout: Duration::from_secs(b.lvm_command_timeout.unwrap_or(120)),
             tools,
             dev: PathBuf::from("/dev"),
+            free_base: Mutex::new(None),
         })
     }
 
@@ -462,18 +483,35 @@ impl LvmBackend {
     pub fn capacity_with_dm(&self) -> Result<PoolCapacity> {
         use super::dm::{lv_dm_name, lv_layer_dm_name, DmControl};
         let dm = DmControl::open()?;
+        let thin = self.is_thin()?;
+        let vg_prefix = lv_dm_name(&self.vg, "");
         let prefix = lv_dm_name(&self.vg, names::VOLUME_PREFIX);
-        let (mut provisioned, mut count) = (0u64, 0u64);
+        let (mut provisioned, mut count, mut mapped) = (0u64, 0u64, 0u64);
         for dev in dm.list_devices()? {
-            let Some(rest) = dev.name.strip_prefix(&prefix) else { continue };
-            let lv = format!("{}{}", names::VOLUME_PREFIX, rest.replace("--", "-"));
-            if names::parse_volume(&lv).is_none() || lv_dm_name(&self.vg, &lv) != dev.name {
+            // This group's devices: LV names never start with '-', so "vg--2-…" (group
+            // "vg-2") is not one of group "vg"'s.
+            let Some(rest) = dev.name.strip_prefix(&vg_prefix) else { continue };
+            if rest.starts_with('-') {
                 continue;
             }
-            provisioned += dm.table_status(&dev.name)?.iter().map(|t| t.length).sum::<u64>() * 512;
-            count += 1;
+            let volume = dev.name.strip_prefix(&prefix).is_some_and(|rest| {
+                let lv = format!("{}{}", names::VOLUME_PREFIX, rest.replace("--", "-"));
+                names::parse_volume(&lv).is_some() && lv_dm_name(&self.vg, &lv) == dev.name
+            });
+            if !volume && thin {
+                continue;
+            }
+            let table = dm.table_status(&dev.name)?;
+            if volume {
+                provisioned += table.iter().map(|t| t.length).sum::<u64>() * 512;
+                count += 1;
+            }
+            mapped += table
+                .iter()
+                .filter(|t| t.target_type == "linear" || t.target_type == "striped")
+                .map(|t| t.length * 512)
+                .sum::<u64>();
         }
-        let thin = self.is_thin()?;
         let mut extra = serde_json::Map::new();
         extra.insert("lvm_type".into(), serde_json::json!(if thin { "thin" } else { "thick" }));
         extra.insert("copy_method".into(), serde_json::json!(if thin { "thin-snapshot" } else { "block-copy" }));
@@ -497,8 +535,18 @@ impl LvmBackend {
             );
             (total, total.saturating_sub(used), used)
         } else {
-            let (size, free) = self.vg_size_free()?;
-            (size, free, provisioned)
+            let mut base = self.free_base.lock().unwrap_or_else(|e| e.into_inner());
+            let b = match *base {
+                Some(b) if b.at.elapsed() < FREE_BASE_MAX_AGE => b,
+                _ => {
+                    let (size, free) = self.vg_size_free()?;
+                    let b = FreeBase { at: std::time::Instant::now(), size, free, mapped };
+                    *base = Some(b);
+                    b
+                }
+            };
+            let free = (b.free + b.mapped).saturating_sub(mapped).min(b.size);
+            (b.size, free, provisioned)
         };
         Ok(PoolCapacity {
             total_bytes: total,

@@ -109,6 +109,10 @@ pub struct LioSettings {
 pub struct LioExport {
     s: LioSettings,
     locks: Mutex<HashMap<Id, Arc<Mutex<()>>>>,
+    /// Held while a portal is made or removed: the kernel shares one listening
+    /// socket among every TPG with the same portal, and making one while another TPG
+    /// drops the last use of it fails to bind (EADDRINUSE).
+    portal_lock: Mutex<()>,
 }
 
 fn cfs_err(what: &str, path: &Path, e: io::Error) -> Error {
@@ -248,7 +252,7 @@ fn clear_defaults(dir: &Path) -> Result<()> {
 impl LioExport {
     /// An export with these settings; nothing is touched yet.
     pub fn new(s: LioSettings) -> LioExport {
-        LioExport { s, locks: Mutex::new(HashMap::new()) }
+        LioExport { s, locks: Mutex::new(HashMap::new()), portal_lock: Mutex::new(()) }
     }
 
     /// The IQN of a volume's target.
@@ -295,6 +299,35 @@ impl LioExport {
             changed = true;
         }
         Ok(changed)
+    }
+
+    /// Make a portal of a TPG. A bind that fails with EADDRINUSE (the kernel still
+    /// closing a socket of the same address) is tried again a few times.
+    fn make_portal(&self, path: &Path) -> Result<bool> {
+        if path.is_dir() {
+            return Ok(false);
+        }
+        if let Some(np) = path.parent() {
+            make_group(np)?;
+        }
+        let _held = self.portal_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut tries = 0;
+        loop {
+            match fs::create_dir(path) {
+                Ok(()) => return Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+                Err(e) if e.raw_os_error() == Some(nix::libc::EADDRINUSE) && tries < 20 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => return Err(cfs_err("create the portal", path, e)),
+            }
+        }
+    }
+
+    fn remove_portal(&self, path: &Path) -> Result<Outcome> {
+        let _held = self.portal_lock.lock().unwrap_or_else(|p| p.into_inner());
+        remove_group(path)
     }
 
     /// Remove one ACL and its LUN mappings.
@@ -360,10 +393,10 @@ impl Export for LioExport {
         let np = tpg.join("np");
         let wanted: Vec<String> = self.s.portals.iter().map(Portal::to_string).collect();
         for p in &wanted {
-            changed |= make_group(&np.join(p))?;
+            changed |= self.make_portal(&np.join(p))?;
         }
         for stale in entries(&np)?.into_iter().filter(|n| !wanted.contains(n)) {
-            remove_group(&np.join(stale))?;
+            self.remove_portal(&np.join(stale))?;
             changed = true;
         }
         changed |= set_attr(&tpg.join("attrib").join("authentication"), "1")?;
@@ -390,7 +423,7 @@ impl Export for LioExport {
                 remove_group(&dir)?;
             }
             for p in entries(&tpg.join("np"))? {
-                remove_group(&tpg.join("np").join(p))?;
+                self.remove_portal(&tpg.join("np").join(p))?;
             }
             removed |= remove_group(&tpg)? == Outcome::Done;
         }
