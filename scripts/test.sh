@@ -5,13 +5,17 @@
 #   scripts/test.sh lint unit  # only some: lint unit clients vm
 #
 # Tiers:
-#   lint     cargo fmt --check, cargo clippy -D warnings
+#   lint     every .nix file parses (nix-instantiate --parse, Debian's nix-bin),
+#            cargo fmt --check, cargo clippy -D warnings
 #   unit     cargo test: unit tests, API tests against the real daemon over HTTP,
 #            scheduler and crash tests (file backend, temp dirs, ephemeral ports)
 #   clients  the real openstack and cinder CLIs and openstacksdk (pip, in .venv)
 #            driving hearthd
 #   vm       a QEMU/Debian guest with real LVM, LIO and open-iscsi (vm-tests/): the
-#            scenario tests run there against the lvm backend, thin and thick
+#            scenario tests run there against the lvm backend, thin and thick, and
+#            api_lio against real configfs; then two guests (vm-tests/two-guests.sh):
+#            hearthd with the LIO export on one, os-brick attaching over iSCSI on the
+#            other (vm-tests/scenarios/, shared with the NixOS tests)
 #
 # The last line is "N passed, N failed" over the tiers; the exit code is non-zero
 # when any tier failed.
@@ -39,7 +43,30 @@ ensure_rust() {
 }
 
 tier_lint() {
-    cargo fmt --all -- --check &&
+    # Every .nix file (flake.nix, nixos/, vm-tests/nixos/) must parse. Only parse: these
+    # machines have no binary cache and no network, so nothing is built or evaluated.
+    # nix-instantiate comes from Debian's nix-bin; a scratch state directory and an
+    # empty build-users-group let it run without root and without the nixbld group.
+    apt_install nix-instantiate nix-bin || return 1
+    if ! command -v nix-instantiate >/dev/null 2>&1; then
+        echo "test.sh: nix-instantiate (Debian's nix-bin) is missing: cannot parse the .nix files" >&2
+        return 1
+    fi
+    local nix_state f nix_failed=0 nix_count=0
+    nix_state=$(mktemp -d)
+    # Tracked files, and new ones not yet committed (not the ignored ones).
+    while IFS= read -r f; do
+        nix_count=$((nix_count + 1))
+        if ! NIX_STATE_DIR=$nix_state NIX_CONFIG='build-users-group =' \
+            nix-instantiate --parse "$f" >/dev/null; then
+            echo "test.sh: $f does not parse (nix-instantiate --parse)" >&2
+            nix_failed=1
+        fi
+    done < <(git ls-files --cached --others --exclude-standard -- '*.nix')
+    rm -rf "$nix_state"
+    echo "nix-instantiate --parse: $nix_count .nix files, $([[ $nix_failed -eq 0 ]] && echo ok || echo FAILED)"
+    [[ $nix_failed -eq 0 ]] &&
+        cargo fmt --all -- --check &&
         cargo clippy --all-targets --locked -- -D warnings
 }
 
@@ -76,7 +103,7 @@ tier_vm() {
     # The scenario tests, built here, run in the guest against real LVM.
     local bins
     bins=$(cargo test --locked --no-run --message-format=json \
-        --test api_volumes --test api_snapshots --test api_attach --test lvm |
+        --test api_volumes --test api_snapshots --test api_attach --test api_lio --test lvm |
         python3 -c 'import json, sys
 for line in sys.stdin:
     m = json.loads(line)
@@ -84,8 +111,12 @@ for line in sys.stdin:
         print(m["executable"])') || return 1
     [[ -n $bins ]] || { echo "no test binaries were built"; return 1; }
     cargo build --locked --bin hearthd || return 1
+    local rc=0
     # shellcheck disable=SC2086 # one argument per binary
-    vm-tests/run.sh --disk-size 24G --second-disk --timeout 1800 -- vm-tests/guest/lvm-tier.sh $bins
+    vm-tests/run.sh --disk-size 24G --second-disk --timeout 1800 -- vm-tests/guest/lvm-tier.sh $bins || rc=1
+    # Two guests: hearthd with the LIO export on one, os-brick over iSCSI on the other.
+    vm-tests/two-guests.sh || rc=1
+    return $rc
 }
 
 ensure_rust

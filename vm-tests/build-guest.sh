@@ -4,10 +4,15 @@
 # Output: a kernel and an initramfs holding the whole root file system, in
 #   $HEARTH_VM_CACHE/guest-<key>/{kernel,initrd.img,info}
 # where <key> hashes every input (this script, guest/init.sh, the package and
-# module lists, HEARTH_VM_EXTRA_PACKAGES). "$HEARTH_VM_CACHE/current" points at the
-# last one built. A second level, base-<key>/, keeps the debootstrap tree keyed by
-# the package list alone, so editing init.sh or the module list only repacks (~15 s).
-# The kernel .deb is kept in debs/.
+# module lists, HEARTH_VM_EXTRA_PACKAGES, scripts/requirements-clients.txt).
+# "$HEARTH_VM_CACHE/current" points at the last one built. A second level,
+# base-<key>/, keeps the debootstrap tree keyed by the package list alone, so
+# editing init.sh or the module list only repacks (~15 s). A third, venv-<key>/,
+# keeps the Python venv /opt/hearth-venv (os-brick and python-openstackclient at
+# the versions pinned in scripts/requirements-clients.txt), keyed by the base and
+# that file: the wheels are fetched on the host (`pip wheel`, host Python 3.11 like
+# the guest's) and installed with `pip --no-index` in a chroot of a copy of the
+# base tree (guests have no route to PyPI). The kernel .deb is kept in debs/.
 #
 # kernel is the uncompressed ELF vmlinux taken out of Debian's bzImage: QEMU starts
 # it directly through its PVH entry point, skipping SeaBIOS's real-mode load and the
@@ -23,6 +28,7 @@
 #   HEARTH_VM_CACHE            cache root (default /var/cache/hearth-vm)
 #   HEARTH_VM_MIRROR           Debian mirror (default http://deb.debian.org/debian)
 #   HEARTH_VM_EXTRA_PACKAGES   extra Debian packages for the guest, comma separated
+#   HEARTH_VM_PYTHON           host Python 3.11 that fetches the wheels (default python3)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -31,7 +37,11 @@ mirror=${HEARTH_VM_MIRROR:-http://deb.debian.org/debian}
 suite=bookworm
 
 # Debian packages in the guest (debootstrap --variant=minbase --include=...).
+# python3-venv: /opt/hearth-venv; targetcli-fb and dbus: the export benchmark's
+# comparison; multipath-tools: the iSCSI scenario's multipath attach; lsscsi:
+# os-brick's extend_volume.
 packages=lvm2,thin-provisioning-tools,open-iscsi,kmod,udev,iproute2,procps,util-linux,e2fsprogs,python3
+packages=$packages,python3-venv,targetcli-fb,dbus,multipath-tools,lsscsi
 if [ -n "${HEARTH_VM_EXTRA_PACKAGES:-}" ]; then
     packages=$packages,$HEARTH_VM_EXTRA_PACKAGES
 fi
@@ -41,7 +51,13 @@ modules="virtio_pci virtio_scsi sd_mod virtio_net virtio_rng 9pnet_virtio 9p
  dm_mod dm_snapshot dm_thin_pool loop configfs
  target_core_mod target_core_iblock target_core_file iscsi_target_mod
  scsi_transport_iscsi libiscsi libiscsi_tcp iscsi_tcp
+ dm_multipath dm_round_robin dm_service_time scsi_dh_alua
  ext4 crc32c_generic crc32c_intel"
+
+# The Python venv in the guest: these direct requirements, every version (theirs
+# and their dependencies') pinned by the repo's requirements file.
+requirements=$(cd "$here/.." && pwd)/scripts/requirements-clients.txt
+venv_direct="os-brick python-openstackclient"
 
 force=0; force_all=0; print_only=0
 for a in "$@"; do
@@ -58,10 +74,14 @@ log() { printf '[build-guest] %s\n' "$*" >&2; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}'; }
 
+[ -f "$requirements" ] || { echo "build-guest.sh: missing $requirements" >&2; exit 1; }
 base_key=$(printf '%s\n' "$suite" "$mirror" "$packages" | sha256sum | cut -c1-16)
-guest_key=$( { printf '%s\n' "$base_key" "$modules"; cat "$0" "$here/guest/init.sh"; } \
+venv_key=$( { printf '%s\n' "$base_key" "$venv_direct"; cat "$requirements"; } \
+            | sha256sum | cut -c1-16)
+guest_key=$( { printf '%s\n' "$base_key" "$venv_key" "$modules"; cat "$0" "$here/guest/init.sh"; } \
              | sha256sum | cut -c1-16)
 base=$cache/base-$base_key
+venvdir=$cache/venv-$venv_key
 guest=$cache/guest-$guest_key
 
 if [ $print_only = 1 ]; then echo "$guest"; exit 0; fi
@@ -119,6 +139,45 @@ if [ ! -f "$base/done" ] || [ $force_all = 1 ]; then
     log "debootstrap done in $(since "$t") s"
 else
     log "reusing base tree $base"
+fi
+
+# --- the Python venv (/opt/hearth-venv), keyed by the base and the requirements ----
+if [ ! -f "$venvdir/done" ] || [ $force_all = 1 ]; then
+    t=$(now)
+    py=${HEARTH_VM_PYTHON:-python3}
+    pyver=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])') \
+        || { log "no host python ($py) to fetch the wheels with"; exit 1; }
+    [ "$pyver" = 3.11 ] || { log "host $py is $pyver; the guest's is 3.11 (set HEARTH_VM_PYTHON)"; exit 1; }
+    pins=()
+    for p in $venv_direct; do
+        pin=$(grep -i -E "^$p==" "$requirements" || true)
+        [ -n "$pin" ] || { log "$p is not pinned in $requirements"; exit 1; }
+        pins+=("$pin")
+    done
+    log "venv: fetching wheels for ${pins[*]} (pinned by $requirements)"
+    mkdir -p "$work/vroot"
+    cp -a "$base/." "$work/vroot/"
+    wheels=$work/vroot/tmp/wheels
+    mkdir -p "$wheels"
+    cp "$requirements" "$wheels/constraints.txt"
+    "$py" -m pip wheel -q --wheel-dir "$wheels" -c "$wheels/constraints.txt" "${pins[@]}" \
+        > "$work/pip-wheel.log" 2>&1 || { tail -30 "$work/pip-wheel.log" >&2; log "pip wheel failed"; exit 1; }
+    log "venv: $(find "$wheels" -name '*.whl' | wc -l) wheels; installing in a chroot"
+    {
+        chroot "$work/vroot" python3 -m venv /opt/hearth-venv &&
+        chroot "$work/vroot" /opt/hearth-venv/bin/pip install -q --no-index \
+            --find-links /tmp/wheels -c /tmp/wheels/constraints.txt "${pins[@]}" &&
+        chroot "$work/vroot" /opt/hearth-venv/bin/python -c 'import os_brick, openstackclient'
+    } > "$work/pip-install.log" 2>&1 || { tail -30 "$work/pip-install.log" >&2; log "venv install failed"; exit 1; }
+    rm -rf "$venvdir"
+    mkdir -p "$work/venv-out"
+    mv "$work/vroot/opt/hearth-venv" "$work/venv-out/hearth-venv"
+    touch "$work/venv-out/done"
+    mv "$work/venv-out" "$venvdir"
+    rm -rf "$work/vroot"
+    log "venv ready in $(since "$t") s ($(du -sh "$venvdir" | cut -f1))"
+else
+    log "reusing venv $venvdir"
 fi
 
 # --- kernel: the generic flavour that linux-image-amd64 currently depends on ----
@@ -187,6 +246,12 @@ mv "$work/keep/kernel" "$kmods/kernel"
 chroot "$root" depmod "$kver"
 nmods=$(wc -l < "$work/closure")
 
+mkdir -p "$root/opt"
+cp -a "$venvdir/hearth-venv" "$root/opt/hearth-venv"
+# Not needed at run time, ~60 MB less to unpack at every boot: the packages' own
+# test suites and pip (nothing is installed in the guest).
+find "$root/opt/hearth-venv/lib" -depth -type d -path '*/site-packages/*' -name tests -exec rm -rf {} +
+rm -rf "$root/opt/hearth-venv/lib"/python3.*/site-packages/pip "$root/opt/hearth-venv/bin"/pip*
 install -m 0755 "$here/guest/init.sh" "$root/init"
 mkdir -p "$root/etc/target"   # LIO's db_root; absent, the kernel logs an error
 mkdir -p "$root/dev" "$root/proc" "$root/sys" "$root/run" "$root/tmp" "$root/sys/kernel/config"
@@ -220,6 +285,7 @@ fi
     echo "kernel_deb=$kdeb"
     echo "kernel_format=$kformat"
     echo "packages=$packages"
+    echo "venv=/opt/hearth-venv ($(basename "$venvdir"): ${venv_direct// /, } per requirements-clients.txt)"
     echo "modules=$nmods"
     echo "root_size=$(du -sh "$root" | cut -f1)"
     echo "initrd_size=$(du -h "$work/out/initrd.img" | cut -f1)"
@@ -231,6 +297,8 @@ mv "$work/out" "$guest"
 ln -sfn "$(basename "$guest")" "$cache/current"
 # Old guests keyed by older inputs: keep only the newest three.
 ls -1dt "$cache"/guest-* 2>/dev/null | tail -n +4 | xargs -r rm -rf
+ls -1dt "$cache"/venv-* 2>/dev/null | tail -n +3 | xargs -r rm -rf
+ls -1dt "$cache"/base-* 2>/dev/null | tail -n +3 | xargs -r rm -rf   # ~300 MB each
 log "packed $(sed -n 's/^initrd_size=//p' "$guest/info") initramfs in $(since "$t") s"
 log "guest ready in $(since "$t_all") s: $guest"
 echo "$guest"
