@@ -211,18 +211,22 @@ class Agent:
 
     def wait_ready(self, timeout: float) -> dict:
         path = os.path.join(self.dir, "agent.json")
-        deadline = time.monotonic() + timeout
-        while not os.path.exists(path):
-            self.storage_alive()
-            if time.monotonic() > deadline:
-                raise Fail(f"no storage agent: {path} did not appear within {timeout:.0f} s")
-            time.sleep(0.5)
+        self.wait_for(path, timeout, 0.5, f"no storage agent: {path} did not appear")
         with open(path) as f:
             info = json.load(f)
         os.makedirs(self.req, exist_ok=True)
         os.makedirs(self.resp, exist_ok=True)
         self.call("ping")
         return info
+
+    def wait_for(self, path: str, timeout: float, poll: float, what: str) -> None:
+        """Wait until `path` exists, failing at once when the storage side has ended."""
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(path):
+            self.storage_alive()
+            if time.monotonic() > deadline:
+                raise Fail(f"{what} within {timeout:.0f} s")
+            time.sleep(poll)
 
     def call(self, op: str, timeout: float = 300, **args) -> dict:
         """Send one request and wait for its answer; raises Fail on an error answer."""
@@ -235,12 +239,7 @@ class Agent:
             os.fsync(f.fileno())
         os.rename(tmp, os.path.join(self.req, f"{rid}.json"))
         out = os.path.join(self.resp, f"{rid}.json")
-        deadline = time.monotonic() + timeout
-        while not os.path.exists(out):
-            self.storage_alive()
-            if time.monotonic() > deadline:
-                raise Fail(f"storage agent did not answer {op} within {timeout:.0f} s")
-            time.sleep(0.1)
+        self.wait_for(out, timeout, 0.1, f"storage agent did not answer {op}")
         with open(out) as f:
             resp = json.load(f)
         os.unlink(out)
