@@ -436,7 +436,12 @@ impl Export for LioExport {
             }
         }
         drop(held);
-        self.locks.lock().unwrap_or_else(|p| p.into_inner()).remove(&volume);
+        // Forget the volume's lock unless another caller holds it too (they take their
+        // copy under the map's lock, so the count cannot grow while it is checked).
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        if Arc::strong_count(&lock) == 2 {
+            locks.remove(&volume);
+        }
         Ok(if removed { Outcome::Done } else { Outcome::AlreadyDone })
     }
 
