@@ -12,6 +12,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
@@ -93,6 +94,7 @@ pub fn run(program: &Path, args: &[&str], timeout: Duration) -> Result<String, C
         timed_out,
     };
     use std::os::unix::process::CommandExt;
+    let started = Instant::now();
     let mut command = Command::new(program);
     // SAFETY: between fork and exec only async-signal-safe calls are allowed, and
     // sigprocmask is one. hearthd blocks SIGTERM/SIGINT in its threads (to wait for
@@ -118,20 +120,22 @@ pub fn run(program: &Path, args: &[&str], timeout: Duration) -> Result<String, C
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| fail(format!("could not start ({e})"), None, String::new(), false))?;
-    // Read both pipes on threads so a chatty program cannot block on a full pipe.
-    let mut out = child.stdout.take().expect("piped");
-    let mut err = child.stderr.take().expect("piped");
-    let out_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
+    // Read both pipes on threads so a chatty program cannot block on a full pipe. Each
+    // says when its pipe closes: the program has then (almost always) exited, so the
+    // wait below wakes at once instead of polling while the program runs.
+    let (closed_tx, closed) = mpsc::channel::<()>();
+    let read_all = |mut pipe: Box<dyn Read + Send>, closed_tx: mpsc::Sender<()>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = pipe.read_to_string(&mut s);
+            let _ = closed_tx.send(());
+            s
+        })
+    };
+    let out_t = read_all(Box::new(child.stdout.take().expect("piped")), closed_tx.clone());
+    let err_t = read_all(Box::new(child.stderr.take().expect("piped")), closed_tx);
     let deadline = Instant::now() + timeout;
+    let mut open_pipes = 2;
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Some(status),
@@ -142,12 +146,28 @@ pub fn run(program: &Path, args: &[&str], timeout: Duration) -> Result<String, C
                 let _ = child.wait();
                 break None;
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(2)),
+            // Both pipes closed but not yet reaped: a moment away.
+            Ok(None) if open_pipes == 0 => std::thread::sleep(Duration::from_millis(1)),
+            // Still running: sleep until a pipe closes, checking now and then in
+            // case it exited leaving its pipes to a child of its own.
+            Ok(None) => {
+                let wait = deadline.saturating_duration_since(Instant::now()).min(Duration::from_millis(50));
+                match closed.recv_timeout(wait) {
+                    Ok(()) => open_pipes -= 1,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => open_pipes = 0,
+                }
+            }
             Err(e) => return Err(fail(format!("could not be waited for ({e})"), None, String::new(), false)),
         }
     };
     let stdout = out_t.join().unwrap_or_default();
     let stderr = err_t.join().unwrap_or_default();
+    log::debug!(
+        "{argv}: {} after {:.1} ms",
+        status.map_or_else(|| "timed out".to_string(), |s| s.to_string()),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
     match status {
         None => Err(fail(format!("timed out after {} s", timeout.as_secs()), None, stderr, true)),
         Some(s) if s.success() => Ok(stdout),

@@ -62,8 +62,10 @@ impl fmt::Display for FlowError {
 /// Run `steps` in order over `ctx`, reverting on failure.
 pub fn run<C>(flow: &str, steps: &[&dyn Step<C>], ctx: &mut C) -> Result<(), FlowError> {
     for (i, step) in steps.iter().enumerate() {
-        log::debug!("flow {flow}: {}", step.name());
-        if let Err(error) = step.execute(ctx) {
+        let started = std::time::Instant::now();
+        let done = step.execute(ctx);
+        log::debug!("flow {flow}: {} in {:.1} ms", step.name(), started.elapsed().as_secs_f64() * 1000.0);
+        if let Err(error) = done {
             log::warn!("flow {flow}: step {} failed: {error}", step.name());
             let mut revert_failures = Vec::new();
             for done in steps[..=i].iter().rev() {

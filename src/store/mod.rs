@@ -82,10 +82,12 @@ impl Store {
     /// Run `f` in one write transaction; it commits when `f` returns `Ok` and rolls
     /// back otherwise.
     pub fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let started = std::time::Instant::now();
         let mut conn = lock(&self.writer);
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
         tx.commit()?;
+        log::trace!("store: write transaction in {:.2} ms", started.elapsed().as_secs_f64() * 1000.0);
         Ok(out)
     }
 
