@@ -30,7 +30,8 @@ pub fn start(config: &str, dir: &Path) -> Hearthd {
         .arg("--config")
         .arg(&path)
         .args(["--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
+        // HEARTH_BENCH_LOG (e.g. `debug`) shows hearthd's own timings on stderr.
+        .env("RUST_LOG", std::env::var("HEARTH_BENCH_LOG").unwrap_or_else(|_| "warn".into()))
         .stdout(Stdio::piped())
         .spawn()
         .expect("start hearthd");
