@@ -136,6 +136,7 @@ pub fn run(program: &Path, args: &[&str], timeout: Duration) -> Result<String, C
     let err_t = read_all(Box::new(child.stderr.take().expect("piped")), closed_tx);
     let deadline = Instant::now() + timeout;
     let mut open_pipes = 2;
+    let mut idle = Duration::from_millis(1);
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Some(status),
@@ -146,8 +147,12 @@ pub fn run(program: &Path, args: &[&str], timeout: Duration) -> Result<String, C
                 let _ = child.wait();
                 break None;
             }
-            // Both pipes closed but not yet reaped: a moment away.
-            Ok(None) if open_pipes == 0 => std::thread::sleep(Duration::from_millis(1)),
+            // Both pipes closed but not exited: usually a moment away, but a program
+            // may close them and go on, so back off.
+            Ok(None) if open_pipes == 0 => {
+                std::thread::sleep(idle);
+                idle = (idle * 2).min(Duration::from_millis(50));
+            }
             // Still running: sleep until a pipe closes, checking now and then in
             // case it exited leaving its pipes to a child of its own.
             Ok(None) => {
@@ -190,6 +195,14 @@ mod tests {
         assert_eq!(e.code, Some(3));
         assert_eq!(e.stderr, "oops");
         assert!(e.to_string().contains("exit status: 3") && e.to_string().contains("-c"), "{e}");
+        // Closes its pipes, then goes on: its status is still the one reported.
+        let e = sh.run(&["-c", "exec >&- 2>&-; sleep 0.3; exit 4"], Duration::from_secs(5)).unwrap_err();
+        assert_eq!(e.code, Some(4), "{e}");
+        // Exits, leaving its pipes to a child: its output is complete all the same.
+        assert_eq!(
+            sh.run(&["-c", "(sleep 0.3; echo late) & echo early"], Duration::from_secs(5)).unwrap(),
+            "early\nlate\n"
+        );
         let e = sh.run(&["-c", "sleep 5"], Duration::from_millis(200)).unwrap_err();
         assert!(e.timed_out, "{e}");
         assert!(Tool::resolve("no-such-program-hearth").is_err());
