@@ -96,7 +96,8 @@ tier_clients() {
     local venv
     venv=$(scripts/setup-venv.sh) || return 1
     cargo build --locked --bin hearthd || return 1
-    HEARTHD="$repo/target/debug/hearthd" "$venv/bin/pytest" -q tests/clients
+    # Two at a time (pytest-xdist): each test has its own hearthd, port, HOME and tmp dir.
+    HEARTHD="$repo/target/debug/hearthd" "$venv/bin/pytest" -q -n 2 tests/clients
 }
 
 tier_vm() {

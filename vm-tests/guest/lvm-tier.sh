@@ -6,7 +6,8 @@
 # 2. volume groups: hearth-volumes on /dev/sdb, hearth-second on /dev/sdc;
 # 3. for lvm_type thin, then thick: every given test binary (hearth's scenario tests,
 #    built on the host) runs against hearthd on that volume group, the LVM-only
-#    scenarios (ignored elsewhere) included; api_lio (real LIO configfs) with thin only.
+#    scenarios (ignored elsewhere) included; api_lio (real LIO configfs) and api_attach
+#    with thin only.
 # Exits non-zero when anything failed; prints a summary line per run.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -37,8 +38,8 @@ TOML
     export HEARTH_TEST_LIGHT=1 CI=${CI:-}
     for bin in "$@"; do
         name=$(basename "$bin" | sed 's/-[0-9a-f]*$//')
-        # The LIO export does not depend on the provisioning type: once is enough.
-        if [ "$name" = api_lio ] && [ "$lvm_type" != thin ]; then
+        # Exports and attachments do not depend on the provisioning type: once is enough.
+        if { [ "$name" = api_lio ] || [ "$name" = api_attach ]; } && [ "$lvm_type" != thin ]; then
             continue
         fi
         echo "== $lvm_type: $name"
