@@ -252,6 +252,19 @@ pub struct Config {
     pub api_threads: usize,
     /// Largest request body accepted, in bytes.
     pub max_request_body_size: usize,
+    /// Largest request line and headers accepted, in bytes (431 past it).
+    pub max_header_size: usize,
+    /// Seconds a client has to send a request's headers, and again its body; idle
+    /// keep-alive connections are closed after it too.
+    pub client_socket_timeout: u64,
+    /// Requests handled or waiting at once; past it, 503 with `Retry-After`.
+    pub max_in_flight_requests: usize,
+    /// Open client connections; past it, new ones are closed at once.
+    pub max_connections: usize,
+    /// A PEM certificate chain: with `ssl_key_file`, the API speaks HTTPS.
+    pub ssl_cert_file: Option<PathBuf>,
+    /// The PEM private key of `ssl_cert_file`.
+    pub ssl_key_file: Option<PathBuf>,
     /// Largest page of a list.
     pub osapi_max_limit: usize,
     /// Attempts to place a volume before it goes to `error`.
@@ -278,6 +291,12 @@ impl Default for Config {
             report_interval: 60,
             api_threads: 8,
             max_request_body_size: 114_688,
+            max_header_size: 16_384,
+            client_socket_timeout: 30,
+            max_in_flight_requests: 256,
+            max_connections: 1024,
+            ssl_cert_file: None,
+            ssl_key_file: None,
             osapi_max_limit: 1000,
             scheduler_max_attempts: 3,
             capacity_weight_multiplier: 1.0,
@@ -333,6 +352,23 @@ impl Config {
         }
         if self.max_request_body_size < 1024 {
             return Err(value_err("max_request_body_size", "must be at least 1024 bytes"));
+        }
+        if !(1024..=1_048_576).contains(&self.max_header_size) {
+            return Err(value_err("max_header_size", "must be between 1024 and 1048576 bytes"));
+        }
+        if self.client_socket_timeout == 0 {
+            return Err(value_err("client_socket_timeout", "must be at least 1 second"));
+        }
+        if self.max_in_flight_requests < self.api_threads {
+            return Err(value_err("max_in_flight_requests", "must be at least api_threads"));
+        }
+        if self.max_connections == 0 {
+            return Err(value_err("max_connections", "must be at least 1"));
+        }
+        match (&self.ssl_cert_file, &self.ssl_key_file) {
+            (Some(_), None) => return Err(value_err("ssl_key_file", "is required with ssl_cert_file")),
+            (None, Some(_)) => return Err(value_err("ssl_cert_file", "is required with ssl_key_file")),
+            _ => {}
         }
         if self.scheduler_max_attempts == 0 {
             return Err(value_err("scheduler_max_attempts", "must be at least 1"));
@@ -510,6 +546,17 @@ impl Config {
                 .map(|h| h.replace(['@', '#', '/'], "-"))
                 .unwrap_or_else(|| "hearth".into())
         })
+    }
+
+    /// The limits the API's server enforces.
+    pub fn limits(&self) -> crate::api::server::Limits {
+        crate::api::server::Limits {
+            max_header_size: self.max_header_size,
+            max_body_size: self.max_request_body_size,
+            read_timeout: std::time::Duration::from_secs(self.client_socket_timeout),
+            max_in_flight: self.max_in_flight_requests,
+            max_connections: self.max_connections,
+        }
     }
 
     /// Whether the project's callers are admins.

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{SigSet, Signal};
 
-use crate::api::Server;
+use crate::api::server::{self, Server};
+use crate::api::Api;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::volume::Core;
@@ -23,14 +24,21 @@ pub fn run(config: Config, grace: Duration) -> Result<()> {
     let started = Instant::now();
     let threads = config.api_threads;
     let listen = config.listen;
+    let limits = config.limits();
+    let config_tls = (config.ssl_cert_file.clone(), config.ssl_key_file.clone());
     let core: Arc<Core> = Core::new(config)?;
     core.start()?;
-    let server = Server::bind(listen)?;
+    let tls = match (&config_tls.0, &config_tls.1) {
+        (Some(cert), Some(key)) => Some(server::tls_acceptor(cert, key)?),
+        _ => None,
+    };
+    let server = Server::bind(listen, tls)?;
     let addr = server.addr();
-    let workers = server.serve(core.clone(), threads);
+    let scheme = if server.is_tls() { "https" } else { "http" };
+    let running = server.serve(Arc::new(Api::new(core.clone())), threads, limits)?;
     log::info!("ready in {:.1} ms", started.elapsed().as_secs_f64() * 1000.0);
     // The line tests and scripts wait for; printed once the API answers.
-    println!("hearthd: listening on http://{addr}");
+    println!("hearthd: listening on {scheme}://{addr}");
     if let Err(e) = crate::notify::notify("READY=1") {
         log::warn!("sd_notify failed: {e}");
     }
@@ -38,10 +46,7 @@ pub fn run(config: Config, grace: Duration) -> Result<()> {
     let sig = signals.wait().map_err(|e| Error::internal("waiting for signals", e))?;
     log::info!("{sig:?}: stopping");
     let _ = crate::notify::notify("STOPPING=1");
-    server.stop();
-    for w in workers {
-        let _ = w.join();
-    }
+    running.stop();
     let deadline = Instant::now() + grace;
     while core.background_jobs() > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));

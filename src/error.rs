@@ -42,6 +42,16 @@ pub enum Error {
     /// The body's media type is not JSON (415).
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The caller is not authenticated: no token, or one that is not valid (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The request did not arrive in time (408).
+    #[error("{0}")]
+    Timeout(String),
+    /// hearth cannot answer now: overloaded, or a service it depends on (Keystone) is
+    /// unreachable (503, with `Retry-After`).
+    #[error("{0}")]
+    Unavailable(String),
     /// A known Cinder feature that hearth does not provide (501).
     #[error("{0}")]
     NotImplemented(String),
@@ -71,6 +81,9 @@ impl Error {
             Error::Conflict(_) => 409,
             Error::OverQuota(_) | Error::TooLarge(_) => 413,
             Error::Forbidden(_) => 403,
+            Error::Unauthorized(_) => 401,
+            Error::Timeout(_) => 408,
+            Error::Unavailable(_) => 503,
             Error::MethodNotAllowed(_) => 405,
             Error::NotAcceptable(_) => 406,
             Error::UnsupportedMediaType(_) => 415,
@@ -131,6 +144,9 @@ mod tests {
             (Error::NotAcceptable("x".into()), 406, "notAcceptable"),
             (Error::UnsupportedMediaType("x".into()), 415, "badMediaType"),
             (Error::NotImplemented("x".into()), 501, "notImplemented"),
+            (Error::Unauthorized("x".into()), 401, "unauthorized"),
+            (Error::Timeout("x".into()), 408, "computeFault"),
+            (Error::Unavailable("x".into()), 503, "serviceUnavailable"),
             (Error::Internal("x".into()), 500, "computeFault"),
             (Error::Backend("x".into()), 500, "computeFault"),
         ];

@@ -1,4 +1,4 @@
-//! The HTTP API: the OpenStack Block Storage v3 API on tiny_http.
+//! The HTTP API: the OpenStack Block Storage v3 API over the [`server`].
 //!
 //! Each request goes through one pipeline ([`handle`]):
 //!
@@ -22,6 +22,7 @@ pub mod microversion;
 pub mod params;
 pub mod quotas;
 pub mod router;
+pub mod server;
 pub mod services;
 pub mod snapshots;
 pub mod types;
@@ -29,13 +30,10 @@ pub mod versions;
 pub mod views;
 pub mod volumes;
 
-use std::io::Read;
-use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use tiny_http::{Header, Method};
 
 use crate::error::{Error, Result};
 use crate::volume::{Caller, Core};
@@ -141,76 +139,86 @@ impl Ctx<'_> {
     }
 }
 
-/// The running HTTP server.
-pub struct Server {
-    http: Arc<tiny_http::Server>,
-    addr: SocketAddr,
-    threads: std::sync::atomic::AtomicUsize,
+/// An HTTP method, as the router matches it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// GET
+    Get,
+    /// HEAD
+    Head,
+    /// POST
+    Post,
+    /// PUT
+    Put,
+    /// DELETE
+    Delete,
+    /// PATCH
+    Patch,
+    /// Anything else.
+    Other(String),
 }
 
-impl Server {
-    /// Bind the listening socket.
-    pub fn bind(addr: SocketAddr) -> Result<Server> {
-        let listener =
-            std::net::TcpListener::bind(addr).map_err(|e| Error::Internal(format!("cannot listen on {addr}: {e}")))?;
-        // Accepted sockets inherit TCP_NODELAY on Linux: responses go out at once
-        // instead of waiting for the client's delayed ACK (a 40 ms stall per request).
-        nix::sys::socket::setsockopt(&listener, nix::sys::socket::sockopt::TcpNoDelay, &true)
-            .map_err(|e| Error::internal("setting TCP_NODELAY", e))?;
-        let http = tiny_http::Server::from_listener(listener, None)
-            .map_err(|e| Error::Internal(format!("cannot listen on {addr}: {e}")))?;
-        let addr = http
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| Error::Internal(format!("listening on {addr} gave no IP address")))?;
-        Ok(Server { http: Arc::new(http), addr, threads: std::sync::atomic::AtomicUsize::new(0) })
-    }
-
-    /// The address actually bound (with the port chosen when 0 was asked).
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Serve requests on `threads` threads until [`Server::stop`].
-    pub fn serve(&self, core: Arc<Core>, threads: usize) -> Vec<std::thread::JoinHandle<()>> {
-        self.threads.fetch_add(threads, std::sync::atomic::Ordering::SeqCst);
-        (0..threads)
-            .map(|i| {
-                let http = self.http.clone();
-                let core = core.clone();
-                let addr = self.addr;
-                std::thread::Builder::new()
-                    .name(format!("hearth-api-{i}"))
-                    .spawn(move || {
-                        while let Ok(req) = http.recv() {
-                            serve_one(&core, addr, req);
-                        }
-                    })
-                    .expect("spawning an API thread")
-            })
-            .collect()
-    }
-
-    /// Stop accepting requests; the serving threads return.
-    pub fn stop(&self) {
-        // Each unblock releases one thread waiting in recv.
-        for _ in 0..self.threads.load(std::sync::atomic::Ordering::SeqCst) {
-            self.http.unblock();
+impl From<&hyper::Method> for Method {
+    fn from(m: &hyper::Method) -> Method {
+        match *m {
+            hyper::Method::GET => Method::Get,
+            hyper::Method::HEAD => Method::Head,
+            hyper::Method::POST => Method::Post,
+            hyper::Method::PUT => Method::Put,
+            hyper::Method::DELETE => Method::Delete,
+            hyper::Method::PATCH => Method::Patch,
+            _ => Method::Other(m.as_str().to_string()),
         }
     }
 }
 
-fn header<'r>(req: &'r tiny_http::Request, name: &str) -> Option<&'r str> {
-    req.headers().iter().find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name)).map(|h| h.value.as_str())
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+            Method::Patch => "PATCH",
+            Method::Other(m) => m,
+        })
+    }
 }
 
-fn serve_one(core: &Arc<Core>, addr: SocketAddr, mut req: tiny_http::Request) {
+/// The API as the [`server`] sees it: a [`Handler`](server::Handler) over the core.
+pub struct Api {
+    core: Arc<Core>,
+}
+
+impl Api {
+    /// The API over a core.
+    pub fn new(core: Arc<Core>) -> Api {
+        Api { core }
+    }
+}
+
+impl server::Handler for Api {
+    fn handle(&self, req: server::Request) -> server::Response {
+        serve_one(&self.core, req)
+    }
+
+    fn refuse(&self, head: &hyper::http::request::Parts, err: Error) -> server::Response {
+        let request_id = format!("req-{}", uuid::Uuid::new_v4());
+        let shown = Version::from_header(head.headers.get(microversion::HEADER).and_then(|v| v.to_str().ok()))
+            .unwrap_or(microversion::MIN);
+        log::info!("{request_id} \"{} {}\" status: {} refused: {err}", head.method, head.uri, err.status());
+        render(Reply::error(&err), &request_id, shown)
+    }
+}
+
+fn serve_one(core: &Arc<Core>, req: server::Request) -> server::Response {
     let started = std::time::Instant::now();
     let request_id = format!("req-{}", uuid::Uuid::new_v4());
-    let method = req.method().clone();
-    let url = req.url().to_string();
-    let version = Version::from_header(header(&req, microversion::HEADER));
-    let reply = match catch_unwind(AssertUnwindSafe(|| handle(core, addr, &mut req, version.as_ref().ok().copied()))) {
+    let method = Method::from(&req.method);
+    let url = req.uri.to_string();
+    let version = Version::from_header(req.header(microversion::HEADER));
+    let reply = match catch_unwind(AssertUnwindSafe(|| handle(core, &req, version.as_ref().ok().copied()))) {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
             if e.status() >= 500 {
@@ -229,29 +237,35 @@ fn serve_one(core: &Arc<Core>, addr: SocketAddr, mut req: tiny_http::Request) {
         reply.status,
         started.elapsed().as_secs_f64() * 1000.0
     );
+    render(reply, &request_id, shown)
+}
+
+/// The response for a reply: its body, and the headers every response carries.
+fn render(reply: Reply, request_id: &str, shown: Version) -> server::Response {
     let has_body = reply.body.is_some();
-    let bytes = reply.body.unwrap_or_default();
-    let mut resp = tiny_http::Response::from_data(bytes)
-        .with_status_code(reply.status)
-        // The whole body is at hand: always send Content-Length, never chunks.
-        .with_chunked_threshold(usize::MAX);
-    let mut add = |k: &str, v: &str| {
-        if let Ok(h) = Header::from_bytes(k.as_bytes(), v.as_bytes()) {
-            resp.add_header(h);
+    let mut resp =
+        hyper::Response::new(http_body_util::Full::new(hyper::body::Bytes::from(reply.body.unwrap_or_default())));
+    *resp.status_mut() = hyper::StatusCode::from_u16(reply.status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = resp.headers_mut();
+    let mut add = |k: &str, v: &str| match (
+        hyper::header::HeaderName::from_bytes(k.as_bytes()),
+        hyper::header::HeaderValue::from_str(v),
+    ) {
+        (Ok(k), Ok(v)) => {
+            headers.append(k, v);
         }
+        _ => log::error!("{request_id}: the header {k:?} could not be sent"),
     };
     if has_body {
         add("Content-Type", "application/json");
     }
     add(microversion::HEADER, &format!("volume {shown}"));
     add("Vary", microversion::HEADER);
-    add("x-openstack-request-id", &request_id);
+    add("x-openstack-request-id", request_id);
     for (k, v) in &reply.headers {
         add(k, v);
     }
-    if let Err(e) = req.respond(resp) {
-        log::debug!("{request_id}: writing the response failed: {e}");
-    }
+    resp
 }
 
 /// Resource names that follow `/v3/` directly when the URL has no project id.
@@ -285,13 +299,13 @@ const RESOURCES: &[&str] = &[
 ];
 
 /// The pipeline for one request; `version` is `None` when its header was bad.
-fn handle(core: &Arc<Core>, addr: SocketAddr, req: &mut tiny_http::Request, version: Option<Version>) -> Result<Reply> {
-    let full = req.url().to_string();
-    let (path, query) = full.split_once('?').unwrap_or((&full, ""));
-    let query: Vec<(String, String)> =
-        form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-    let host = header(req, "Host").map(str::to_string).unwrap_or_else(|| addr.to_string());
-    let base = format!("http://{host}");
+fn handle(core: &Arc<Core>, req: &server::Request, version: Option<Version>) -> Result<Reply> {
+    let path = req.uri.path();
+    let query: Vec<(String, String)> = form_urlencoded::parse(req.uri.query().unwrap_or("").as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let host = req.header("Host").map(str::to_string).unwrap_or_else(|| core.config.listen.to_string());
+    let base = format!("{}://{host}", if req.tls { "https" } else { "http" });
     let segments: Vec<&str> = path.split('/').skip(1).collect();
 
     // Version documents answer without authentication or a microversion.
@@ -302,7 +316,7 @@ fn handle(core: &Arc<Core>, addr: SocketAddr, req: &mut tiny_http::Request, vers
     }
     let version = match version {
         Some(v) => v,
-        None => return Err(Version::from_header(header(req, microversion::HEADER)).unwrap_err()),
+        None => return Err(Version::from_header(req.header(microversion::HEADER)).unwrap_err()),
     };
     let ["v3", rest @ ..] = segments.as_slice() else {
         return Err(Error::NotFound(format!("The resource {path} could not be found.")));
@@ -315,10 +329,10 @@ fn handle(core: &Arc<Core>, addr: SocketAddr, req: &mut tiny_http::Request, vers
         return Err(Error::NotFound(format!("The resource {path} could not be found.")));
     }
 
-    let caller = authenticate(core, header(req, "X-Auth-Token"), url_project.as_deref());
+    let caller = authenticate(core, req.header("X-Auth-Token"), url_project.as_deref());
 
-    let body = read_body(req, core.config.max_request_body_size)?;
-    let method = req.method().clone();
+    let body = parse_body(req)?;
+    let method = Method::from(&req.method);
     let mut ctx = Ctx { core, caller, version, query, body, base, url_project, path: path.to_string() };
     router::dispatch(&mut ctx, &method, rest)
 }
@@ -339,29 +353,18 @@ fn authenticate(core: &Core, token: Option<&str>, url_project: Option<&str>) -> 
     Caller { user_id: user, project_id: project, is_admin }
 }
 
-fn read_body(req: &mut tiny_http::Request, max: usize) -> Result<Option<Value>> {
-    let too_large = || Error::TooLarge(format!("Request is too large: the body must be at most {max} bytes."));
-    if req.body_length().is_some_and(|n| n > max) {
-        return Err(too_large());
-    }
-    let mut buf = Vec::new();
-    req.as_reader()
-        .take(max as u64 + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| Error::Invalid(format!("The request body could not be read: {e}.")))?;
-    if buf.len() > max {
-        return Err(too_large());
-    }
-    if buf.iter().all(|b| b.is_ascii_whitespace()) {
+/// The body as JSON; `None` when it is empty (or only whitespace).
+fn parse_body(req: &server::Request) -> Result<Option<Value>> {
+    if req.body.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok(None);
     }
-    if let Some(ct) = header(req, "Content-Type") {
+    if let Some(ct) = req.header("Content-Type") {
         let ct = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         if !(ct.is_empty() || ct == "application/json" || ct.ends_with("+json")) {
             return Err(Error::UnsupportedMediaType(format!("Unsupported Content-Type {ct}: send application/json.")));
         }
     }
-    serde_json::from_slice(&buf).map(Some).map_err(|e| Error::Invalid(format!("Malformed request body: {e}.")))
+    serde_json::from_slice(&req.body).map(Some).map_err(|e| Error::Invalid(format!("Malformed request body: {e}.")))
 }
 
 /// Refuse a method the route does not have.

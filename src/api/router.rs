@@ -3,10 +3,8 @@
 //! The path is matched first, then the method, so that a known path with another
 //! method is a 405 and an unknown path a 404.
 
-use tiny_http::Method;
-
 use crate::api::metadata::{self, Owner};
-use crate::api::{attachments, bad_method, limits, quotas, services, snapshots, types, volumes, Ctx, Reply};
+use crate::api::{attachments, bad_method, limits, quotas, services, snapshots, types, volumes, Ctx, Method, Reply};
 use crate::error::{Error, Result};
 
 /// Route one request.
