@@ -54,13 +54,86 @@ fn value_err(key: impl Into<String>, message: impl Into<String>) -> ConfigError 
     ConfigError::Value { key: key.into(), message: message.into() }
 }
 
-/// How callers are authenticated.
+/// How callers are authenticated (Cinder's `auth_strategy`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum AuthStrategy {
-    /// Cinder's `noauth`: the token names `user:project` or nothing at all.
+    /// Cinder's `noauth`: the token names `user:project` or nothing at all. For labs.
     #[default]
     Noauth,
+    /// Keystone tokens, validated with Keystone (keystonemiddleware's behaviour).
+    Keystone,
+    /// HTTP basic authentication against an htpasswd file (Ironic's `http_basic`).
+    HttpBasic,
+}
+
+/// keystonemiddleware's `[keystone_authtoken]` options, the ones hearth uses.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeystoneAuthtoken {
+    /// Where clients authenticate; named in the `WWW-Authenticate` header of a 401.
+    pub www_authenticate_uri: Option<String>,
+    /// Keystone's URL for hearth's own login and token validation.
+    pub auth_url: Option<String>,
+    /// Only `password` is supported.
+    pub auth_type: Option<String>,
+    /// hearth's service user.
+    pub username: Option<String>,
+    /// Its password.
+    pub password: Option<String>,
+    /// The project hearth's service user logs in to.
+    pub project_name: Option<String>,
+    /// The service user's domain.
+    pub user_domain_name: String,
+    /// The service project's domain.
+    pub project_domain_name: String,
+    /// A service token (`X-Service-Token`) must hold one of these roles to count.
+    pub service_token_roles: Vec<String>,
+    /// Refuse (401) service tokens without one of `service_token_roles`.
+    pub service_token_roles_required: bool,
+    /// Seconds a validated token is cached (never past its expiry); -1: no cache.
+    pub token_cache_time: i64,
+    /// Largest number of tokens cached.
+    pub token_cache_size: usize,
+    /// PEM CA bundle to verify Keystone's certificate.
+    pub cafile: Option<PathBuf>,
+    /// Do not verify Keystone's certificate.
+    pub insecure: bool,
+    /// Seconds to wait for Keystone (connect and answer).
+    pub http_connect_timeout: u64,
+}
+
+impl Default for KeystoneAuthtoken {
+    fn default() -> Self {
+        KeystoneAuthtoken {
+            www_authenticate_uri: None,
+            auth_url: None,
+            auth_type: None,
+            username: None,
+            password: None,
+            project_name: None,
+            user_domain_name: "Default".into(),
+            project_domain_name: "Default".into(),
+            service_token_roles: vec!["service".into()],
+            service_token_roles_required: false,
+            token_cache_time: 300,
+            token_cache_size: 10_000,
+            cafile: None,
+            insecure: false,
+            http_connect_timeout: 10,
+        }
+    }
+}
+
+/// One account of `auth_strategy = "http_basic"`: the project it acts in and its roles.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BasicUser {
+    /// The project the user's requests act in.
+    pub project_id: String,
+    /// Its roles (`reader`, `member`, `admin`; `admin` implies `member`, which implies
+    /// `reader`, as Keystone's default roles do).
+    pub roles: Vec<String>,
 }
 
 /// The backend implementation a `[backends.NAME]` table selects.
@@ -240,8 +313,18 @@ pub struct Config {
     pub storage_availability_zone: String,
     /// How callers are authenticated.
     pub auth_strategy: AuthStrategy,
-    /// Projects whose callers are admins; empty: everyone is.
+    /// noauth: projects whose callers are admins; empty: everyone is.
     pub admin_projects: Vec<String>,
+    /// noauth: allow listening on an address other than loopback.
+    pub noauth_allow_remote: bool,
+    /// keystone: keystonemiddleware's options.
+    pub keystone_authtoken: KeystoneAuthtoken,
+    /// http_basic: the Apache htpasswd file (bcrypt entries only).
+    pub http_basic_auth_user_file: Option<PathBuf>,
+    /// http_basic: each user's project and roles.
+    pub http_basic_users: BTreeMap<String, BasicUser>,
+    /// Policy overrides: rule name -> check string.
+    pub policy: BTreeMap<String, String>,
     /// Project used for requests that name none (no project in URL or token).
     pub noauth_default_project: String,
     /// The volume type used when a request names none.
@@ -286,6 +369,11 @@ impl Default for Config {
             storage_availability_zone: "nova".into(),
             auth_strategy: AuthStrategy::Noauth,
             admin_projects: Vec::new(),
+            noauth_allow_remote: false,
+            keystone_authtoken: KeystoneAuthtoken::default(),
+            http_basic_auth_user_file: None,
+            http_basic_users: BTreeMap::new(),
+            policy: BTreeMap::new(),
             noauth_default_project: "admin".into(),
             default_volume_type: "__DEFAULT__".into(),
             report_interval: 60,
@@ -369,6 +457,10 @@ impl Config {
             (Some(_), None) => return Err(value_err("ssl_key_file", "is required with ssl_cert_file")),
             (None, Some(_)) => return Err(value_err("ssl_cert_file", "is required with ssl_key_file")),
             _ => {}
+        }
+        self.validate_auth()?;
+        if let Err(e) = crate::policy::Policy::new(&self.policy) {
+            return Err(value_err("policy", e));
         }
         if self.scheduler_max_attempts == 0 {
             return Err(value_err("scheduler_max_attempts", "must be at least 1"));
@@ -519,6 +611,102 @@ impl Config {
         Ok(())
     }
 
+    fn validate_auth(&self) -> Result<(), ConfigError> {
+        let k = &self.keystone_authtoken;
+        let keystone_set = *k != KeystoneAuthtoken::default();
+        let basic_set = self.http_basic_auth_user_file.is_some() || !self.http_basic_users.is_empty();
+        let noauth_set = !self.admin_projects.is_empty() || self.noauth_allow_remote;
+        match self.auth_strategy {
+            AuthStrategy::Noauth => {
+                if keystone_set {
+                    return Err(value_err("keystone_authtoken", "is set but auth_strategy is \"noauth\""));
+                }
+                if basic_set {
+                    return Err(value_err("http_basic_auth_user_file", "is set but auth_strategy is \"noauth\""));
+                }
+                if !self.listen.ip().is_loopback() && !self.noauth_allow_remote {
+                    return Err(value_err(
+                        "listen",
+                        format!(
+                            "{} is not a loopback address and auth_strategy is \"noauth\": anyone who can reach it \
+                             would be admin; use keystone or http_basic, or set noauth_allow_remote = true",
+                            self.listen
+                        ),
+                    ));
+                }
+            }
+            AuthStrategy::Keystone => {
+                if basic_set {
+                    return Err(value_err("http_basic_auth_user_file", "is set but auth_strategy is \"keystone\""));
+                }
+                if noauth_set {
+                    return Err(value_err("admin_projects", "is a noauth key; with keystone, roles decide"));
+                }
+                for (key, v) in [
+                    ("auth_url", &k.auth_url),
+                    ("username", &k.username),
+                    ("password", &k.password),
+                    ("project_name", &k.project_name),
+                ] {
+                    if v.as_deref().is_none_or(str::is_empty) {
+                        return Err(value_err(
+                            format!("keystone_authtoken.{key}"),
+                            "is required with auth_strategy = \"keystone\"",
+                        ));
+                    }
+                }
+                for (key, v) in [("auth_url", &k.auth_url), ("www_authenticate_uri", &k.www_authenticate_uri)] {
+                    if let Some(url) = v {
+                        if !(url.starts_with("http://") || url.starts_with("https://")) {
+                            return Err(value_err(
+                                format!("keystone_authtoken.{key}"),
+                                "must be an http:// or https:// URL",
+                            ));
+                        }
+                    }
+                }
+                if k.auth_type.as_deref().is_some_and(|t| t != "password") {
+                    return Err(value_err("keystone_authtoken.auth_type", "only \"password\" is supported"));
+                }
+                if k.token_cache_time < -1 {
+                    return Err(value_err(
+                        "keystone_authtoken.token_cache_time",
+                        "must be -1 (no cache) or seconds >= 0",
+                    ));
+                }
+                if k.token_cache_size == 0 {
+                    return Err(value_err("keystone_authtoken.token_cache_size", "must be at least 1"));
+                }
+                if k.http_connect_timeout == 0 {
+                    return Err(value_err("keystone_authtoken.http_connect_timeout", "must be at least 1 second"));
+                }
+            }
+            AuthStrategy::HttpBasic => {
+                if keystone_set {
+                    return Err(value_err("keystone_authtoken", "is set but auth_strategy is \"http_basic\""));
+                }
+                if noauth_set {
+                    return Err(value_err("admin_projects", "is a noauth key; with http_basic, roles decide"));
+                }
+                if self.http_basic_auth_user_file.is_none() {
+                    return Err(value_err(
+                        "http_basic_auth_user_file",
+                        "is required with auth_strategy = \"http_basic\"",
+                    ));
+                }
+                for (name, u) in &self.http_basic_users {
+                    if u.project_id.is_empty() {
+                        return Err(value_err(format!("http_basic_users.{name}.project_id"), "must not be empty"));
+                    }
+                    if u.roles.iter().any(|r| r.is_empty()) {
+                        return Err(value_err(format!("http_basic_users.{name}.roles"), "must not hold an empty name"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The pool name of a backend.
     pub fn pool_name(&self, backend: &str) -> String {
         self.backends.get(backend).and_then(|b| b.pool_name.clone()).unwrap_or_else(|| backend.to_string())
@@ -598,6 +786,26 @@ mod tests {
         let file = "[backends.f]\ndriver = \"file\"\n";
         let table: &[(&str, &str)] = &[
             ("listen = \"nowhere\"\n", "listen"),
+            ("listen = \"0.0.0.0:8776\"\n", "listen"),
+            ("listen = \"192.0.2.1:8776\"\nauth_strategy = \"noauth\"\n", "noauth_allow_remote"),
+            ("auth_strategy = \"kerberos\"\n", "kerberos"),
+            ("auth_strategy = \"keystone\"\n", "keystone_authtoken.auth_url"),
+            (
+                "auth_strategy = \"keystone\"\n[keystone_authtoken]\nauth_url = \"http://k:5000\"\nusername = \"h\"\n\
+                 project_name = \"service\"\n",
+                "keystone_authtoken.password",
+            ),
+            (
+                "auth_strategy = \"keystone\"\n[keystone_authtoken]\nauth_url = \"k:5000\"\nusername = \"h\"\n\
+                 password = \"p\"\nproject_name = \"service\"\n",
+                "keystone_authtoken.auth_url",
+            ),
+            ("[keystone_authtoken]\nauth_url = \"http://k:5000\"\n", "keystone_authtoken"),
+            ("[keystone_authtoken]\nmemcached_servers = \"x\"\n", "memcached_servers"),
+            ("auth_strategy = \"http_basic\"\n", "http_basic_auth_user_file"),
+            ("auth_strategy = \"http_basic\"\nadmin_projects = [\"a\"]\n", "admin_projects"),
+            ("[policy]\n\"volume:explode\" = \"@\"\n", "volume:explode"),
+            ("[policy]\n\"volume:create\" = \"role:\"\n", "volume:create"),
             ("bogus = 1\n", "bogus"),
             ("report_interval = 0\n", "report_interval"),
             ("api_threads = 0\n", "api_threads"),

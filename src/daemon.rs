@@ -7,6 +7,7 @@ use nix::sys::signal::{SigSet, Signal};
 
 use crate::api::server::{self, Server};
 use crate::api::Api;
+use crate::auth::Auth;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::volume::Core;
@@ -26,6 +27,7 @@ pub fn run(config: Config, grace: Duration) -> Result<()> {
     let listen = config.listen;
     let limits = config.limits();
     let config_tls = (config.ssl_cert_file.clone(), config.ssl_key_file.clone());
+    let auth = Auth::from_config(&config)?;
     let core: Arc<Core> = Core::new(config)?;
     core.start()?;
     let tls = match (&config_tls.0, &config_tls.1) {
@@ -35,7 +37,8 @@ pub fn run(config: Config, grace: Duration) -> Result<()> {
     let server = Server::bind(listen, tls)?;
     let addr = server.addr();
     let scheme = if server.is_tls() { "https" } else { "http" };
-    let running = server.serve(Arc::new(Api::new(core.clone())), threads, limits)?;
+    auth.warm_up();
+    let running = server.serve(Arc::new(Api::new(core.clone(), auth)), threads, limits)?;
     log::info!("ready in {:.1} ms", started.elapsed().as_secs_f64() * 1000.0);
     // The line tests and scripts wait for; printed once the API answers.
     println!("hearthd: listening on {scheme}://{addr}");

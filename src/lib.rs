@@ -10,6 +10,7 @@
 //! - [`backend`]: where volumes live (sparse files; LVM later).
 
 pub mod api;
+pub mod auth;
 pub mod backend;
 pub mod cmd;
 pub mod config;
@@ -21,6 +22,7 @@ pub mod ids;
 pub mod model;
 pub mod names;
 pub mod notify;
+pub mod policy;
 pub mod scheduler;
 pub mod store;
 pub mod volume;

@@ -47,6 +47,8 @@ fn load(cli: &Cli) -> Result<Config, String> {
     if let Some(d) = &cli.data_dir {
         config.data_dir = Some(d.clone());
     }
+    // The overrides are checked like the file (noauth on a non-loopback address, ...).
+    config.validate().map_err(|e| e.to_string())?;
     Ok(config)
 }
 

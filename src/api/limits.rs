@@ -4,12 +4,14 @@ use serde_json::json;
 
 use crate::api::{Ctx, Reply};
 use crate::error::Result;
+use crate::policy::rules;
 
 /// `GET /limits`
 pub fn show(ctx: &mut Ctx<'_>) -> Result<Reply> {
-    // 3.39: an admin may ask for another project's limits.
+    ctx.caller.authorize_own(rules::USED_LIMITS)?;
+    // 3.39: an admin may ask for another project's limits; others get their own.
     let project = match ctx.param("project_id") {
-        Some(p) if ctx.version.at_least(39) => p.to_string(),
+        Some(p) if ctx.version.at_least(39) && ctx.caller.is_admin => p.to_string(),
         _ => ctx.caller.project_id.clone(),
     };
     let (limits, usage) = ctx.core.quota_show(&ctx.caller, &project)?;

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use crate::api::{body, Ctx, Reply};
 use crate::error::{Error, Result};
+use crate::volume::MetadataWrite;
 
 /// Whose metadata.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,11 +29,11 @@ fn set(
     owner: Owner,
     id: &str,
     m: BTreeMap<String, String>,
-    replace: bool,
+    how: MetadataWrite,
 ) -> Result<BTreeMap<String, String>> {
     match owner {
-        Owner::Volume => ctx.core.set_volume_metadata(&ctx.caller, id, m, replace),
-        Owner::Snapshot => ctx.core.set_snapshot_metadata(&ctx.caller, id, m, replace),
+        Owner::Volume => ctx.core.set_volume_metadata(&ctx.caller, id, m, how),
+        Owner::Snapshot => ctx.core.set_snapshot_metadata(&ctx.caller, id, m, how),
     }
 }
 
@@ -58,7 +59,8 @@ pub fn show(ctx: &mut Ctx<'_>, owner: Owner, id: &str) -> Result<Reply> {
 /// `POST` (merge) and `PUT` (replace) `.../metadata`
 pub fn update(ctx: &mut Ctx<'_>, owner: Owner, id: &str, replace: bool) -> Result<Reply> {
     let meta = body_map(ctx, "metadata")?;
-    Ok(Reply::json(200, json!({ "metadata": set(ctx, owner, id, meta, replace)? })))
+    let how = if replace { MetadataWrite::Replace } else { MetadataWrite::Merge };
+    Ok(Reply::json(200, json!({ "metadata": set(ctx, owner, id, meta, how)? })))
 }
 
 /// `GET .../metadata/{key}`
@@ -77,7 +79,7 @@ pub fn key_set(ctx: &mut Ctx<'_>, owner: Owner, id: &str, key: &str) -> Result<R
     if !meta.contains_key(key) {
         return Err(Error::Invalid("Request body and URI mismatch.".into()));
     }
-    set(ctx, owner, id, meta.clone(), false)?;
+    set(ctx, owner, id, meta.clone(), MetadataWrite::MergeKey)?;
     Ok(Reply::json(200, json!({ "meta": meta })))
 }
 

@@ -35,6 +35,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use crate::auth::{Auth, Presented};
 use crate::error::{Error, Result};
 use crate::volume::{Caller, Core};
 use microversion::Version;
@@ -76,6 +77,9 @@ impl Reply {
         if status == 413 {
             fault["retryAfter"] = json!("0");
             headers.push(("Retry-After", "0".to_string()));
+        }
+        if status == 503 {
+            headers.push(("Retry-After", "5".to_string()));
         }
         Reply { status, body: serde_json::to_vec(&json!({ Error::fault_name(status): fault })).ok(), headers }
     }
@@ -186,21 +190,23 @@ impl std::fmt::Display for Method {
     }
 }
 
-/// The API as the [`server`] sees it: a [`Handler`](server::Handler) over the core.
+/// The API as the [`server`] sees it: a [`Handler`](server::Handler) over the core,
+/// with the authentication strategy in force.
 pub struct Api {
     core: Arc<Core>,
+    auth: Auth,
 }
 
 impl Api {
     /// The API over a core.
-    pub fn new(core: Arc<Core>) -> Api {
-        Api { core }
+    pub fn new(core: Arc<Core>, auth: Auth) -> Api {
+        Api { core, auth }
     }
 }
 
 impl server::Handler for Api {
     fn handle(&self, req: server::Request) -> server::Response {
-        serve_one(&self.core, req)
+        serve_one(&self.core, &self.auth, req)
     }
 
     fn refuse(&self, head: &hyper::http::request::Parts, err: Error) -> server::Response {
@@ -212,13 +218,13 @@ impl server::Handler for Api {
     }
 }
 
-fn serve_one(core: &Arc<Core>, req: server::Request) -> server::Response {
+fn serve_one(core: &Arc<Core>, auth: &Auth, req: server::Request) -> server::Response {
     let started = std::time::Instant::now();
     let request_id = format!("req-{}", uuid::Uuid::new_v4());
     let method = Method::from(&req.method);
     let url = req.uri.to_string();
     let version = Version::from_header(req.header(microversion::HEADER));
-    let reply = match catch_unwind(AssertUnwindSafe(|| handle(core, &req, version.as_ref().ok().copied()))) {
+    let reply = match catch_unwind(AssertUnwindSafe(|| handle(core, auth, &req, version.as_ref().ok().copied()))) {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
             if e.status() >= 500 {
@@ -231,6 +237,12 @@ fn serve_one(core: &Arc<Core>, req: server::Request) -> server::Response {
             Reply::error(&Error::Internal("handler panicked".into()))
         }
     };
+    let mut reply = reply;
+    if reply.status == 401 {
+        if let Some(challenge) = auth.challenge() {
+            reply.headers.push(("WWW-Authenticate", challenge.to_string()));
+        }
+    }
     let shown = version.unwrap_or(microversion::MIN);
     log::info!(
         "{request_id} \"{method} {url}\" status: {} mv: {shown} time: {:.3}ms",
@@ -299,7 +311,7 @@ const RESOURCES: &[&str] = &[
 ];
 
 /// The pipeline for one request; `version` is `None` when its header was bad.
-fn handle(core: &Arc<Core>, req: &server::Request, version: Option<Version>) -> Result<Reply> {
+fn handle(core: &Arc<Core>, auth: &Auth, req: &server::Request, version: Option<Version>) -> Result<Reply> {
     let path = req.uri.path();
     let query: Vec<(String, String)> = form_urlencoded::parse(req.uri.query().unwrap_or("").as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -329,28 +341,25 @@ fn handle(core: &Arc<Core>, req: &server::Request, version: Option<Version>) -> 
         return Err(Error::NotFound(format!("The resource {path} could not be found.")));
     }
 
-    let caller = authenticate(core, req.header("X-Auth-Token"), url_project.as_deref());
+    let presented = Presented {
+        token: req.header("X-Auth-Token"),
+        service_token: req.header("X-Service-Token"),
+        authorization: req.header("Authorization"),
+    };
+    let creds = auth.authenticate(presented, url_project.as_deref())?;
+    if let (Some(url), Some(own), false) = (&url_project, &creds.project_id, auth.url_names_project()) {
+        if url != own {
+            return Err(Error::Invalid(format!(
+                "Malformed request URL: the project in the URL ({url}) is not the project of the token ({own})."
+            )));
+        }
+    }
+    let caller = Caller::new(creds, core.policy.clone())?;
 
     let body = parse_body(req)?;
     let method = Method::from(&req.method);
     let mut ctx = Ctx { core, caller, version, query, body, base, url_project, path: path.to_string() };
     router::dispatch(&mut ctx, &method, rest)
-}
-
-/// Cinder's noauth: the token is `user:project`, or anything else (or nothing), and
-/// the project in the URL wins.
-fn authenticate(core: &Core, token: Option<&str>, url_project: Option<&str>) -> Caller {
-    let (user, token_project) = match token.map(str::trim).filter(|t| !t.is_empty()) {
-        Some(t) => match t.split_once(':') {
-            Some((u, p)) if !p.is_empty() => (u.to_string(), Some(p.to_string())),
-            _ => (t.to_string(), None),
-        },
-        None => ("admin".to_string(), None),
-    };
-    let project =
-        url_project.map(str::to_string).or(token_project).unwrap_or_else(|| core.config.noauth_default_project.clone());
-    let is_admin = core.config.is_admin_project(&project);
-    Caller { user_id: user, project_id: project, is_admin }
 }
 
 /// The body as JSON; `None` when it is empty (or only whitespace).

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 use crate::api::body::element;
 use crate::api::{Ctx, Reply};
 use crate::error::{Error, Result};
+use crate::policy::rules;
 
 /// `GET /scheduler-stats/get_pools[?detail=True]`
 pub fn pools(ctx: &mut Ctx<'_>) -> Result<Reply> {
@@ -139,7 +140,7 @@ pub fn resource_filters(ctx: &mut Ctx<'_>) -> Result<Reply> {
 
 /// `PUT /os-services/set-log` and `get-log` (3.32): the daemon's log level.
 pub fn log_levels(ctx: &mut Ctx<'_>, action: &str) -> Result<Reply> {
-    ctx.caller.require_admin("volume_extension:services:update")?;
+    ctx.caller.authorize_own(rules::SERVICES_UPDATE)?;
     if action == "set-log" {
         let level = match ctx.body.as_ref().and_then(|b| b.get("level")).and_then(Value::as_str) {
             Some(l) => l.to_ascii_uppercase(),

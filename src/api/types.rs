@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 use crate::api::body::{self, element};
 use crate::api::{views, Ctx, Reply};
 use crate::error::{Error, Result};
+use crate::policy::rules;
 use crate::volume::types::{NewType, TypeUpdate};
 
 /// `GET /types[?is_public=...]`
@@ -60,7 +61,7 @@ pub fn create(ctx: &mut Ctx<'_>) -> Result<Reply> {
         extra_specs: b.opt_str_map("extra_specs")?.unwrap_or_default(),
     };
     let t = ctx.core.create_type(&ctx.caller, new)?;
-    Ok(Reply::json(200, json!({"volume_type": views::volume_type(ctx, &t)})))
+    Ok(Reply::json(200, json!({"volume_type": views::volume_type_changed(ctx, &t)})))
 }
 
 /// `PUT /types/{id}`
@@ -85,7 +86,7 @@ pub fn update(ctx: &mut Ctx<'_>, id: &str) -> Result<Reply> {
         ));
     }
     let t = ctx.core.update_type(&ctx.caller, id, upd)?;
-    Ok(Reply::json(200, json!({"volume_type": views::volume_type(ctx, &t)})))
+    Ok(Reply::json(200, json!({"volume_type": views::volume_type_changed(ctx, &t)})))
 }
 
 /// `DELETE /types/{id}`
@@ -96,6 +97,7 @@ pub fn delete(ctx: &mut Ctx<'_>, id: &str) -> Result<Reply> {
 
 /// `GET /types/{id}/extra_specs`
 pub fn specs_show(ctx: &mut Ctx<'_>, id: &str) -> Result<Reply> {
+    ctx.caller.authorize_own(rules::EXTRA_SPECS_INDEX)?;
     let t = ctx.core.get_type(&ctx.caller, id)?;
     let shown = views::volume_type(ctx, &t);
     Ok(Reply::json(200, json!({ "extra_specs": shown["extra_specs"] })))
@@ -117,12 +119,13 @@ fn specs_body(ctx: &Ctx<'_>) -> Result<std::collections::BTreeMap<String, String
 /// `POST /types/{id}/extra_specs`
 pub fn specs_set(ctx: &mut Ctx<'_>, id: &str) -> Result<Reply> {
     let specs = specs_body(ctx)?;
-    let set = ctx.core.set_extra_specs(&ctx.caller, id, specs)?;
+    let set = ctx.core.set_extra_specs(&ctx.caller, id, specs, false)?;
     Ok(Reply::json(200, json!({ "extra_specs": set })))
 }
 
 /// `GET /types/{id}/extra_specs/{key}`
 pub fn spec_show(ctx: &mut Ctx<'_>, id: &str, key: &str) -> Result<Reply> {
+    ctx.caller.authorize_own(rules::EXTRA_SPECS_SHOW)?;
     let t = ctx.core.get_type(&ctx.caller, id)?;
     let shown = views::volume_type(ctx, &t);
     match shown["extra_specs"].get(key) {
@@ -143,7 +146,7 @@ pub fn spec_set(ctx: &mut Ctx<'_>, id: &str, key: &str) -> Result<Reply> {
     if !specs.contains_key(key) {
         return Err(Error::Invalid("Request body and URI mismatch.".into()));
     }
-    let set = ctx.core.set_extra_specs(&ctx.caller, id, specs)?;
+    let set = ctx.core.set_extra_specs(&ctx.caller, id, specs, true)?;
     Ok(Reply::json(200, json!(set)))
 }
 

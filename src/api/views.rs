@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 
 use crate::api::Ctx;
 use crate::model::{AttachStatus, Attachment, Snapshot, Volume, VolumeType};
+use crate::policy::rules;
 use crate::volume::types::spec_visible_to_users;
 
 /// How much of a volume to show.
@@ -118,6 +119,7 @@ pub fn volume<'a>(ctx: &Ctx<'_>, v: &'a Volume, view: VolumeView) -> VolumeOut<'
     let links = [Link { href: self_link, rel: "self" }, Link { href: bookmark, rel: "bookmark" }];
     let body = (view != VolumeView::Brief).then(|| {
         let admin = ctx.caller.is_admin;
+        let may = |rule: &str| ctx.caller.may(rule, &v.project_id);
         let mv = ctx.version;
         let full = view == VolumeView::Full;
         let mut metadata: BTreeMap<&str, &str> = v.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -157,7 +159,7 @@ pub fn volume<'a>(ctx: &Ctx<'_>, v: &'a Volume, view: VolumeView) -> VolumeOut<'
             replication_status: "disabled",
             consistencygroup_id: None,
             multiattach: v.multiattach,
-            migration_status: gate(admin, v.migration_status.as_deref()),
+            migration_status: gate(may(rules::VOLUME_MIG_STATUS_ATTRIBUTE), v.migration_status.as_deref()),
             group_id: gate(mv.at_least(13), None),
             provider_id: gate(mv.at_least(21) && admin, None),
             service_uuid: gate(mv.at_least(48), None),
@@ -166,32 +168,57 @@ pub fn volume<'a>(ctx: &Ctx<'_>, v: &'a Volume, view: VolumeView) -> VolumeOut<'
             volume_type_id: mv.at_least(63).then(|| v.volume_type_id.to_string()),
             encryption_key_id: gate(mv.at_least(64), None),
             consumes_quota: mv.at_least(65).then_some(v.consumes_quota),
-            tenant_id: full.then_some(v.project_id.as_str()),
-            host: gate(full && admin, v.host.as_deref()),
-            migstat: gate(full && admin, v.migration_status.as_deref()),
+            tenant_id: (full && may(rules::VOLUME_TENANT_ATTRIBUTE)).then_some(v.project_id.as_str()),
+            host: gate(full && may(rules::VOLUME_HOST_ATTRIBUTE), v.host.as_deref()),
+            migstat: gate(full && may(rules::VOLUME_MIG_STATUS_ATTRIBUTE), v.migration_status.as_deref()),
             name_id: gate(full && admin, None),
         }
     });
     VolumeOut { id, name: v.name.as_deref(), links, body }
 }
 
-/// A volume type; non-admins see only the user-visible extra specs.
+/// A volume type as show and list give it: extra specs to those policy lets read
+/// them (only the user-visible ones without `read_sensitive`), `qos_specs_id` and
+/// the access flag likewise.
 pub fn volume_type(ctx: &Ctx<'_>, t: &VolumeType) -> Value {
-    let specs: Map<String, Value> = t
-        .extra_specs
-        .iter()
-        .filter(|(k, _)| ctx.caller.is_admin || spec_visible_to_users(k))
-        .map(|(k, v)| (k.clone(), json!(v)))
-        .collect();
-    json!({
-        "id": t.id.to_string(),
-        "name": t.name,
-        "description": t.description,
-        "is_public": t.is_public,
-        "os-volume-type-access:is_public": t.is_public,
-        "extra_specs": specs,
-        "qos_specs_id": null,
-    })
+    let c = &ctx.caller;
+    let mut m = Map::new();
+    m.insert("id".into(), json!(t.id.to_string()));
+    m.insert("name".into(), json!(t.name));
+    m.insert("description".into(), json!(t.description));
+    m.insert("is_public".into(), json!(t.is_public));
+    if c.authorize_own(rules::TYPE_ACCESS_EXTRA_SPECS).is_ok() {
+        let sensitive = c.authorize_own(rules::EXTRA_SPECS_READ_SENSITIVE).is_ok();
+        let specs: Map<String, Value> = t
+            .extra_specs
+            .iter()
+            .filter(|(k, _)| sensitive || spec_visible_to_users(k))
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        m.insert("extra_specs".into(), Value::Object(specs));
+    }
+    if c.authorize_own(rules::TYPE_ACCESS_QOS_SPECS_ID).is_ok() {
+        m.insert("qos_specs_id".into(), Value::Null);
+    }
+    if c.authorize_own(rules::TYPE_ACCESS).is_ok() {
+        m.insert("os-volume-type-access:is_public".into(), json!(t.is_public));
+    }
+    Value::Object(m)
+}
+
+/// A volume type as create and update answer (Cinder's older view: every extra spec,
+/// no `qos_specs_id`).
+pub fn volume_type_changed(ctx: &Ctx<'_>, t: &VolumeType) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), json!(t.id.to_string()));
+    m.insert("name".into(), json!(t.name));
+    m.insert("description".into(), json!(t.description));
+    m.insert("is_public".into(), json!(t.is_public));
+    m.insert("extra_specs".into(), json!(t.extra_specs));
+    if ctx.caller.authorize_own(rules::TYPE_ACCESS).is_ok() {
+        m.insert("os-volume-type-access:is_public".into(), json!(t.is_public));
+    }
+    Value::Object(m)
 }
 
 /// How much of a snapshot to show.
@@ -225,7 +252,7 @@ pub fn snapshot(ctx: &Ctx<'_>, s: &Snapshot, view: SnapshotView) -> Value {
     if mv.at_least(65) {
         m.insert("consumes_quota".into(), json!(s.consumes_quota));
     }
-    if view == SnapshotView::Full {
+    if view == SnapshotView::Full && ctx.caller.may(rules::SNAPSHOT_EXTENDED_ATTRIBUTES, &s.project_id) {
         m.insert("os-extended-snapshot-attributes:progress".into(), json!(s.progress));
         m.insert("os-extended-snapshot-attributes:project_id".into(), json!(s.project_id));
     }

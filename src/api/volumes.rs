@@ -8,6 +8,7 @@ use crate::api::{params, Ctx, Reply};
 use crate::error::{Error, Result};
 use crate::flow::create_volume::NewVolume;
 use crate::model::{AttachMode, AttachStatus, VolumeStatus};
+use crate::policy::rules;
 use crate::store::ListQuery;
 use crate::volume::volumes::{StatusReset, VolumeUpdate};
 
@@ -222,7 +223,7 @@ pub fn action(ctx: &mut Ctx<'_>, id: &str) -> Result<Reply> {
         }
         "os-force_delete" => {
             no_params(name, value)?;
-            caller.require_admin("volume_extension:volume_admin_actions:force_delete")?;
+            caller.authorize_own(rules::VOLUME_ADMIN_FORCE_DELETE)?;
             core.delete_volume(caller, id, false, true)?;
         }
         "os-update_readonly_flag" => {

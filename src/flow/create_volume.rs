@@ -30,6 +30,7 @@ use crate::error::{Error, Result};
 use crate::flow::{self, Step};
 use crate::ids::{Gib, Id, Timestamp};
 use crate::model::{AttachStatus, SnapshotStatus, Task, Volume, VolumeStatus, VolumeType};
+use crate::policy::rules;
 use crate::scheduler::Request;
 use crate::store::{quotas as q, volumes as sv};
 use crate::volume::quotas::volume_needs;
@@ -98,7 +99,7 @@ fn check_source(
             Err(Error::Invalid("Invalid input received: give snapshot_id or source_volid, not both.".into()))
         }
         (Some(sid), None) => {
-            let s = core.snapshot_in(tx, caller, sid)?;
+            let s = core.snapshot_in(tx, caller, sid, rules::SNAPSHOT_GET)?;
             if s.status != SnapshotStatus::Available {
                 return Err(Error::InvalidState(format!(
                     "Invalid snapshot: Originating snapshot status must be one of 'available' values, but it is {}.",
@@ -114,7 +115,7 @@ fn check_source(
             Ok(Some((Source::Snapshot { id: s.id, host }, s.size, s.volume_type_id, v.availability_zone)))
         }
         (None, Some(vid)) => {
-            let v = core.volume_in(tx, caller, vid)?;
+            let v = core.volume_in(tx, caller, vid, rules::VOLUME_GET)?;
             if !matches!(v.status, VolumeStatus::Available | VolumeStatus::InUse) {
                 return Err(Error::InvalidState(format!(
                     "Invalid volume: Unable to create a volume from an originating source volume when its status is                      not 'available' or 'in-use'; it is {}.",
@@ -138,6 +139,7 @@ impl Step<ApiCtx<'_>> for Extract {
     }
     fn execute(&self, c: &mut ApiCtx<'_>) -> Result<()> {
         let core = c.core;
+        c.caller.authorize_own(rules::VOLUME_CREATE)?;
         let (vtype, zones, source) = core.store.read(|tx| {
             let source = check_source(core, tx, c.caller, &c.req)?;
             let t = match (&c.req.volume_type, &source) {
@@ -160,6 +162,9 @@ impl Step<ApiCtx<'_>> for Extract {
             };
             Ok((t, core.zones(), source))
         })?;
+        if vtype.multiattach() {
+            c.caller.authorize_own(rules::VOLUME_MULTIATTACH)?;
+        }
         let size = match (c.req.size, &source) {
             (Some(n), Some((_, min, _, _))) if n < *min => {
                 return Err(Error::Invalid(format!(

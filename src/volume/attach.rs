@@ -26,6 +26,7 @@ use crate::error::{Error, Result};
 use crate::export::{Chap, Connector, ExportTarget};
 use crate::ids::{Id, Timestamp};
 use crate::model::{AttachMode, AttachStatus, Attachment, Volume, VolumeStatus};
+use crate::policy::rules;
 use crate::store::{attachments as sa, volumes as sv};
 use crate::volume::{Caller, Core, PoolRef};
 
@@ -224,7 +225,7 @@ impl Core {
     /// `os-reserve`: available (or in-use, when multiattach) → attaching.
     pub fn reserve(&self, caller: &Caller, id: &str) -> Result<()> {
         self.store.write(|tx| {
-            let mut v = self.volume_in(tx, caller, id)?;
+            let mut v = self.volume_in(tx, caller, id, rules::VOLUME_RESERVE)?;
             let ok = v.status == VolumeStatus::Available || (v.multiattach && v.status == VolumeStatus::InUse);
             if !ok {
                 return Err(Error::InvalidState(format!(
@@ -244,7 +245,7 @@ impl Core {
     /// Connections made for the reservation that never attached are undone.
     pub fn unreserve(&self, caller: &Caller, id: &str) -> Result<()> {
         let (v, dropped) = self.store.write(|tx| {
-            let mut v = self.volume_in(tx, caller, id)?;
+            let mut v = self.volume_in(tx, caller, id, rules::VOLUME_UNRESERVE)?;
             if v.status != VolumeStatus::Attaching {
                 return Err(Error::InvalidState(format!(
                     "Invalid volume: Volume {} status must be attaching to unreserve, but current status is: {}.",
@@ -272,7 +273,7 @@ impl Core {
     pub fn initialize_connection(&self, caller: &Caller, id: &str, connector: Value) -> Result<Value> {
         let c = Connector::from_json(&connector)?;
         let (v, pool, target) = self.store.write(|tx| {
-            let mut v = self.volume_in(tx, caller, id)?;
+            let mut v = self.volume_in(tx, caller, id, rules::VOLUME_INITIALIZE_CONNECTION)?;
             if !CONNECTABLE.contains(&v.status) {
                 return Err(Error::InvalidState(format!(
                     "Invalid volume: Volume {} status must be available, reserved, attaching, in-use or detaching \
@@ -292,7 +293,7 @@ impl Core {
         // os-attach completes it and restarts can rebuild the export.
         let now = Timestamp::now();
         let recorded = self.store.write(|tx| {
-            let v = self.volume_in(tx, caller, id)?;
+            let v = self.volume_in(tx, caller, id, rules::VOLUME_INITIALIZE_CONNECTION)?;
             if let Err(e) = check_one_host(&v, None, None, &c) {
                 return Ok(Err(e));
             }
@@ -328,7 +329,7 @@ impl Core {
         mode: Option<AttachMode>,
     ) -> Result<()> {
         self.store.write(|tx| {
-            let mut v = self.volume_in(tx, caller, id)?;
+            let mut v = self.volume_in(tx, caller, id, rules::VOLUME_ATTACH)?;
             let ok = v.status == VolumeStatus::Attaching || (v.multiattach && v.status == VolumeStatus::InUse);
             if !ok {
                 return Err(Error::InvalidState(format!(
@@ -375,17 +376,39 @@ impl Core {
 
     /// `os-begin_detaching`: in-use → detaching.
     pub fn begin_detaching(&self, caller: &Caller, id: &str) -> Result<()> {
-        self.flip(caller, id, VolumeStatus::InUse, VolumeStatus::Detaching, "begin detaching")
+        self.flip(
+            caller,
+            id,
+            rules::VOLUME_BEGIN_DETACHING,
+            VolumeStatus::InUse,
+            VolumeStatus::Detaching,
+            "begin detaching",
+        )
     }
 
     /// `os-roll_detaching`: detaching → in-use.
     pub fn roll_detaching(&self, caller: &Caller, id: &str) -> Result<()> {
-        self.flip(caller, id, VolumeStatus::Detaching, VolumeStatus::InUse, "roll back detaching")
+        self.flip(
+            caller,
+            id,
+            rules::VOLUME_ROLL_DETACHING,
+            VolumeStatus::Detaching,
+            VolumeStatus::InUse,
+            "roll back detaching",
+        )
     }
 
-    fn flip(&self, caller: &Caller, id: &str, from: VolumeStatus, to: VolumeStatus, what: &str) -> Result<()> {
+    fn flip(
+        &self,
+        caller: &Caller,
+        id: &str,
+        rule: &str,
+        from: VolumeStatus,
+        to: VolumeStatus,
+        what: &str,
+    ) -> Result<()> {
         self.store.write(|tx| {
-            let mut v = self.volume_in(tx, caller, id)?;
+            let mut v = self.volume_in(tx, caller, id, rule)?;
             if v.status != from {
                 return Err(Error::InvalidState(format!(
                     "Invalid volume: Volume {} status must be {from} to {what}, but current status is: {}.",
@@ -403,7 +426,7 @@ impl Core {
     pub fn terminate_connection(&self, caller: &Caller, id: &str, connector: Value) -> Result<()> {
         let c = Connector::from_json(&connector)?;
         let v = self.store.write(|tx| {
-            let mut v = self.volume_in(tx, caller, id)?;
+            let mut v = self.volume_in(tx, caller, id, rules::VOLUME_TERMINATE_CONNECTION)?;
             let mut kept = Vec::new();
             for mut a in std::mem::take(&mut v.attachments) {
                 if connector_of(&a).is_some_and(|o| o.same_host(&c)) {
@@ -426,7 +449,7 @@ impl Core {
     /// `os-detach`: one attachment goes (the only one when none is named).
     pub fn detach(&self, caller: &Caller, id: &str, attachment_id: Option<&str>) -> Result<()> {
         let (v, gone) = self.store.write(|tx| {
-            let mut v = self.volume_in(tx, caller, id)?;
+            let mut v = self.volume_in(tx, caller, id, rules::VOLUME_DETACH)?;
             let live: Vec<&Attachment> = v.attachments.iter().collect();
             let target = match attachment_id {
                 Some(aid) => live
@@ -459,7 +482,7 @@ impl Core {
         attachment_id: Option<&str>,
         connector: Option<Value>,
     ) -> Result<()> {
-        caller.require_admin("volume_extension:volume_admin_actions:force_detach")?;
+        caller.authorize_own(rules::VOLUME_FORCE_DETACH)?;
         if let Some(c) = connector.filter(|c| c.as_object().is_some_and(|m| !m.is_empty())) {
             self.terminate_connection(caller, id, c)?;
         }
@@ -477,19 +500,20 @@ impl Core {
 
     // ---- attachments API --------------------------------------------------------
 
-    fn attachment_in(&self, conn: &Connection, caller: &Caller, id: &str) -> Result<(Attachment, Volume)> {
+    fn attachment_in(&self, conn: &Connection, caller: &Caller, id: &str, rule: &str) -> Result<(Attachment, Volume)> {
         let aid = Id::parse(id).ok_or_else(|| attachment_not_found(id))?;
         let a = sa::get(conn, aid)?.ok_or_else(|| attachment_not_found(id))?;
         if !(caller.is_admin || a.project_id == caller.project_id) {
             return Err(attachment_not_found(id));
         }
+        caller.authorize(rule, &a.project_id)?;
         let v = sv::get(conn, a.volume_id)?.ok_or_else(|| attachment_not_found(id))?;
         Ok((a, v))
     }
 
     /// Show an attachment.
     pub fn get_attachment(&self, caller: &Caller, id: &str) -> Result<Attachment> {
-        self.store.read(|tx| self.attachment_in(tx, caller, id).map(|(a, _)| a))
+        self.store.read(|tx| self.attachment_in(tx, caller, id, rules::VOLUME_GET).map(|(a, _)| a))
     }
 
     /// List attachments; the caller's project unless an admin asks for all.
@@ -516,7 +540,7 @@ impl Core {
         mode: Option<AttachMode>,
     ) -> Result<Attachment> {
         let a = self.store.write(|tx| {
-            let mut v = self.volume_in(tx, caller, volume_id)?;
+            let mut v = self.volume_in(tx, caller, volume_id, rules::ATTACHMENT_CREATE)?;
             if v.status.as_str().contains("error") {
                 return Err(Error::InvalidState(format!(
                     "Invalid volume: Volume attachments can not be created if the volume is in an error state. \
@@ -570,7 +594,7 @@ impl Core {
     pub fn attachment_update(&self, caller: &Caller, id: &str, connector: Value) -> Result<Attachment> {
         let c = Connector::from_json(&connector)?;
         let (a, v, pool, target) = self.store.write(|tx| {
-            let (a, mut v) = self.attachment_in(tx, caller, id)?;
+            let (a, mut v) = self.attachment_in(tx, caller, id, rules::ATTACHMENT_UPDATE)?;
             if v.status.as_str().contains("error") || !CONNECTABLE.contains(&v.status) {
                 return Err(Error::InvalidState(format!(
                     "Invalid volume: Volume attachments can not be updated while the volume is {}.",
@@ -585,7 +609,7 @@ impl Core {
         let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
         let data = self.connect(&pool, &target, &c, a.attach_mode, &v)?;
         let updated = self.store.write(|tx| {
-            let (mut a, mut v) = self.attachment_in(tx, caller, id)?;
+            let (mut a, mut v) = self.attachment_in(tx, caller, id, rules::ATTACHMENT_UPDATE)?;
             if let Err(e) = check_one_host(&v, Some(a.id), a.instance_uuid.as_deref(), &c) {
                 return Ok(Err(e));
             }
@@ -622,7 +646,7 @@ impl Core {
     /// `os-complete` (3.44): the attachment is attached, the volume in-use.
     pub fn attachment_complete(&self, caller: &Caller, id: &str) -> Result<()> {
         self.store.write(|tx| {
-            let (mut a, mut v) = self.attachment_in(tx, caller, id)?;
+            let (mut a, mut v) = self.attachment_in(tx, caller, id, rules::ATTACHMENT_COMPLETE)?;
             if a.connection_info.is_none() {
                 return Err(Error::InvalidState(format!(
                     "Invalid volume: Attachment {} has no connection yet; update it with a connector first.",
@@ -647,7 +671,7 @@ impl Core {
     /// remaining attachments.
     pub fn attachment_delete(&self, caller: &Caller, id: &str) -> Result<Vec<Attachment>> {
         let (v, gone) = self.store.write(|tx| {
-            let (a, mut v) = self.attachment_in(tx, caller, id)?;
+            let (a, mut v) = self.attachment_in(tx, caller, id, rules::ATTACHMENT_DELETE)?;
             forget_attachments(tx, &mut v, &[a.id])?;
             Ok((v, a))
         })?;

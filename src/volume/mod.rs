@@ -26,32 +26,73 @@ use crate::backend::{self, Backend};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::export::{self, Export};
+use crate::policy::{Credentials, Policy};
 use crate::scheduler::{PoolState, Scheduler};
 use crate::store::Store;
 
 /// Backend operations that may run at once; more wait their turn.
 const BACKEND_SLOTS: usize = 8;
 
-/// Who is asking.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Who is asking: the caller's credentials, and the policy that decides what they
+/// may do.
+#[derive(Clone, Debug)]
 pub struct Caller {
     /// The user.
     pub user_id: String,
     /// The project the request acts in.
     pub project_id: String,
-    /// Whether the caller has admin rights.
+    /// Whether the caller is an admin (`context_is_admin`): sees every project.
     pub is_admin: bool,
+    /// Everything the identity service said.
+    pub creds: Credentials,
+    policy: Arc<Policy>,
 }
 
 impl Caller {
-    /// Refuse unless the caller is an admin.
-    pub fn require_admin(&self, what: &str) -> Result<()> {
-        if self.is_admin {
+    /// A caller from authenticated credentials; they must name a project.
+    pub fn new(creds: Credentials, policy: Arc<Policy>) -> Result<Caller> {
+        let Some(project_id) = creds.project_id.clone() else {
+            return Err(Error::Forbidden(
+                "hearth serves project-scoped tokens only: ask the identity service for a token scoped to a \
+                 project."
+                    .into(),
+            ));
+        };
+        let is_admin = policy.is_admin(&creds);
+        Ok(Caller { user_id: creds.user_id.clone(), project_id, is_admin, creds, policy })
+    }
+
+    /// Whether policy lets the caller do `rule` on an object of `target_project`.
+    pub fn may(&self, rule: &str, target_project: &str) -> bool {
+        self.policy.allows(rule, &self.creds, self.is_admin, target_project)
+    }
+
+    /// Refuse (403, Cinder's sentence) unless policy lets the caller do `rule` on an
+    /// object of `target_project`.
+    pub fn authorize(&self, rule: &str, target_project: &str) -> Result<()> {
+        if self.may(rule, target_project) {
             Ok(())
         } else {
-            Err(Error::Forbidden(format!("Policy doesn't allow {what} to be performed.")))
+            Err(Error::Forbidden(format!("Policy doesn't allow {rule} to be performed.")))
         }
     }
+
+    /// [`Caller::authorize`] with the caller's own project as the target (lists,
+    /// creations, and the admin APIs).
+    pub fn authorize_own(&self, rule: &str) -> Result<()> {
+        self.authorize(rule, &self.project_id)
+    }
+}
+
+/// How a metadata write treats the keys already there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetadataWrite {
+    /// `POST .../metadata`: add or change the given keys.
+    Merge,
+    /// `PUT .../metadata/{key}`: add or change one key.
+    MergeKey,
+    /// `PUT .../metadata`: the given keys become all the metadata.
+    Replace,
 }
 
 /// Where a pool lives: its backend and its name within the backend.
@@ -75,6 +116,8 @@ pub struct Core {
     pub store: Store,
     /// The scheduler.
     pub scheduler: Scheduler,
+    /// The policy in force.
+    pub policy: Arc<Policy>,
     host: String,
     backends: BTreeMap<String, Arc<dyn Backend>>,
     pools: BTreeMap<String, PoolRef>,
@@ -138,10 +181,12 @@ impl Core {
             )));
         }
         let scheduler = Scheduler::new(states, config.capacity_weight_multiplier);
+        let policy = Arc::new(Policy::new(&config.policy).map_err(Error::Internal)?);
         Ok(Arc::new(Core {
             config,
             store,
             scheduler,
+            policy,
             host,
             backends,
             pools,

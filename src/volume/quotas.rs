@@ -8,6 +8,7 @@ use rusqlite::Connection;
 
 use crate::error::{Error, Result};
 use crate::ids::Id;
+use crate::policy::rules;
 use crate::store::{quotas as q, types as store_types, QuotaUsage, Reservation};
 use crate::volume::{Caller, Core};
 
@@ -132,23 +133,15 @@ impl Core {
         Ok(())
     }
 
-    fn check_quota_access(&self, caller: &Caller, project: &str) -> Result<()> {
-        if caller.is_admin || caller.project_id == project {
-            Ok(())
-        } else {
-            Err(Error::Forbidden("Policy doesn't allow volume_extension:quotas:show to be performed.".into()))
-        }
-    }
-
     /// Limits of a project (and usage when asked).
     pub fn quota_show(&self, caller: &Caller, project: &str) -> Result<(BTreeMap<String, i64>, QuotaUsage)> {
-        self.check_quota_access(caller, project)?;
+        caller.authorize(rules::QUOTAS_SHOW, project)?;
         self.store.read(|tx| Ok((self.quota_limits_in(tx, project)?, q::usage(tx, project)?)))
     }
 
     /// The default limits.
     pub fn quota_defaults(&self, caller: &Caller, project: &str) -> Result<BTreeMap<String, i64>> {
-        self.check_quota_access(caller, project)?;
+        caller.authorize(rules::QUOTAS_SHOW, project)?;
         self.store.read(|tx| self.quota_defaults_in(tx))
     }
 
@@ -160,7 +153,7 @@ impl Core {
         updates: &BTreeMap<String, i64>,
         validate: bool,
     ) -> Result<BTreeMap<String, i64>> {
-        caller.require_admin("volume_extension:quotas:update")?;
+        caller.authorize(rules::QUOTAS_UPDATE, project)?;
         self.store.write(|tx| {
             let limits = self.quota_limits_in(tx, project)?;
             let bad: Vec<&str> = updates.keys().filter(|k| !limits.contains_key(*k)).map(|k| k.as_str()).collect();
@@ -190,7 +183,7 @@ impl Core {
 
     /// Reset a project's limits to the defaults.
     pub fn quota_delete(&self, caller: &Caller, project: &str) -> Result<()> {
-        caller.require_admin("volume_extension:quotas:delete")?;
+        caller.authorize(rules::QUOTAS_DELETE, project)?;
         self.store.write(|tx| q::delete_overrides(tx, project))
     }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use crate::error::{Error, Result};
 use crate::ids::Timestamp;
 use crate::model::Service;
+use crate::policy::rules;
 use crate::scheduler::PoolState;
 use crate::store::services as ss;
 use crate::volume::{Caller, Core};
@@ -28,13 +29,13 @@ impl Core {
 
     /// The pools and their capabilities (admin).
     pub fn get_pools(&self, caller: &Caller) -> Result<Vec<PoolState>> {
-        caller.require_admin("scheduler_extension:scheduler_stats:get_pools")?;
+        caller.authorize_own(rules::GET_POOLS)?;
         Ok(self.scheduler.pools())
     }
 
     /// The services, with `up` when the heartbeat is younger than 2.5 report intervals.
     pub fn list_services(&self, caller: &Caller) -> Result<Vec<ServiceStatus>> {
-        caller.require_admin("volume_extension:services:index")?;
+        caller.authorize_own(rules::SERVICES_INDEX)?;
         let now = chrono::Utc::now().naive_utc();
         let window = chrono::Duration::seconds((self.config.report_interval as i64 * 5 / 2).max(60));
         let rows = self.store.read(|tx| ss::list(tx))?;
@@ -59,7 +60,7 @@ impl Core {
         disabled: bool,
         reason: Option<&str>,
     ) -> Result<Service> {
-        caller.require_admin("volume_extension:services:update")?;
+        caller.authorize_own(rules::SERVICES_UPDATE)?;
         let reason = if disabled { reason } else { None };
         self.store
             .write(|tx| ss::set_disabled(tx, host, binary, disabled, reason))?

@@ -13,9 +13,10 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 use crate::ids::{Id, Timestamp};
 use crate::model::{Snapshot, SnapshotStatus, Task, Volume, VolumeStatus};
+use crate::policy::rules;
 use crate::store::{quotas as q, snapshots as ss, volumes as sv};
 use crate::volume::quotas::Need;
-use crate::volume::{Caller, Core};
+use crate::volume::{Caller, Core, MetadataWrite};
 
 /// A snapshot to take.
 #[derive(Clone, Debug, Default)]
@@ -57,11 +58,15 @@ fn snapshot_needs(size: u64, type_name: &str) -> Vec<Need> {
 }
 
 impl Core {
-    /// Load a snapshot the caller may see.
-    pub fn snapshot_in(&self, conn: &Connection, caller: &Caller, id: &str) -> Result<Snapshot> {
+    /// Load a snapshot the caller may see (another project's is 404), and refuse
+    /// (403) unless policy lets the caller do `rule` on it.
+    pub fn snapshot_in(&self, conn: &Connection, caller: &Caller, id: &str, rule: &str) -> Result<Snapshot> {
         let sid = Id::parse(id).ok_or_else(|| not_found(id))?;
         match ss::get(conn, sid)? {
-            Some(s) if caller.is_admin || s.project_id == caller.project_id => Ok(s),
+            Some(s) if caller.is_admin || s.project_id == caller.project_id => {
+                caller.authorize(rule, &s.project_id)?;
+                Ok(s)
+            }
             _ => Err(not_found(id)),
         }
     }
@@ -70,10 +75,11 @@ impl Core {
         &self,
         caller: &Caller,
         id: &str,
+        rule: &str,
         f: impl FnOnce(&Connection, &mut Snapshot) -> Result<T>,
     ) -> Result<(Snapshot, T)> {
         self.store.write(|tx| {
-            let mut s = self.snapshot_in(tx, caller, id)?;
+            let mut s = self.snapshot_in(tx, caller, id, rule)?;
             let out = f(tx, &mut s)?;
             s.updated_at = Timestamp::now();
             ss::save(tx, &s)?;
@@ -91,7 +97,7 @@ impl Core {
             ));
         }
         let snap = self.store.write(|tx| {
-            let v = self.volume_in(tx, caller, &req.volume_id)?;
+            let v = self.volume_in(tx, caller, &req.volume_id, rules::SNAPSHOT_CREATE)?;
             let in_use_ok = v366 || req.force == Some(true);
             let ok = v.status == VolumeStatus::Available || (v.status == VolumeStatus::InUse && in_use_ok);
             if !ok {
@@ -168,7 +174,7 @@ impl Core {
 
     /// Show a snapshot.
     pub fn get_snapshot(&self, caller: &Caller, id: &str) -> Result<Snapshot> {
-        self.store.read(|tx| self.snapshot_in(tx, caller, id))
+        self.store.read(|tx| self.snapshot_in(tx, caller, id, rules::SNAPSHOT_GET))
     }
 
     /// List snapshots; the caller's project unless an admin asks for all.
@@ -179,6 +185,7 @@ impl Core {
         all_tenants: bool,
         with_count: bool,
     ) -> Result<(Vec<Snapshot>, Option<u64>)> {
+        caller.authorize_own(rules::SNAPSHOT_GET_ALL)?;
         if !(caller.is_admin && all_tenants) {
             query.project = Some(caller.project_id.clone());
         }
@@ -191,7 +198,7 @@ impl Core {
 
     /// Change a snapshot's name or description.
     pub fn update_snapshot(&self, caller: &Caller, id: &str, upd: SnapshotUpdate) -> Result<Snapshot> {
-        let (s, ()) = self.change_snapshot(caller, id, |_, s| {
+        let (s, ()) = self.change_snapshot(caller, id, rules::SNAPSHOT_UPDATE, |_, s| {
             if let Some(n) = upd.name {
                 s.name = Some(n);
             }
@@ -230,10 +237,10 @@ impl Core {
     /// Delete a snapshot (`force`: admin, any status).
     pub fn delete_snapshot(self: &Arc<Core>, caller: &Caller, id: &str, force: bool) -> Result<()> {
         if force {
-            caller.require_admin("volume_extension:snapshot_admin_actions:force_delete")?;
+            caller.authorize_own(rules::SNAPSHOT_FORCE_DELETE)?;
         }
         let s = self.store.write(|tx| {
-            let mut s = self.snapshot_in(tx, caller, id)?;
+            let mut s = self.snapshot_in(tx, caller, id, rules::SNAPSHOT_DELETE)?;
             self.mark_snapshot_deleting(tx, &mut s, force)?;
             Ok(s)
         })?;
@@ -293,8 +300,7 @@ impl Core {
 
     /// `os-reset_status` on a snapshot (admin).
     pub fn reset_snapshot_status(&self, caller: &Caller, id: &str, status: SnapshotStatus) -> Result<()> {
-        caller.require_admin("volume_extension:snapshot_admin_actions:reset_status")?;
-        self.change_snapshot(caller, id, |_, s| {
+        self.change_snapshot(caller, id, rules::SNAPSHOT_RESET_STATUS, |_, s| {
             s.status = status;
             Ok(())
         })?;
@@ -310,7 +316,7 @@ impl Core {
         status: SnapshotStatus,
         progress: Option<String>,
     ) -> Result<()> {
-        self.change_snapshot(caller, id, |_, s| {
+        self.change_snapshot(caller, id, rules::SNAPSHOT_UPDATE_STATUS, |_, s| {
             use SnapshotStatus as S;
             let allowed = matches!(
                 (s.status, status),
@@ -333,7 +339,7 @@ impl Core {
 
     /// A snapshot's metadata.
     pub fn snapshot_metadata(&self, caller: &Caller, id: &str) -> Result<BTreeMap<String, String>> {
-        Ok(self.get_snapshot(caller, id)?.metadata)
+        Ok(self.store.read(|tx| self.snapshot_in(tx, caller, id, rules::SNAPSHOT_GET_METADATA))?.metadata)
     }
 
     /// Merge or replace a snapshot's metadata; returns all of it.
@@ -342,10 +348,10 @@ impl Core {
         caller: &Caller,
         id: &str,
         meta: BTreeMap<String, String>,
-        replace: bool,
+        how: MetadataWrite,
     ) -> Result<BTreeMap<String, String>> {
-        let (s, ()) = self.change_snapshot(caller, id, |tx, s| {
-            if replace {
+        let (s, ()) = self.change_snapshot(caller, id, rules::SNAPSHOT_UPDATE_METADATA, |tx, s| {
+            if how == MetadataWrite::Replace {
                 s.metadata = meta;
             } else {
                 s.metadata.extend(meta);
@@ -357,7 +363,7 @@ impl Core {
 
     /// Remove one metadata key of a snapshot.
     pub fn delete_snapshot_metadata(&self, caller: &Caller, id: &str, key: &str) -> Result<()> {
-        self.change_snapshot(caller, id, |tx, s| {
+        self.change_snapshot(caller, id, rules::SNAPSHOT_DELETE_METADATA, |tx, s| {
             if s.metadata.remove(key).is_none() {
                 return Err(Error::NotFound("Metadata item was not found.".into()));
             }
@@ -369,8 +375,8 @@ impl Core {
     /// Revert a volume to its latest snapshot (3.40): both must be available.
     pub fn revert_volume(self: &Arc<Core>, caller: &Caller, id: &str, snapshot_id: &str) -> Result<()> {
         let (v, s) = self.store.write(|tx| {
-            let mut v = self.volume_in(tx, caller, id)?;
-            let mut s = self.snapshot_in(tx, caller, snapshot_id)?;
+            let mut v = self.volume_in(tx, caller, id, rules::VOLUME_REVERT)?;
+            let mut s = self.snapshot_in(tx, caller, snapshot_id, rules::SNAPSHOT_GET)?;
             if s.volume_id != v.id {
                 return Err(Error::Invalid(format!(
                     "Invalid input received: Snapshot {} is not a snapshot of volume {}.",

@@ -8,6 +8,7 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 use crate::ids::{Id, Timestamp};
 use crate::model::VolumeType;
+use crate::policy::rules;
 use crate::store::types as st;
 use crate::volume::{Caller, Core};
 
@@ -91,7 +92,7 @@ impl Core {
 
     /// Set a project's default type (admin).
     pub fn set_project_default_type(&self, caller: &Caller, project: &str, key: &str) -> Result<VolumeType> {
-        caller.require_admin("volume_extension:default_set_or_update")?;
+        caller.authorize(rules::DEFAULT_TYPE_SET, project)?;
         self.store.write(|tx| {
             let t = self.type_by_name_or_id(tx, caller, key)?;
             st::set_project_default(tx, project, t.id)?;
@@ -101,9 +102,7 @@ impl Core {
 
     /// A project's own default type (3.62); 404 when it has none.
     pub fn project_default_type(&self, caller: &Caller, project: &str) -> Result<Id> {
-        if !(caller.is_admin || caller.project_id == project) {
-            return Err(Error::Forbidden("Policy doesn't allow volume_extension:default_get to be performed.".into()));
-        }
+        caller.authorize(rules::DEFAULT_TYPE_GET, project)?;
         self.store
             .read(|tx| st::project_default(tx, project))?
             .ok_or_else(|| Error::NotFound(format!("Default type for project {project} could not be found.")))
@@ -111,13 +110,13 @@ impl Core {
 
     /// Every project's own default type (admin).
     pub fn project_default_types(&self, caller: &Caller) -> Result<Vec<(String, Id)>> {
-        caller.require_admin("volume_extension:default_get_all")?;
+        caller.authorize_own(rules::DEFAULT_TYPE_GET_ALL)?;
         self.store.read(|tx| st::project_defaults(tx))
     }
 
     /// Drop a project's own default type (admin).
     pub fn unset_project_default_type(&self, caller: &Caller, project: &str) -> Result<()> {
-        caller.require_admin("volume_extension:default_unset")?;
+        caller.authorize(rules::DEFAULT_TYPE_UNSET, project)?;
         if self.store.write(|tx| st::unset_project_default(tx, project))? {
             Ok(())
         } else {
@@ -127,16 +126,19 @@ impl Core {
 
     /// A type by name or id, if the caller may see it.
     pub fn find_type(&self, caller: &Caller, key: &str) -> Result<VolumeType> {
+        caller.authorize_own(rules::TYPE_GET)?;
         self.store.read(|tx| self.type_by_name_or_id(tx, caller, key))
     }
 
     /// Show a type.
     pub fn get_type(&self, caller: &Caller, id: &str) -> Result<VolumeType> {
+        caller.authorize_own(rules::TYPE_GET)?;
         self.store.read(|tx| self.type_in(tx, caller, id))
     }
 
     /// Show the caller's default type.
     pub fn default_type(&self, caller: &Caller) -> Result<VolumeType> {
+        caller.authorize_own(rules::TYPE_GET)?;
         self.store.read(|tx| self.default_type_in(tx, &caller.project_id))
     }
 
@@ -144,6 +146,7 @@ impl Core {
     /// `Some(false)` private only, `None` both (admins; others always get public ones
     /// plus private ones they have access to).
     pub fn list_types(&self, caller: &Caller, is_public: Option<bool>) -> Result<Vec<VolumeType>> {
+        caller.authorize_own(rules::TYPE_GET_ALL)?;
         self.store.read(|tx| {
             let all = st::list(tx)?;
             if !caller.is_admin {
@@ -156,7 +159,7 @@ impl Core {
 
     /// Create a type (admin).
     pub fn create_type(&self, caller: &Caller, new: NewType) -> Result<VolumeType> {
-        caller.require_admin("volume_extension:types_manage")?;
+        caller.authorize_own(rules::TYPE_CREATE)?;
         self.store.write(|tx| {
             if st::get_by_name(tx, &new.name)?.is_some() {
                 return Err(Error::Conflict(format!("Volume Type {} already exists.", new.name)));
@@ -178,7 +181,7 @@ impl Core {
 
     /// Update a type (admin).
     pub fn update_type(&self, caller: &Caller, id: &str, upd: TypeUpdate) -> Result<VolumeType> {
-        caller.require_admin("volume_extension:types_manage")?;
+        caller.authorize_own(rules::TYPE_UPDATE)?;
         self.store.write(|tx| {
             let mut t = self.type_in(tx, caller, id)?;
             if let Some(name) = upd.name {
@@ -206,7 +209,7 @@ impl Core {
 
     /// Delete a type (admin); refused while volumes use it or when it is the default.
     pub fn delete_type(&self, caller: &Caller, id: &str) -> Result<()> {
-        caller.require_admin("volume_extension:types_manage")?;
+        caller.authorize_own(rules::TYPE_DELETE)?;
         self.store.write(|tx| {
             let t = self.type_in(tx, caller, id)?;
             if t.name == self.config.default_volume_type {
@@ -234,8 +237,9 @@ impl Core {
         caller: &Caller,
         id: &str,
         specs: BTreeMap<String, String>,
+        one_key: bool,
     ) -> Result<BTreeMap<String, String>> {
-        caller.require_admin("volume_extension:types_extra_specs:create")?;
+        caller.authorize_own(if one_key { rules::EXTRA_SPECS_UPDATE } else { rules::EXTRA_SPECS_CREATE })?;
         self.store.write(|tx| {
             let t = self.type_in(tx, caller, id)?;
             st::set_specs(tx, t.id, &specs)?;
@@ -245,7 +249,7 @@ impl Core {
 
     /// Remove one extra spec (admin).
     pub fn delete_extra_spec(&self, caller: &Caller, id: &str, key: &str) -> Result<()> {
-        caller.require_admin("volume_extension:types_extra_specs:delete")?;
+        caller.authorize_own(rules::EXTRA_SPECS_DELETE)?;
         self.store.write(|tx| {
             let t = self.type_in(tx, caller, id)?;
             if st::delete_spec(tx, t.id, key)? {
@@ -258,7 +262,7 @@ impl Core {
 
     /// The projects with access to a private type (admin).
     pub fn type_access(&self, caller: &Caller, id: &str) -> Result<(VolumeType, Vec<String>)> {
-        caller.require_admin("volume_extension:volume_type_access")?;
+        caller.authorize_own(rules::TYPE_ACCESS_GET_ALL_FOR_TYPE)?;
         self.store.read(|tx| {
             let t = self.type_in(tx, caller, id)?;
             if t.is_public {
@@ -271,7 +275,7 @@ impl Core {
 
     /// Give or take a project's access to a private type (admin).
     pub fn set_type_access(&self, caller: &Caller, id: &str, project: &str, grant: bool) -> Result<()> {
-        caller.require_admin("volume_extension:volume_type_access:addProjectAccess")?;
+        caller.authorize_own(if grant { rules::TYPE_ADD_PROJECT_ACCESS } else { rules::TYPE_REMOVE_PROJECT_ACCESS })?;
         self.store.write(|tx| {
             let t = self.type_in(tx, caller, id)?;
             if t.is_public {

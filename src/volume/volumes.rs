@@ -14,10 +14,11 @@ use crate::error::{Error, Result};
 use crate::flow::create_volume::{self, NewVolume};
 use crate::ids::{Gib, Id, Timestamp};
 use crate::model::{AttachStatus, Task, Volume, VolumeStatus};
+use crate::policy::rules;
 use crate::scheduler::Request;
 use crate::store::{quotas as q, volumes as sv, ListQuery, Summary};
 use crate::volume::quotas::Need;
-use crate::volume::{state, Caller, Core};
+use crate::volume::{state, Caller, Core, MetadataWrite};
 
 /// Changes to a volume's name, description or metadata (`PUT /volumes/{id}`).
 #[derive(Clone, Debug, Default)]
@@ -46,24 +47,29 @@ fn not_found(id: &str) -> Error {
 }
 
 impl Core {
-    /// Load a volume the caller may see, in a transaction.
-    pub fn volume_in(&self, conn: &Connection, caller: &Caller, id: &str) -> Result<Volume> {
+    /// Load a volume the caller may see (another project's is 404: existence never
+    /// leaks), and refuse (403) unless policy lets the caller do `rule` on it.
+    pub fn volume_in(&self, conn: &Connection, caller: &Caller, id: &str, rule: &str) -> Result<Volume> {
         let vid = Id::parse(id).ok_or_else(|| not_found(id))?;
         match sv::get(conn, vid)? {
-            Some(v) if caller.is_admin || v.project_id == caller.project_id => Ok(v),
+            Some(v) if caller.is_admin || v.project_id == caller.project_id => {
+                caller.authorize(rule, &v.project_id)?;
+                Ok(v)
+            }
             _ => Err(not_found(id)),
         }
     }
 
-    /// Load, change and save a volume in one write transaction.
+    /// Load (for `rule`), change and save a volume in one write transaction.
     fn change_volume<T>(
         &self,
         caller: &Caller,
         id: &str,
+        rule: &str,
         f: impl FnOnce(&Connection, &mut Volume) -> Result<T>,
     ) -> Result<(Volume, T)> {
         self.store.write(|tx| {
-            let mut v = self.volume_in(tx, caller, id)?;
+            let mut v = self.volume_in(tx, caller, id, rule)?;
             let out = f(tx, &mut v)?;
             v.updated_at = Timestamp::now();
             sv::save(tx, &v)?;
@@ -78,7 +84,7 @@ impl Core {
 
     /// Show a volume.
     pub fn get_volume(&self, caller: &Caller, id: &str) -> Result<Volume> {
-        self.store.read(|tx| self.volume_in(tx, caller, id))
+        self.store.read(|tx| self.volume_in(tx, caller, id, rules::VOLUME_GET))
     }
 
     /// Scope a list to what the caller may see: its own project unless an admin asks
@@ -97,6 +103,7 @@ impl Core {
         all_tenants: bool,
         with_count: bool,
     ) -> Result<(Vec<Volume>, Option<u64>)> {
+        caller.authorize_own(rules::VOLUME_GET_ALL)?;
         self.scope(caller, &mut q, all_tenants);
         self.store.read(|tx| {
             let list = sv::list(tx, &q)?;
@@ -107,13 +114,14 @@ impl Core {
 
     /// Totals of the caller's volumes.
     pub fn volume_summary(&self, caller: &Caller, mut q: ListQuery, all_tenants: bool) -> Result<Summary> {
+        caller.authorize_own(rules::VOLUME_GET_ALL)?;
         self.scope(caller, &mut q, all_tenants);
         self.store.read(|tx| sv::summary(tx, &q))
     }
 
     /// Change name, description or metadata.
     pub fn update_volume(&self, caller: &Caller, id: &str, upd: VolumeUpdate) -> Result<Volume> {
-        let (v, ()) = self.change_volume(caller, id, |tx, v| {
+        let (v, ()) = self.change_volume(caller, id, rules::VOLUME_UPDATE, |tx, v| {
             if let Some(n) = upd.name {
                 v.name = Some(n);
             }
@@ -134,12 +142,10 @@ impl Core {
     /// A volume with snapshots needs `cascade` (its snapshots go first); one being
     /// copied into a new volume waits; one never placed on a pool goes at once.
     pub fn delete_volume(self: &Arc<Core>, caller: &Caller, id: &str, cascade: bool, force: bool) -> Result<()> {
-        if force {
-            caller.require_admin("volume:force_delete")?;
-        }
+        let rule = if force { rules::VOLUME_FORCE_DELETE } else { rules::VOLUME_DELETE };
         // Something on the storage host holding the volume open: refuse now rather
         // than fail in the background.
-        let current = self.get_volume(caller, id)?;
+        let current = self.store.read(|tx| self.volume_in(tx, caller, id, rule))?;
         if let Some(pool) = current.host.as_deref().and_then(|h| self.pool(h).ok()) {
             if pool.backend.volume_busy(&pool.pool, current.id)? {
                 return Err(Error::InvalidState(format!(
@@ -149,7 +155,7 @@ impl Core {
             }
         }
         let gone = self.store.write(|tx| {
-            let mut v = self.volume_in(tx, caller, id)?;
+            let mut v = self.volume_in(tx, caller, id, rule)?;
             state::check_delete(&v, force)?;
             if !v.attachments.is_empty() {
                 return Err(Error::InvalidState(format!(
@@ -242,7 +248,10 @@ impl Core {
     pub fn extend_volume(self: &Arc<Core>, caller: &Caller, id: &str, new_size: u64, in_use_ok: bool) -> Result<()> {
         let size = Gib::new(new_size)?;
         let (v, (reservations, pool, delta)) = self.store.write(|tx| {
-            let mut v = self.volume_in(tx, caller, id)?;
+            let mut v = self.volume_in(tx, caller, id, rules::VOLUME_EXTEND)?;
+            if v.status == VolumeStatus::InUse {
+                caller.authorize(rules::VOLUME_EXTEND_ATTACHED, &v.project_id)?;
+            }
             state::check_extend(&v, new_size, in_use_ok)?;
             let delta = new_size - v.size;
             self.check_per_volume_size(tx, &v.project_id, new_size)?;
@@ -317,8 +326,7 @@ impl Core {
 
     /// `os-reset_status` (admin).
     pub fn reset_volume_status(&self, caller: &Caller, id: &str, reset: StatusReset) -> Result<()> {
-        caller.require_admin("volume_extension:volume_admin_actions:reset_status")?;
-        self.change_volume(caller, id, |_, v| {
+        self.change_volume(caller, id, rules::VOLUME_RESET_STATUS, |_, v| {
             if let Some(s) = reset.status {
                 v.status = s;
             }
@@ -335,7 +343,7 @@ impl Core {
 
     /// `os-update_readonly_flag`.
     pub fn set_volume_readonly(&self, caller: &Caller, id: &str, readonly: bool) -> Result<()> {
-        self.change_volume(caller, id, |tx, v| {
+        self.change_volume(caller, id, rules::VOLUME_UPDATE_READONLY, |tx, v| {
             state::check_readonly_update(v)?;
             v.admin_metadata.insert("readonly".into(), if readonly { "True" } else { "False" }.into());
             sv::replace_metadata(tx, v.id, &v.admin_metadata, true)
@@ -345,7 +353,7 @@ impl Core {
 
     /// `os-set_bootable`.
     pub fn set_volume_bootable(&self, caller: &Caller, id: &str, bootable: bool) -> Result<()> {
-        self.change_volume(caller, id, |_, v| {
+        self.change_volume(caller, id, rules::VOLUME_UPDATE, |_, v| {
             v.bootable = bootable;
             Ok(())
         })?;
@@ -354,20 +362,24 @@ impl Core {
 
     /// A volume's user metadata.
     pub fn volume_metadata(&self, caller: &Caller, id: &str) -> Result<BTreeMap<String, String>> {
-        Ok(self.get_volume(caller, id)?.metadata)
+        Ok(self.store.read(|tx| self.volume_in(tx, caller, id, rules::VOLUME_GET_METADATA))?.metadata)
     }
 
-    /// Merge (`replace = false`) or replace metadata; returns all of it.
+    /// Merge or replace metadata; returns all of it.
     pub fn set_volume_metadata(
         &self,
         caller: &Caller,
         id: &str,
         meta: BTreeMap<String, String>,
-        replace: bool,
+        how: MetadataWrite,
     ) -> Result<BTreeMap<String, String>> {
-        let (v, ()) = self.change_volume(caller, id, |tx, v| {
+        let rule = match how {
+            MetadataWrite::Merge => rules::VOLUME_CREATE_METADATA,
+            MetadataWrite::MergeKey | MetadataWrite::Replace => rules::VOLUME_UPDATE_METADATA,
+        };
+        let (v, ()) = self.change_volume(caller, id, rule, |tx, v| {
             state::check_metadata_update(v)?;
-            if replace {
+            if how == MetadataWrite::Replace {
                 v.metadata = meta;
             } else {
                 v.metadata.extend(meta);
@@ -379,7 +391,7 @@ impl Core {
 
     /// Remove one metadata key.
     pub fn delete_volume_metadata(&self, caller: &Caller, id: &str, key: &str) -> Result<()> {
-        self.change_volume(caller, id, |tx, v| {
+        self.change_volume(caller, id, rules::VOLUME_DELETE_METADATA, |tx, v| {
             state::check_metadata_update(v)?;
             if v.metadata.remove(key).is_none() {
                 return Err(Error::NotFound("Metadata item was not found.".into()));

@@ -72,6 +72,8 @@ in
           volumeGroups.${vg}.devices = [ "/dev/sdb" ];
           settings = {
             listen = "0.0.0.0:${toString apiPort}";
+            # A test network: noauth off loopback must be asked for by name.
+            noauth_allow_remote = true;
             backends.lvm-1 = {
               driver = "lvm";
               volume_backend_name = "lvm";
