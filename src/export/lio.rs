@@ -301,8 +301,11 @@ impl LioExport {
         Ok(changed)
     }
 
-    /// Make a portal of a TPG. A bind that fails with EADDRINUSE (the kernel still
-    /// closing a socket of the same address) is tried again a few times.
+    /// Make a portal of a TPG. The kernel shares one listening socket among the TPGs
+    /// of an address, but only once that socket's login thread is running: a portal
+    /// made while another TPG's is still starting (or stopping) binds a second socket
+    /// and fails with EADDRINUSE. That is tried again, backing off, for up to 15 s
+    /// (the thread can take seconds to start on a loaded, emulated machine).
     fn make_portal(&self, path: &Path) -> Result<bool> {
         if path.is_dir() {
             return Ok(false);
@@ -311,14 +314,19 @@ impl LioExport {
             make_group(np)?;
         }
         let _held = self.portal_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut tries = 0;
+        let started = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(20);
         loop {
             match fs::create_dir(path) {
                 Ok(()) => return Ok(true),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
-                Err(e) if e.raw_os_error() == Some(nix::libc::EADDRINUSE) && tries < 20 => {
-                    tries += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(50));
+                Err(e)
+                    if e.raw_os_error() == Some(nix::libc::EADDRINUSE)
+                        && started.elapsed() < std::time::Duration::from_secs(15) =>
+                {
+                    log::debug!("lio: portal {} is busy in the kernel; trying again", path.display());
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_millis(500));
                 }
                 Err(e) => return Err(cfs_err("create the portal", path, e)),
             }
