@@ -27,7 +27,7 @@ pub fn run(config: Config, grace: Duration) -> Result<()> {
     let listen = config.listen;
     let limits = config.limits();
     let config_tls = (config.ssl_cert_file.clone(), config.ssl_key_file.clone());
-    let auth = Auth::from_config(&config)?;
+    let auth = Arc::new(Auth::from_config(&config)?);
     let core: Arc<Core> = Core::new(config)?;
     core.start()?;
     let tls = match (&config_tls.0, &config_tls.1) {
@@ -37,7 +37,12 @@ pub fn run(config: Config, grace: Duration) -> Result<()> {
     let server = Server::bind(listen, tls)?;
     let addr = server.addr();
     let scheme = if server.is_tls() { "https" } else { "http" };
-    auth.warm_up();
+    // Log in to Keystone now, without holding up readiness: it may come up later.
+    let a = auth.clone();
+    std::thread::Builder::new()
+        .name("hearth-auth-warm-up".into())
+        .spawn(move || a.warm_up())
+        .map_err(|e| Error::internal("starting a thread", e))?;
     let running = server.serve(Arc::new(Api::new(core.clone(), auth)), threads, limits)?;
     log::info!("ready in {:.1} ms", started.elapsed().as_secs_f64() * 1000.0);
     // The line tests and scripts wait for; printed once the API answers.

@@ -57,6 +57,13 @@ fn check_config(config: &Config) -> Result<(), String> {
     println!("data_dir: {}", config.data_dir().display());
     println!("host: {}", config.host());
     let mut failed = false;
+    match hearth::auth::Auth::from_config(config) {
+        Ok(_) => println!("auth_strategy {:?}: ok", config.auth_strategy),
+        Err(e) => {
+            println!("auth_strategy {:?}: FAILED: {e}", config.auth_strategy);
+            failed = true;
+        }
+    }
     for (name, bc) in &config.backends {
         let result = hearth::backend::from_config(config, name, bc).and_then(|b| {
             b.check()?;
@@ -72,7 +79,7 @@ fn check_config(config: &Config) -> Result<(), String> {
         }
     }
     if failed {
-        Err("some backends failed their checks".into())
+        Err("some checks failed".into())
     } else {
         println!("configuration ok");
         Ok(())

@@ -194,12 +194,12 @@ impl std::fmt::Display for Method {
 /// with the authentication strategy in force.
 pub struct Api {
     core: Arc<Core>,
-    auth: Auth,
+    auth: Arc<Auth>,
 }
 
 impl Api {
     /// The API over a core.
-    pub fn new(core: Arc<Core>, auth: Auth) -> Api {
+    pub fn new(core: Arc<Core>, auth: Arc<Auth>) -> Api {
         Api { core, auth }
     }
 }
