@@ -41,6 +41,9 @@ enum Command {
 
 fn load(cli: &Cli) -> Result<Config, String> {
     let mut config = Config::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
+    if let Some(path) = &cli.config {
+        warn_if_readable(path, &config);
+    }
     if let Some(l) = cli.listen {
         config.listen = l;
     }
@@ -50,6 +53,24 @@ fn load(cli: &Cli) -> Result<Config, String> {
     // The overrides are checked like the file (noauth on a non-loopback address, ...).
     config.validate().map_err(|e| e.to_string())?;
     Ok(config)
+}
+
+/// A config that holds a password should be readable by its owner only.
+fn warn_if_readable(path: &std::path::Path, config: &Config) {
+    use std::os::unix::fs::PermissionsExt;
+    if config.keystone_authtoken.password.is_none() {
+        return;
+    }
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            log::warn!(
+                "{} holds a password (keystone_authtoken.password) but its mode is {mode:o}: make it 0600 \
+                 (chmod 600) so that only hearthd's user can read it",
+                path.display()
+            );
+        }
+    }
 }
 
 fn check_config(config: &Config) -> Result<(), String> {

@@ -68,13 +68,20 @@ impl Connector {
     }
 }
 
-/// CHAP credentials of one volume, made once and kept in its record.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// CHAP credentials of one volume, made once and kept in its record. Its `Debug`
+/// never shows the secret.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Chap {
     /// The user name.
     pub username: String,
     /// The secret.
     pub password: String,
+}
+
+impl std::fmt::Debug for Chap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chap").field("username", &self.username).field("password", &"<secret>").finish()
+    }
 }
 
 impl Chap {

@@ -39,6 +39,13 @@ pub struct Store {
     next_reader: AtomicUsize,
 }
 
+/// Make a file readable and writable by its owner only (0600).
+fn restrict(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| Error::internal(format!("making {} private (0600)", path.display()), e))
+}
+
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(Duration::from_secs(30))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -60,6 +67,9 @@ impl Store {
             .map_err(|e| Error::internal(format!("creating data directory {}", dir.display()), e))?;
         let path = dir.join(DB_FILE);
         let mut writer = Connection::open(&path)?;
+        // The store holds CHAP secrets: owner only (SQLite gives its -wal and -shm
+        // files the database file's mode).
+        restrict(&path)?;
         let mode: String = writer.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             log::warn!("store {}: journal mode is {mode}, not WAL", path.display());
