@@ -45,7 +45,7 @@ STOP_TIMEOUT = float(os.environ.get("HEARTH_STOP_TIMEOUT", "20"))
 CLI_TIMEOUT = float(os.environ.get("HEARTH_CLI_TIMEOUT", "120"))
 WAIT_TIMEOUT = float(os.environ.get("HEARTH_WAIT_TIMEOUT", "60"))
 
-LISTEN_RE = re.compile(r"listening on (http://127\.0\.0\.1:(\d+))")
+LISTEN_RE = re.compile(r"listening on (https?://127\.0\.0\.1:(\d+))")
 OUTPUT_TAIL = 12000  # characters of a command's stderr shown on failure
 
 
