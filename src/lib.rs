@@ -3,11 +3,17 @@
 //! One process does what Cinder spreads over cinder-api, cinder-scheduler and
 //! cinder-volume. The layers, from the outside in:
 //!
-//! - [`api`]: HTTP; parses requests, calls the core, renders views;
-//! - [`volume`]: the core; state machines, quotas, types, services;
+//! - [`api`]: HTTP (hyper on smol, optional TLS, limits); parses requests, calls the
+//!   core, renders views; [`auth`] says who is calling (noauth, Keystone tokens,
+//!   http_basic) and [`policy`] what they may do (Cinder's rules);
+//! - [`volume`]: the core; state machines, quotas, types, services, reconcile;
 //! - [`flow`] and [`scheduler`]: multi-step work with undo, and pool placement;
-//! - [`store`]: state in SQLite;
-//! - [`backend`]: where volumes live (sparse files; LVM later).
+//! - [`store`]: state in SQLite; [`query`] is what lists ask of it;
+//! - [`backend`]: where volumes live (`file`: sparse files; `lvm`: thick or thin LVs);
+//! - [`export`]: how hosts reach them (`local` paths; `lio`: iSCSI through LIO's
+//!   configfs);
+//! - [`cmd`] runs external programs, [`names`] names everything hearth creates on the
+//!   host.
 
 pub mod api;
 pub mod auth;
@@ -23,6 +29,7 @@ pub mod model;
 pub mod names;
 pub mod notify;
 pub mod policy;
+pub mod query;
 pub mod scheduler;
 pub mod store;
 pub mod volume;

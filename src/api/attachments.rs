@@ -7,7 +7,7 @@ use crate::api::body::element;
 use crate::api::{views, Ctx, Reply};
 use crate::error::{Error, Result};
 use crate::model::{AttachMode, AttachStatus};
-use crate::store::attachments::AttachmentQuery;
+use crate::query::AttachmentQuery;
 
 /// `POST /attachments`
 pub fn create(ctx: &mut Ctx<'_>) -> Result<Reply> {
@@ -92,7 +92,7 @@ pub fn list(ctx: &mut Ctx<'_>, detail: bool) -> Result<Reply> {
     if ctx.version.at_least(31) && !invalid.is_empty() {
         return Err(Error::Invalid(format!("Invalid filters {} are found in query options.", invalid.join(","))));
     }
-    let mut page = crate::store::ListQuery::default();
+    let mut page = crate::query::ListQuery::default();
     crate::api::params::paging_only(ctx, &mut page)?;
     q.limit = page.limit;
     q.offset = page.offset;

@@ -5,13 +5,11 @@
 //! `resource_filters` for volumes); before it, unknown filters are ignored, as Cinder
 //! does. `name~` style "like" filters exist from 3.34.
 
-use rusqlite::types::Value;
-
 use crate::api::Ctx;
 use crate::error::{Error, Result};
 use crate::ids::{Id, Timestamp};
 use crate::model::{AttachStatus, VolumeStatus};
-use crate::store::{Filter, FilterOp, ListQuery, SortDir, SortKey, VolumeField};
+use crate::query::{Filter, FilterOp, ListQuery, Scalar, SortDir, SortKey, VolumeField};
 
 /// Parameters that are not filters.
 const CONTROL: &[&str] =
@@ -159,7 +157,7 @@ fn time_filter(field: VolumeField, v: &str) -> Result<Filter> {
         "neq" => FilterOp::Ne,
         _ => FilterOp::Eq,
     };
-    Ok(Filter { field, op, value: Value::Text(ts.to_string()) })
+    Ok(Filter { field, op, value: Scalar::Text(ts.to_string()) })
 }
 
 /// The volume filters of a list request.
@@ -192,7 +190,7 @@ pub fn volume_filters(ctx: &Ctx<'_>, q: &mut ListQuery) -> Result<()> {
         let text = |field| Filter {
             field,
             op: if like { FilterOp::Like } else { FilterOp::Eq },
-            value: Value::Text(v.clone()),
+            value: Scalar::Text(v.clone()),
         };
         match key {
             "name" => q.filters.push(text(VolumeField::Name)),
@@ -217,21 +215,21 @@ pub fn volume_filters(ctx: &Ctx<'_>, q: &mut ListQuery) -> Result<()> {
             }
             "size" => {
                 let n: i64 = v.parse().map_err(|_| Error::Invalid(format!("Invalid size filter '{v}'.")))?;
-                q.filters.push(Filter { field: VolumeField::Size, op: FilterOp::Eq, value: Value::Integer(n) });
+                q.filters.push(Filter { field: VolumeField::Size, op: FilterOp::Eq, value: Scalar::Integer(n) });
             }
             "bootable" => {
                 let b = crate::api::body::parse_bool("bootable", &serde_json::Value::String(v.clone()))?;
                 q.filters.push(Filter {
                     field: VolumeField::Bootable,
                     op: FilterOp::Eq,
-                    value: Value::Integer(b as i64),
+                    value: Scalar::Integer(b as i64),
                 });
             }
             "created_at" => q.filters.push(time_filter(VolumeField::CreatedAt, v)?),
             "updated_at" => q.filters.push(time_filter(VolumeField::UpdatedAt, v)?),
             "metadata" => q.metadata.extend(metadata_filter(v)?),
             // hearth has no groups, so no volume is in the named one.
-            "group_id" => q.filters.push(Filter { field: VolumeField::Id, op: FilterOp::Eq, value: Value::Null }),
+            "group_id" => q.filters.push(Filter { field: VolumeField::Id, op: FilterOp::Eq, value: Scalar::Null }),
             _ => invalid.push(raw_key.clone()),
         }
     }
@@ -256,7 +254,7 @@ mod tests {
     fn time_filters() {
         let f = time_filter(VolumeField::CreatedAt, "gt:2024-01-01T00:00:00").unwrap();
         assert_eq!(f.op, FilterOp::Gt);
-        assert_eq!(f.value, Value::Text("2024-01-01T00:00:00.000000".into()));
+        assert_eq!(f.value, Scalar::Text("2024-01-01T00:00:00.000000".into()));
         assert!(time_filter(VolumeField::CreatedAt, "gt:soon").is_err());
     }
 

@@ -7,7 +7,7 @@ use crate::api::views::{self, SnapshotView};
 use crate::api::{params, Ctx, Reply};
 use crate::error::{Error, Result};
 use crate::model::SnapshotStatus;
-use crate::store::snapshots::SnapshotQuery;
+use crate::query::SnapshotQuery;
 use crate::volume::snapshots::{NewSnapshot, SnapshotUpdate};
 
 /// `POST /snapshots`
@@ -41,7 +41,7 @@ fn sort_column(k: &str) -> Option<&'static str> {
 }
 
 fn query(ctx: &Ctx<'_>) -> Result<SnapshotQuery> {
-    let mut vq = crate::store::ListQuery::default();
+    let mut vq = crate::query::ListQuery::default();
     params::paging_only(ctx, &mut vq)?;
     let mut q = SnapshotQuery { limit: vq.limit, marker: vq.marker, offset: vq.offset, ..Default::default() };
     for (k, d) in params::sort_pairs(ctx)? {

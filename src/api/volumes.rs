@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::flow::create_volume::NewVolume;
 use crate::model::{AttachMode, AttachStatus, VolumeStatus};
 use crate::policy::rules;
-use crate::store::ListQuery;
+use crate::query::ListQuery;
 use crate::volume::volumes::{StatusReset, VolumeUpdate};
 
 /// Name and description, with Cinder's `display_*` aliases.

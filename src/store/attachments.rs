@@ -8,7 +8,8 @@ use crate::error::Result;
 use crate::ids::{Id, Timestamp};
 use crate::model::{Attachment, Volume};
 
-use super::volumes::ts_col;
+use super::ts_col;
+use crate::query::AttachmentQuery;
 
 const COLUMNS: &str = "id, volume_id, project_id, instance_uuid, attached_host, mountpoint, attach_status,
      attach_mode, connector, connection_info, attach_time, detach_time, created_at, updated_at";
@@ -96,23 +97,6 @@ pub fn get(conn: &Connection, id: Id) -> Result<Option<Attachment>> {
         .prepare_cached(&format!("SELECT {COLUMNS} FROM attachments WHERE id = ?1"))?
         .query_row([id.to_string()], from_row)
         .optional()?)
-}
-
-/// What a list of attachments asks for.
-#[derive(Clone, Debug, Default)]
-pub struct AttachmentQuery {
-    /// Only this project's.
-    pub project: Option<String>,
-    /// Only this volume's.
-    pub volume_id: Option<String>,
-    /// Only this instance's.
-    pub instance_id: Option<String>,
-    /// Only in this status.
-    pub status: Option<String>,
-    /// At most this many.
-    pub limit: Option<usize>,
-    /// Skip this many.
-    pub offset: usize,
 }
 
 /// Attachments matching `q`, newest first.

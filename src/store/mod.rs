@@ -27,7 +27,6 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use crate::error::{Error, Result};
 
 pub use quotas::{QuotaUsage, Reservation};
-pub use volumes::{Filter, FilterOp, ListQuery, SortDir, SortKey, Summary, VolumeField};
 
 /// The database file's name in the data directory.
 pub const DB_FILE: &str = "hearth.db";
@@ -37,6 +36,21 @@ pub struct Store {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+}
+
+/// A stored value that does not parse, as a row error.
+pub(crate) fn bad_row(what: &str, value: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        format!("invalid {what} in store: {value:?}").into(),
+    )
+}
+
+/// A timestamp column.
+pub(crate) fn ts_col(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<crate::ids::Timestamp> {
+    let s: String = row.get(i)?;
+    crate::ids::Timestamp::parse_stored(&s).ok_or_else(|| bad_row("timestamp", &s))
 }
 
 /// Make a file readable and writable by its owner only (0600).

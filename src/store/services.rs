@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::ids::Timestamp;
 use crate::model::Service;
 
-use super::volumes::ts_col;
+use super::ts_col;
 
 /// Make sure a service row exists and record a heartbeat.
 pub fn heartbeat(conn: &Connection, host: &str, binary: &str, zone: &str) -> Result<()> {

@@ -9,8 +9,9 @@ use crate::error::{Error, Result};
 use crate::ids::Id;
 use crate::model::{Snapshot, Task};
 
-use super::volumes::{keyset_after, ts_col};
-use super::SortDir;
+use super::ts_col;
+use super::volumes::keyset_after;
+use crate::query::{SnapshotQuery, SortDir};
 
 const COLUMNS: &str = "s.id, s.project_id, s.user_id, s.volume_id, s.name, s.description, s.size, s.status,
      s.progress, s.volume_type_id, s.host, s.task, s.error_reason, s.consumes_quota, s.created_at, s.updated_at";
@@ -184,27 +185,6 @@ pub fn on_host(conn: &Connection, host: &str) -> Result<Vec<Id>> {
     let mut stmt = conn.prepare_cached("SELECT id FROM snapshots WHERE host = ?1")?;
     let ids = stmt.query_map([host], |r| id_at(r, 0))?.collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(ids)
-}
-
-/// What a snapshot list asks for.
-#[derive(Clone, Debug, Default)]
-pub struct SnapshotQuery {
-    /// Only this project's.
-    pub project: Option<String>,
-    /// Exact column filters: (column, value) with columns from a fixed set.
-    pub exact: Vec<(&'static str, String)>,
-    /// `name~` substring.
-    pub name_like: Option<String>,
-    /// Metadata pairs that must all be present.
-    pub metadata: Vec<(String, String)>,
-    /// Sort keys (column, direction); `id` is appended.
-    pub sort: Vec<(&'static str, SortDir)>,
-    /// At most this many.
-    pub limit: Option<usize>,
-    /// Start after this one.
-    pub marker: Option<Id>,
-    /// Skip this many.
-    pub offset: usize,
 }
 
 fn where_clause(q: &SnapshotQuery, args: &mut Vec<Value>) -> String {

@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::ids::Id;
 use crate::model::VolumeType;
 
-use super::volumes::ts_col;
+use super::ts_col;
 
 fn type_from_row(row: &Row<'_>) -> rusqlite::Result<VolumeType> {
     let id: String = row.get(0)?;

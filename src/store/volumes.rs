@@ -6,154 +6,47 @@ use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use crate::error::{Error, Result};
-use crate::ids::{Id, Timestamp};
+use crate::ids::Id;
 use crate::model::{Task, Volume};
+use crate::query::{FilterOp, ListQuery, Scalar, SortDir, SortKey, Summary, VolumeField};
 
-use super::Store;
+use super::{bad_row, ts_col, Store};
 
-/// A column a list can filter or sort on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum VolumeField {
-    /// `id`
-    Id,
-    /// `name`
-    Name,
-    /// `description`
-    Description,
-    /// `status`
-    Status,
-    /// `size`
-    Size,
-    /// `availability_zone`
-    AvailabilityZone,
-    /// `bootable`
-    Bootable,
-    /// `created_at`
-    CreatedAt,
-    /// `updated_at`
-    UpdatedAt,
-    /// `project_id`
-    ProjectId,
-    /// `user_id`
-    UserId,
-    /// `host`
-    Host,
-    /// `volume_type_id`
-    VolumeTypeId,
-    /// `attach_status`
-    AttachStatus,
-    /// `migration_status`
-    MigrationStatus,
-}
-
-/// A column to sort on; the same set as filters.
-pub type SortKey = VolumeField;
-
-impl VolumeField {
-    /// The SQL expression; nullable text sorts as the empty string so that keyset
-    /// pagination can compare it.
-    fn expr(self) -> &'static str {
-        match self {
-            VolumeField::Id => "v.id",
-            VolumeField::Name => "COALESCE(v.name, '')",
-            VolumeField::Description => "COALESCE(v.description, '')",
-            VolumeField::Status => "v.status",
-            VolumeField::Size => "v.size",
-            VolumeField::AvailabilityZone => "v.availability_zone",
-            VolumeField::Bootable => "v.bootable",
-            VolumeField::CreatedAt => "v.created_at",
-            VolumeField::UpdatedAt => "v.updated_at",
-            VolumeField::ProjectId => "v.project_id",
-            VolumeField::UserId => "v.user_id",
-            VolumeField::Host => "COALESCE(v.host, '')",
-            VolumeField::VolumeTypeId => "v.volume_type_id",
-            VolumeField::AttachStatus => "v.attach_status",
-            VolumeField::MigrationStatus => "COALESCE(v.migration_status, '')",
-        }
+/// The SQL expression; nullable text sorts as the empty string so that keyset
+/// pagination can compare it.
+fn expr(field: VolumeField) -> &'static str {
+    match field {
+        VolumeField::Id => "v.id",
+        VolumeField::Name => "COALESCE(v.name, '')",
+        VolumeField::Description => "COALESCE(v.description, '')",
+        VolumeField::Status => "v.status",
+        VolumeField::Size => "v.size",
+        VolumeField::AvailabilityZone => "v.availability_zone",
+        VolumeField::Bootable => "v.bootable",
+        VolumeField::CreatedAt => "v.created_at",
+        VolumeField::UpdatedAt => "v.updated_at",
+        VolumeField::ProjectId => "v.project_id",
+        VolumeField::UserId => "v.user_id",
+        VolumeField::Host => "COALESCE(v.host, '')",
+        VolumeField::VolumeTypeId => "v.volume_type_id",
+        VolumeField::AttachStatus => "v.attach_status",
+        VolumeField::MigrationStatus => "COALESCE(v.migration_status, '')",
     }
 }
 
-/// How a filter compares.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FilterOp {
-    /// `=`
-    Eq,
-    /// `<>`
-    Ne,
-    /// `>`
-    Gt,
-    /// `>=`
-    Ge,
-    /// `<`
-    Lt,
-    /// `<=`
-    Le,
-    /// Substring match (Cinder's `name~`).
-    Like,
-}
-
-/// One filter of a list.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Filter {
-    /// The column.
-    pub field: VolumeField,
-    /// The comparison.
-    pub op: FilterOp,
-    /// The value, typed as the column is.
-    pub value: Value,
-}
-
-/// Sort direction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SortDir {
-    /// Ascending.
-    Asc,
-    /// Descending.
-    Desc,
-}
-
-/// What a list asks for.
-#[derive(Clone, Debug, Default)]
-pub struct ListQuery {
-    /// Only this project's volumes; `None` for all projects.
-    pub project: Option<String>,
-    /// Column filters, all of which must hold.
-    pub filters: Vec<Filter>,
-    /// Metadata key/value pairs, all of which must be present.
-    pub metadata: Vec<(String, String)>,
-    /// Sort keys; `id` is appended as the final tie-breaker.
-    pub sort: Vec<(SortKey, SortDir)>,
-    /// At most this many rows.
-    pub limit: Option<usize>,
-    /// Start after this volume (in the sort order).
-    pub marker: Option<Id>,
-    /// Skip this many rows.
-    pub offset: usize,
-}
-
-/// Totals of a filtered list (`volumes/summary`).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Summary {
-    /// Number of volumes.
-    pub total_count: u64,
-    /// Sum of their sizes in GiB.
-    pub total_size: u64,
-    /// Every metadata key with the distinct values it has.
-    pub metadata: BTreeMap<String, Vec<String>>,
+/// A filter value as SQLite takes it.
+fn sql_value(v: &Scalar) -> Value {
+    match v {
+        Scalar::Null => Value::Null,
+        Scalar::Integer(i) => Value::Integer(*i),
+        Scalar::Text(t) => Value::Text(t.clone()),
+    }
 }
 
 const COLUMNS: &str = "v.id, v.project_id, v.user_id, v.name, v.description, v.size, v.status,
      v.attach_status, v.migration_status, v.availability_zone, v.bootable, v.multiattach,
      v.volume_type_id, t.name, v.snapshot_id, v.source_volid, v.host, v.task,
      v.error_reason, v.consumes_quota, v.created_at, v.updated_at, v.provider_auth";
-
-fn bad_row(what: &str, value: &str) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        0,
-        rusqlite::types::Type::Text,
-        format!("invalid {what} in store: {value:?}").into(),
-    )
-}
 
 fn id_col(row: &Row<'_>, i: usize) -> rusqlite::Result<Id> {
     let s: String = row.get(i)?;
@@ -163,11 +56,6 @@ fn id_col(row: &Row<'_>, i: usize) -> rusqlite::Result<Id> {
 fn opt_id_col(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<Id>> {
     let s: Option<String> = row.get(i)?;
     s.map(|s| Id::parse(&s).ok_or_else(|| bad_row("id", &s))).transpose()
-}
-
-pub(super) fn ts_col(row: &Row<'_>, i: usize) -> rusqlite::Result<Timestamp> {
-    let s: String = row.get(i)?;
-    Timestamp::parse_stored(&s).ok_or_else(|| bad_row("timestamp", &s))
 }
 
 fn volume_from_row(row: &Row<'_>) -> rusqlite::Result<Volume> {
@@ -383,10 +271,10 @@ fn where_clause(q: &ListQuery, args: &mut Vec<Value>) -> String {
     }
     for f in &q.filters {
         if f.op == FilterOp::Like {
-            let Value::Text(t) = &f.value else { continue };
+            let Scalar::Text(t) = &f.value else { continue };
             let escaped = t.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
             args.push(Value::Text(format!("%{escaped}%")));
-            conds.push(format!("{} LIKE ?{} ESCAPE '\\'", f.field.expr(), args.len()));
+            conds.push(format!("{} LIKE ?{} ESCAPE '\\'", expr(f.field), args.len()));
             continue;
         }
         let op = match f.op {
@@ -398,8 +286,8 @@ fn where_clause(q: &ListQuery, args: &mut Vec<Value>) -> String {
             FilterOp::Le => "<=",
             FilterOp::Like => unreachable!("handled above"),
         };
-        args.push(f.value.clone());
-        conds.push(format!("{} {op} ?{}", f.field.expr(), args.len()));
+        args.push(sql_value(&f.value));
+        conds.push(format!("{} {op} ?{}", expr(f.field), args.len()));
     }
     for (k, val) in &q.metadata {
         args.push(Value::Text(k.clone()));
@@ -465,12 +353,12 @@ pub fn list(conn: &Connection, q: &ListQuery) -> Result<Vec<Volume>> {
     let mut cond = where_clause(q, &mut args);
     let keys = sort_keys(q);
     if let Some(marker) = q.marker {
-        let exprs: Vec<(&str, SortDir)> = keys.iter().map(|(k, d)| (k.expr(), *d)).collect();
+        let exprs: Vec<(&str, SortDir)> = keys.iter().map(|(k, d)| (expr(*k), *d)).collect();
         let after = keyset_after(conn, "volumes v", "v.id", &exprs, marker, &mut args)?;
         cond = format!("{cond} AND {after}");
     }
     let order: Vec<String> =
-        keys.iter().map(|(k, d)| format!("{} {}", k.expr(), if *d == SortDir::Asc { "ASC" } else { "DESC" })).collect();
+        keys.iter().map(|(k, d)| format!("{} {}", expr(*k), if *d == SortDir::Asc { "ASC" } else { "DESC" })).collect();
     let limit = q.limit.map(|l| l as i64).unwrap_or(-1);
     let sql = format!(
         "SELECT {COLUMNS} FROM volumes v JOIN volume_types t ON t.id = v.volume_type_id
@@ -524,7 +412,9 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::Timestamp;
     use crate::model::{AttachStatus, VolumeStatus};
+    use crate::query::Filter;
     use crate::store::Store;
 
     fn default_type(s: &Store) -> Id {
@@ -617,8 +507,8 @@ mod tests {
         let q = ListQuery {
             project: Some("p".into()),
             filters: vec![
-                Filter { field: VolumeField::Size, op: FilterOp::Eq, value: Value::Integer(2) },
-                Filter { field: VolumeField::Name, op: FilterOp::Like, value: Value::Text("ol-1".into()) },
+                Filter { field: VolumeField::Size, op: FilterOp::Eq, value: Scalar::Integer(2) },
+                Filter { field: VolumeField::Name, op: FilterOp::Like, value: Scalar::Text("ol-1".into()) },
             ],
             ..Default::default()
         };
@@ -631,7 +521,7 @@ mod tests {
         assert_eq!(sum.metadata["k"].len(), 5);
         // A like filter's wildcards are literal.
         let q = ListQuery {
-            filters: vec![Filter { field: VolumeField::Name, op: FilterOp::Like, value: Value::Text("%".into()) }],
+            filters: vec![Filter { field: VolumeField::Name, op: FilterOp::Like, value: Scalar::Text("%".into()) }],
             ..Default::default()
         };
         assert_eq!(s.read(|tx| list(tx, &q)).unwrap().len(), 0);

@@ -27,6 +27,7 @@ use crate::export::{Chap, Connector, ExportTarget};
 use crate::ids::{Id, Timestamp};
 use crate::model::{AttachMode, AttachStatus, Attachment, Volume, VolumeStatus};
 use crate::policy::rules;
+use crate::query::AttachmentQuery;
 use crate::store::{attachments as sa, volumes as sv};
 use crate::volume::{Caller, Core, PoolRef};
 
@@ -520,7 +521,7 @@ impl Core {
     pub fn list_attachments(
         &self,
         caller: &Caller,
-        mut q: sa::AttachmentQuery,
+        mut q: AttachmentQuery,
         all_tenants: bool,
     ) -> Result<Vec<Attachment>> {
         if !(caller.is_admin && all_tenants) {
@@ -682,7 +683,7 @@ impl Core {
     /// Make sure every volume with a connection is exported again (start-up), and
     /// every connected host let in again.
     pub fn restore_exports(&self) -> Result<usize> {
-        let q = sa::AttachmentQuery::default();
+        let q = AttachmentQuery::default();
         let all = self.store.read(|tx| sa::list(tx, &q))?;
         let mut restored = 0;
         for a in all.iter().filter(|a| a.connection_info.is_some()) {
@@ -710,7 +711,7 @@ impl Core {
     /// let in without one. Only the export's own (hearth-named) objects are listed.
     pub fn prune_exports(&self) -> Result<usize> {
         use std::collections::{BTreeMap, BTreeSet};
-        let all = self.store.read(|tx| sa::list(tx, &sa::AttachmentQuery::default()))?;
+        let all = self.store.read(|tx| sa::list(tx, &AttachmentQuery::default()))?;
         let mut wanted: BTreeMap<Id, BTreeSet<String>> = BTreeMap::new();
         for a in all.iter().filter(|a| a.connection_info.is_some()) {
             let hosts = wanted.entry(a.volume_id).or_default();

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::ids::{Id, Timestamp};
 use crate::model::{Snapshot, SnapshotStatus, Task, Volume, VolumeStatus};
 use crate::policy::rules;
+use crate::query::SnapshotQuery;
 use crate::store::{quotas as q, snapshots as ss, volumes as sv};
 use crate::volume::quotas::Need;
 use crate::volume::{Caller, Core, MetadataWrite};
@@ -181,7 +182,7 @@ impl Core {
     pub fn list_snapshots(
         &self,
         caller: &Caller,
-        mut query: ss::SnapshotQuery,
+        mut query: SnapshotQuery,
         all_tenants: bool,
         with_count: bool,
     ) -> Result<(Vec<Snapshot>, Option<u64>)> {

@@ -15,8 +15,9 @@ use crate::flow::create_volume::{self, NewVolume};
 use crate::ids::{Gib, Id, Timestamp};
 use crate::model::{AttachStatus, Task, Volume, VolumeStatus};
 use crate::policy::rules;
+use crate::query::{ListQuery, Summary};
 use crate::scheduler::Request;
-use crate::store::{quotas as q, volumes as sv, ListQuery, Summary};
+use crate::store::{quotas as q, volumes as sv};
 use crate::volume::quotas::Need;
 use crate::volume::{state, Caller, Core, MetadataWrite};
 
