@@ -245,8 +245,10 @@ fn an_unreachable_keystone_is_503_never_let_through() {
     drop(silent);
 }
 
-/// Past max_in_flight_requests, hearth answers 503 with Retry-After at once. The
-/// worker is held by a token validation against a Keystone that never answers.
+/// Past max_in_flight_requests, hearth answers 503 with Retry-After at once. Two
+/// requests at the same time with room for one: each holds the only worker for
+/// seconds (its token is checked against a Keystone that never answers), so whichever
+/// comes second is refused for load while the first is still being handled.
 #[test]
 fn past_the_in_flight_bound_requests_get_503() {
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -254,31 +256,38 @@ fn past_the_in_flight_bound_requests_get_503() {
     let config = format!(
         "api_threads = 1\nmax_in_flight_requests = 1\nauth_strategy = \"keystone\"\n[keystone_authtoken]\n\
          auth_url = \"{url}\"\nusername = \"hearth\"\npassword = \"pw\"\nproject_name = \"service\"\n\
-         http_connect_timeout = 3\n{}",
+         http_connect_timeout = 2\n{}",
         common::backends_toml()
     );
     let d = Daemon::start_with(&config);
-    let addr = d.addr.clone();
-    let held = std::thread::spawn(move || {
-        let mut s = std::net::TcpStream::connect(&addr).unwrap();
-        s.write_all(b"GET /v3/p/volumes HTTP/1.1\r\nHost: x\r\nX-Auth-Token: t\r\nConnection: close\r\n\r\n").unwrap();
-        let mut out = String::new();
-        let _ = std::io::Read::read_to_string(&mut s, &mut out);
-        out
-    });
-    // Wait until the first request holds the only slot.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let r = d.raw("GET", "/v3/p/volumes", None, &[("X-Auth-Token", "t2")]);
-        if r.status == 503 && r.text.contains("handling 1 requests") {
-            assert_eq!(r.header("Retry-After"), Some("5"));
-            r.fault(503, "serviceUnavailable");
-            break;
-        }
-        assert!(Instant::now() < deadline, "never refused for load: {r:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let first = held.join().unwrap();
-    assert!(first.starts_with("HTTP/1.1 503"), "{first}");
+    let send = |token: &'static str| {
+        let addr = d.addr.clone();
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            let req =
+                format!("GET /v3/p/volumes HTTP/1.1\r\nHost: x\r\nX-Auth-Token: {token}\r\nConnection: close\r\n\r\n");
+            s.write_all(req.as_bytes()).unwrap();
+            let mut out = String::new();
+            let _ = std::io::Read::read_to_string(&mut s, &mut out);
+            (out, started.elapsed())
+        })
+    };
+    let (a, b) = (send("token-a"), send("token-b"));
+    let (a, b) = (a.join().unwrap(), b.join().unwrap());
+    let load = |r: &(String, Duration)| r.0.contains("handling 1 requests");
+    let (refused, handled) = match (load(&a), load(&b)) {
+        (true, false) => (a, b),
+        (false, true) => (b, a),
+        _ => panic!("expected exactly one refusal for load:\n{}\n---\n{}", a.0, b.0),
+    };
+    assert!(
+        refused.0.starts_with("HTTP/1.1 503") && refused.0.to_lowercase().contains("retry-after: 5"),
+        "{}",
+        refused.0
+    );
+    assert!(refused.0.contains("serviceUnavailable"), "{}", refused.0);
+    assert!(refused.1 < Duration::from_secs(2), "the refusal took {:?}: it waited", refused.1);
+    assert!(handled.0.starts_with("HTTP/1.1 503") && handled.0.contains("Keystone"), "{}", handled.0);
     drop(silent);
 }
