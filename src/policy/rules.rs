@@ -151,9 +151,42 @@ rules! {
     HOSTS = "volume_extension:hosts", ADMIN, "GET /os-hosts, /os-hosts/{host}";
 }
 
+/// The README's policy table: each rule that guards API calls, and whether a project
+/// reader, a project member and an admin pass it under the defaults (on their own
+/// project's objects).
+pub fn readme_table() -> String {
+    use super::{Credentials, Policy};
+    let policy = Policy::new(&Default::default()).expect("the defaults parse");
+    let persona = |roles: &[&str]| Credentials {
+        user_id: "u".into(),
+        project_id: Some("p".into()),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        is_admin_project: true,
+        ..Default::default()
+    };
+    let people = [persona(&["reader"]), persona(&["member", "reader"]), persona(&["admin", "member", "reader"])];
+    let mut out = String::from("| API call | rule | reader | member | admin |\n|---|---|---|---|---|\n");
+    for r in DEFAULTS.iter().filter(|r| !r.operations.is_empty()) {
+        let marks: Vec<&str> = people
+            .iter()
+            .map(|c| if policy.allows(r.name, c, policy.is_admin(c), "p") { "yes" } else { "no" })
+            .collect();
+        out.push_str(&format!("| {} | `{}` | {} |\n", r.operations, r.name, marks.join(" | ")));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The README shows exactly the rules hearth enforces, with who passes them.
+    #[test]
+    fn readme_lists_every_rule() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        let table = readme_table();
+        assert!(readme.contains(&table), "README.md's policy table is out of date; it should read:\n{table}");
+    }
 
     #[test]
     fn names_are_unique_and_checks_parse() {
