@@ -1,0 +1,106 @@
+"""Summarize a tempest (stestr) run from its subunit v2 stream.
+
+  summarize.py RESULTS.subunit --out DIR [--wall SECONDS]
+
+Writes DIR/summary.json (counts, every test with status and duration, skip reasons)
+and DIR/failures.txt (each failing test with its traceback), prints the counts and the
+failing tests, and exits 1 when a test failed or none ran. Run with the tempest venv's
+python (python-subunit and testtools come with tempest).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import sys
+from pathlib import Path
+
+import subunit
+import testtools
+
+PASSED = {"success", "xfail"}
+FAILED = {"fail", "uxsuccess", "inprogress"}
+SKIPPED = {"skip"}
+
+
+def text(content) -> str:
+    try:
+        return content.as_text()
+    except Exception:  # noqa: BLE001 - binary attachments
+        return "".join(c.decode("utf-8", "replace") for c in content.iter_bytes())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("stream", type=Path)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--wall", type=float, default=None, help="wall time of the run, seconds")
+    a = ap.parse_args()
+
+    tests: list[dict] = []
+    with open(a.stream, "rb") as f:
+        case = subunit.ByteStreamToStreamResult(f, non_subunit_name="stdout")
+        result = testtools.StreamToDict(tests.append)
+        result.startTestRun()
+        try:
+            case.run(result)
+        finally:
+            result.stopTestRun()
+
+    rows, failures, skips = [], [], collections.Counter()
+    counts = collections.Counter()
+    for t in tests:
+        status = t["status"]
+        if status == "exists":  # listed, not run
+            continue
+        start, stop = t["timestamps"]
+        duration = (stop - start).total_seconds() if start and stop else None
+        kind = "passed" if status in PASSED else "failed" if status in FAILED else \
+            "skipped" if status in SKIPPED else status
+        counts[kind] += 1
+        rows.append({"id": t["id"], "status": kind, "duration": duration})
+        details = t.get("details") or {}
+        if kind == "failed":
+            tb = text(details["traceback"]) if "traceback" in details else ""
+            other = {k: text(v) for k, v in details.items() if k not in ("traceback", "pythonlogging")}
+            failures.append({"id": t["id"], "traceback": tb, "details": other})
+        elif kind == "skipped":
+            reason = text(details["reason"]).strip() if "reason" in details else "(no reason)"
+            skips[reason] += 1
+
+    rows.sort(key=lambda r: r["id"])
+    failures.sort(key=lambda r: r["id"])
+    a.out.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "passed": counts["passed"],
+        "failed": counts["failed"],
+        "skipped": counts["skipped"],
+        "wall_seconds": a.wall,
+        "skip_reasons": dict(skips.most_common()),
+        "tests": rows,
+        "failures": failures,
+    }
+    (a.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    with open(a.out / "failures.txt", "w") as f:
+        for fl in failures:
+            f.write(f"==== {fl['id']}\n{fl['traceback']}\n")
+            for k, v in fl["details"].items():
+                f.write(f"---- {k}\n{v}\n")
+            f.write("\n")
+
+    wall = f" in {a.wall:.0f} s" if a.wall is not None else ""
+    print(f"\n=== tempest: {counts['passed']} passed, {counts['failed']} failed, "
+          f"{counts['skipped']} skipped{wall} ===")
+    for fl in failures:
+        print(f"FAILED {fl['id']}")
+    if failures:
+        print(f"(tracebacks: {a.out / 'failures.txt'})")
+    if not rows:
+        print("no test ran", file=sys.stderr)
+        return 1
+    return 1 if counts["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
