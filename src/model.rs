@@ -376,6 +376,8 @@ pub struct Service {
     pub disabled: bool,
     /// The admin's reason.
     pub disabled_reason: Option<String>,
+    /// Frozen by an admin (`os-services/freeze`): no management operations.
+    pub frozen: bool,
     /// Last heartbeat.
     pub updated_at: Timestamp,
 }

@@ -305,6 +305,7 @@ const RESOURCES: &[&str] = &[
     "manageable_volumes",
     "manageable_snapshots",
     "os-hosts",
+    "capabilities",
     "clusters",
     "resource_filters",
     "default-types",

@@ -8,7 +8,6 @@
 use crate::api::Ctx;
 use crate::error::{Error, Result};
 use crate::ids::{Id, Timestamp};
-use crate::model::{AttachStatus, VolumeStatus};
 use crate::query::{Filter, FilterOp, ListQuery, Scalar, SortDir, SortKey, VolumeField};
 
 /// Parameters that are not filters.
@@ -79,11 +78,12 @@ fn int_param(ctx: &Ctx<'_>, key: &str) -> Result<Option<usize>> {
     }
 }
 
-/// Paging of a list (`limit`, capped at `osapi_max_limit`; `offset`; `marker`).
+/// Paging of a list (`limit`, capped at `osapi_max_limit`, and 0 an empty page as
+/// in Cinder; `offset`; `marker`).
 pub fn paging_only(ctx: &Ctx<'_>, q: &mut ListQuery) -> Result<()> {
     let max = ctx.core.config.osapi_max_limit;
     q.limit = Some(match int_param(ctx, "limit")? {
-        None | Some(0) => max,
+        None => max,
         Some(n) => n.min(max),
     });
     q.offset = int_param(ctx, "offset")?.unwrap_or(0);
@@ -195,12 +195,8 @@ pub fn volume_filters(ctx: &Ctx<'_>, q: &mut ListQuery) -> Result<()> {
         match key {
             "name" => q.filters.push(text(VolumeField::Name)),
             "description" => q.filters.push(text(VolumeField::Description)),
-            "status" => {
-                if !like {
-                    v.parse::<VolumeStatus>().map_err(|_| Error::Invalid(format!("Invalid status filter '{v}'.")))?;
-                }
-                q.filters.push(text(VolumeField::Status))
-            }
+            // An unknown status matches nothing, as in Cinder: an empty list, not a 400.
+            "status" => q.filters.push(text(VolumeField::Status)),
             "availability_zone" => q.filters.push(text(VolumeField::AvailabilityZone)),
             "project_id" => q.filters.push(text(VolumeField::ProjectId)),
             "user_id" => q.filters.push(text(VolumeField::UserId)),
@@ -208,11 +204,7 @@ pub fn volume_filters(ctx: &Ctx<'_>, q: &mut ListQuery) -> Result<()> {
             "migration_status" => q.filters.push(text(VolumeField::MigrationStatus)),
             "id" => q.filters.push(text(VolumeField::Id)),
             "volume_type" | "volume_type_id" => q.filters.push(text(VolumeField::VolumeTypeId)),
-            "attach_status" => {
-                v.parse::<AttachStatus>()
-                    .map_err(|_| Error::Invalid(format!("Invalid attach_status filter '{v}'.")))?;
-                q.filters.push(text(VolumeField::AttachStatus))
-            }
+            "attach_status" => q.filters.push(text(VolumeField::AttachStatus)),
             "size" => {
                 let n: i64 = v.parse().map_err(|_| Error::Invalid(format!("Invalid size filter '{v}'.")))?;
                 q.filters.push(Filter { field: VolumeField::Size, op: FilterOp::Eq, value: Scalar::Integer(n) });

@@ -1,4 +1,6 @@
-//! `/os-quota-sets/{project}`: show (with `?usage=True`), defaults, update, delete.
+//! `/os-quota-sets/{project}`: show (with `?usage=True`), defaults, update, delete;
+//! `/os-quota-class-sets/{class}`: show and update (the class `default` is every
+//! project's defaults).
 
 use std::collections::BTreeMap;
 
@@ -38,9 +40,9 @@ pub fn defaults(ctx: &mut Ctx<'_>, project: &str) -> Result<Reply> {
     Ok(Reply::json(200, json!({ "quota_set": set })))
 }
 
-/// `PUT /os-quota-sets/{project}`
-pub fn update(ctx: &mut Ctx<'_>, project: &str) -> Result<Reply> {
-    let b = element(ctx.body.as_ref(), "quota_set")?;
+/// The limits of a quota set or quota class set body (`-1`: unlimited).
+fn limits_body(ctx: &Ctx<'_>, element_name: &str) -> Result<BTreeMap<String, i64>> {
+    let b = element(ctx.body.as_ref(), element_name)?;
     let mut updates = BTreeMap::new();
     for key in b.keys() {
         if key == "tenant_id" || key == "id" {
@@ -60,6 +62,12 @@ pub fn update(ctx: &mut Ctx<'_>, project: &str) -> Result<Reply> {
         }
         updates.insert(key.clone(), limit);
     }
+    Ok(updates)
+}
+
+/// `PUT /os-quota-sets/{project}`
+pub fn update(ctx: &mut Ctx<'_>, project: &str) -> Result<Reply> {
+    let updates = limits_body(ctx, "quota_set")?;
     // Cinder validates against usage only when asked not to skip it.
     let validate = match ctx.param("skip_validation") {
         None => false,
@@ -74,4 +82,20 @@ pub fn update(ctx: &mut Ctx<'_>, project: &str) -> Result<Reply> {
 pub fn delete(ctx: &mut Ctx<'_>, project: &str) -> Result<Reply> {
     ctx.core.quota_delete(&ctx.caller, project)?;
     Ok(Reply::empty(200))
+}
+
+/// `GET /os-quota-class-sets/{class}`
+pub fn class_show(ctx: &mut Ctx<'_>, class: &str) -> Result<Reply> {
+    let limits = ctx.core.quota_class_show(&ctx.caller, class)?;
+    let mut set: Map<String, Value> = limits.into_iter().map(|(k, v)| (k, json!(v))).collect();
+    set.insert("id".into(), json!(class));
+    Ok(Reply::json(200, json!({ "quota_class_set": set })))
+}
+
+/// `PUT /os-quota-class-sets/{class}`
+pub fn class_update(ctx: &mut Ctx<'_>, class: &str) -> Result<Reply> {
+    let updates = limits_body(ctx, "quota_class_set")?;
+    let limits = ctx.core.quota_class_update(&ctx.caller, class, &updates)?;
+    let set: Map<String, Value> = limits.into_iter().map(|(k, v)| (k, json!(v))).collect();
+    Ok(Reply::json(200, json!({ "quota_class_set": set })))
 }

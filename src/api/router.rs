@@ -7,6 +7,11 @@ use crate::api::metadata::{self, Owner};
 use crate::api::{attachments, bad_method, limits, quotas, services, snapshots, types, volumes, Ctx, Method, Reply};
 use crate::error::{Error, Result};
 
+/// A path segment with its percent-escapes decoded (`vm%40lvm%23pool`).
+fn decode(segment: &str) -> String {
+    percent_encoding::percent_decode_str(segment).decode_utf8_lossy().into_owned()
+}
+
 /// Route one request.
 pub fn dispatch(ctx: &mut Ctx<'_>, m: &Method, path: &[&str]) -> Result<Reply> {
     use Method::{Delete, Get, Post, Put};
@@ -158,6 +163,11 @@ pub fn dispatch(ctx: &mut Ctx<'_>, m: &Method, path: &[&str]) -> Result<Reply> {
             Get => quotas::defaults(ctx, project),
             _ => bad_method(m),
         },
+        ["os-quota-class-sets", class] => match m {
+            Get => quotas::class_show(ctx, class),
+            Put => quotas::class_update(ctx, class),
+            _ => bad_method(m),
+        },
         ["scheduler-stats", "get_pools"] => match m {
             Get => services::pools(ctx),
             _ => bad_method(m),
@@ -176,6 +186,19 @@ pub fn dispatch(ctx: &mut Ctx<'_>, m: &Method, path: &[&str]) -> Result<Reply> {
         },
         ["os-services", action] => match m {
             Put => services::update(ctx, action),
+            _ => bad_method(m),
+        },
+        ["os-hosts"] => match m {
+            Get => services::hosts(ctx),
+            _ => bad_method(m),
+        },
+        ["os-hosts", host] => match m {
+            Get => services::host_show(ctx, &decode(host)),
+            Put => services::host_update(ctx, &decode(host)),
+            _ => bad_method(m),
+        },
+        ["capabilities", host] => match m {
+            Get => services::capabilities(ctx, &decode(host)),
             _ => bad_method(m),
         },
         ["extensions"] => match m {

@@ -1,5 +1,6 @@
 //! Pools (`/scheduler-stats/get_pools`), zones (`/os-availability-zone`), services
-//! (`/os-services`) and `/extensions`.
+//! (`/os-services`, with freeze and thaw), hosts (`/os-hosts`), backend capabilities
+//! (`/capabilities/{host}`) and `/extensions`.
 
 use serde_json::{json, Value};
 
@@ -7,6 +8,7 @@ use crate::api::body::element;
 use crate::api::{Ctx, Reply};
 use crate::error::{Error, Result};
 use crate::policy::rules;
+use crate::volume::services::host_matches;
 
 /// `GET /scheduler-stats/get_pools[?detail=True]`
 pub fn pools(ctx: &mut Ctx<'_>) -> Result<Reply> {
@@ -42,7 +44,7 @@ pub fn list(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let services = ctx.core.list_services(&ctx.caller)?;
     let items: Vec<Value> = services
         .iter()
-        .filter(|s| host.as_ref().is_none_or(|h| &s.service.host == h))
+        .filter(|s| host.as_ref().is_none_or(|h| host_matches(&s.service.host, h)))
         .filter(|s| binary.as_ref().is_none_or(|b| &s.service.binary == b))
         .map(|s| {
             let mut v = json!({
@@ -60,7 +62,7 @@ pub fn list(ctx: &mut Ctx<'_>) -> Result<Reply> {
             if s.service.binary == "cinder-volume" {
                 v["replication_status"] = json!("disabled");
                 v["active_backend_id"] = Value::Null;
-                v["frozen"] = json!(false);
+                v["frozen"] = json!(s.service.frozen);
                 if ctx.version.at_least(49) {
                     v["backend_state"] = json!(if s.up { "up" } else { "down" });
                 }
@@ -74,6 +76,13 @@ pub fn list(ctx: &mut Ctx<'_>) -> Result<Reply> {
 /// `PUT /os-services/{enable|disable|disable-log-reason}`
 pub fn update(ctx: &mut Ctx<'_>, action: &str) -> Result<Reply> {
     let (disabled, with_reason) = match action {
+        "freeze" | "thaw" => {
+            let host = ctx.body.as_ref().and_then(|b| b.get("host")).and_then(Value::as_str).ok_or_else(|| {
+                Error::Invalid(format!("Invalid input received: {action} needs the 'host' of a volume service."))
+            })?;
+            ctx.core.freeze_host(&ctx.caller, host, action == "freeze")?;
+            return Ok(Reply::empty(200));
+        }
         "enable" => (false, false),
         "disable" => (true, false),
         "disable-log-reason" => (true, true),
@@ -116,6 +125,9 @@ pub fn extensions(_ctx: &mut Ctx<'_>) -> Result<Reply> {
             ext("os-vol-tenant-attr", "VolumeTenantAttribute", "Expose the internal project_id as an attribute of a volume."),
             ext("os-vol-host-attr", "VolumeHostAttribute", "Expose host as an attribute of a volume."),
             ext("os-admin-actions", "AdminActions", "Enable admin actions."),
+            ext("os-hosts", "Hosts", "Admin-only host administration."),
+            ext("os-quota-class-sets", "QuotaClasses", "Quota classes management support."),
+            ext("capabilities", "Capabilities", "Capabilities support."),
         ]}),
     ))
 }
@@ -167,5 +179,95 @@ pub fn log_levels(ctx: &mut Ctx<'_>, action: &str) -> Result<Reply> {
     Ok(Reply::json(
         200,
         json!({"log_levels": [{"binary": "cinder-volume", "host": ctx.core.host(), "levels": {"hearth": level}}]}),
+    ))
+}
+
+/// A service's last heartbeat, as `os-hosts` shows it.
+fn service_row(s: &crate::volume::services::ServiceStatus) -> Value {
+    json!({
+        "service-status": if s.up { "available" } else { "unavailable" },
+        "service": s.service.binary,
+        "zone": s.service.zone,
+        "service-state": if s.service.disabled { "disabled" } else { "enabled" },
+        "host_name": s.service.host,
+        "last-update": s.service.updated_at.to_string(),
+    })
+}
+
+/// `GET /os-hosts[?zone=...]`
+pub fn hosts(ctx: &mut Ctx<'_>) -> Result<Reply> {
+    let zone = ctx.param("zone").map(str::to_string);
+    let hosts = ctx.core.list_hosts(&ctx.caller, zone.as_deref())?;
+    Ok(Reply::json(200, json!({"hosts": hosts.iter().map(service_row).collect::<Vec<_>>()})))
+}
+
+/// `GET /os-hosts/{host}`: per project, the volumes and snapshots on a volume host,
+/// after a `(total)` row (counts as strings, as Cinder shows them).
+pub fn host_show(ctx: &mut Ctx<'_>, host: &str) -> Result<Reply> {
+    let usage = ctx.core.host_usage(&ctx.caller, host)?;
+    let row = |project: &str, vc: u64, vg: u64, sc: u64, sg: u64| {
+        json!({"resource": {
+            "host": host, "project": project,
+            "volume_count": vc.to_string(), "total_volume_gb": vg.to_string(),
+            "snapshot_count": sc.to_string(), "total_snapshot_gb": sg.to_string(),
+        }})
+    };
+    let sum = |f: fn(&crate::store::services::HostUsage) -> u64| usage.iter().map(f).sum::<u64>();
+    let mut rows = vec![row(
+        "(total)",
+        sum(|u| u.volume_count),
+        sum(|u| u.volume_gb),
+        sum(|u| u.snapshot_count),
+        sum(|u| u.snapshot_gb),
+    )];
+    rows.extend(usage.iter().map(|u| row(&u.project_id, u.volume_count, u.volume_gb, u.snapshot_count, u.snapshot_gb)));
+    Ok(Reply::json(200, json!({ "host": rows })))
+}
+
+/// `PUT /os-hosts/{host}` `{"status": "enable"|"disable"}`: enables or disables the
+/// host's volume service; `maintenance_mode` is not provided (501, as Cinder).
+pub fn host_update(ctx: &mut Ctx<'_>, host: &str) -> Result<Reply> {
+    let body = ctx
+        .body
+        .as_ref()
+        .and_then(Value::as_object)
+        .ok_or_else(|| Error::Invalid("The request body must be an object with 'status'.".into()))?;
+    if body.contains_key("maintenance_mode") {
+        return Err(Error::NotImplemented("Host maintenance mode is not provided by hearth.".into()));
+    }
+    let disabled = match body.get("status").and_then(Value::as_str) {
+        Some("enable") => false,
+        Some("disable") => true,
+        _ => return Err(Error::Invalid("Invalid status: use \"enable\" or \"disable\".".into())),
+    };
+    ctx.caller.authorize_own(rules::HOSTS)?;
+    let s = ctx.core.set_service_disabled(&ctx.caller, host, "cinder-volume", disabled, None)?;
+    Ok(Reply::json(200, json!({"host": s.host, "status": if s.disabled { "disabled" } else { "enabled" }})))
+}
+
+/// `GET /capabilities/{host}`: what a volume backend reports of itself.
+pub fn capabilities(ctx: &mut Ctx<'_>, host: &str) -> Result<Reply> {
+    let p = ctx.core.backend_capabilities(&ctx.caller, host)?;
+    let caps = p.capabilities();
+    let text = |k: &str| caps.get(k).cloned().unwrap_or(Value::Null);
+    let prop = |title: &str, description: &str| json!({"title": title, "description": description, "type": "boolean"});
+    Ok(Reply::json(
+        200,
+        json!({
+            "namespace": format!("OS::Storage::Capabilities::{}", p.name.split('#').next().unwrap_or(&p.name)),
+            "vendor_name": text("vendor_name"),
+            "volume_backend_name": text("volume_backend_name"),
+            "pool_name": text("pool_name"),
+            "driver_version": text("driver_version"),
+            "storage_protocol": text("storage_protocol"),
+            "display_name": Value::Null,
+            "description": Value::Null,
+            "visibility": Value::Null,
+            "replication_targets": [],
+            "properties": {
+                "thin_provisioning": prop("Thin Provisioning", "Sets thin provisioning."),
+                "multiattach": prop("Multi-attach", "Allows a volume to be attached to several hosts."),
+            },
+        }),
     ))
 }

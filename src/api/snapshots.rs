@@ -13,6 +13,10 @@ use crate::volume::snapshots::{NewSnapshot, SnapshotUpdate};
 /// `POST /snapshots`
 pub fn create(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let b = element(ctx.body.as_ref(), "snapshot")?;
+    // Cinder's schema allows `"volume_id": null`, which then names no volume: 404.
+    if b.has("volume_id") && b.get("volume_id").is_none() {
+        return Err(Error::NotFound("Volume could not be found: the snapshot's volume_id is null.".into()));
+    }
     let req = NewSnapshot {
         volume_id: b.req_str("volume_id")?,
         name: b.opt_str("name")?.or(b.opt_str("display_name")?),
@@ -55,10 +59,7 @@ fn query(ctx: &Ctx<'_>) -> Result<SnapshotQuery> {
             k if CONTROL.contains(&k) => {}
             "name" | "display_name" => q.exact.push(("name", v.clone())),
             "name~" if ctx.version.at_least(34) => q.name_like = Some(v.clone()),
-            "status" => {
-                v.parse::<SnapshotStatus>().map_err(|_| Error::Invalid(format!("Invalid status filter '{v}'.")))?;
-                q.exact.push(("status", v.clone()))
-            }
+            "status" => q.exact.push(("status", v.clone())),
             "volume_id" => q.exact.push(("volume_id", v.clone())),
             "project_id" if ctx.caller.is_admin => q.exact.push(("project_id", v.clone())),
             "metadata" => q.metadata.extend(params::metadata_filter(v)?),
@@ -81,7 +82,7 @@ pub fn list(ctx: &mut Ctx<'_>, detail: bool) -> Result<Reply> {
     let view = if detail { SnapshotView::Full } else { SnapshotView::Plain };
     let items: Vec<Value> = snaps.iter().map(|s| views::snapshot(ctx, s, view)).collect();
     let mut out = json!({ "snapshots": items });
-    if snaps.len() == limit {
+    if limit > 0 && snaps.len() == limit {
         if let Some(last) = snaps.last() {
             out["snapshots_links"] = ctx.next_link(&last.id.to_string());
         }

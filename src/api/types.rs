@@ -61,7 +61,7 @@ pub fn create(ctx: &mut Ctx<'_>) -> Result<Reply> {
         extra_specs: b.opt_str_map("extra_specs")?.unwrap_or_default(),
     };
     let t = ctx.core.create_type(&ctx.caller, new)?;
-    Ok(Reply::json(200, json!({"volume_type": views::volume_type_changed(ctx, &t)})))
+    Ok(Reply::json(200, json!({"volume_type": views::volume_type_changed(ctx, &t, true)})))
 }
 
 /// `PUT /types/{id}`
@@ -86,7 +86,7 @@ pub fn update(ctx: &mut Ctx<'_>, id: &str) -> Result<Reply> {
         ));
     }
     let t = ctx.core.update_type(&ctx.caller, id, upd)?;
-    Ok(Reply::json(200, json!({"volume_type": views::volume_type_changed(ctx, &t)})))
+    Ok(Reply::json(200, json!({"volume_type": views::volume_type_changed(ctx, &t, false)})))
 }
 
 /// `DELETE /types/{id}`

@@ -207,15 +207,15 @@ pub fn volume_type(ctx: &Ctx<'_>, t: &VolumeType) -> Value {
 }
 
 /// A volume type as create and update answer (Cinder's older view: every extra spec,
-/// no `qos_specs_id`).
-pub fn volume_type_changed(ctx: &Ctx<'_>, t: &VolumeType) -> Value {
+/// no `qos_specs_id`); create adds the access flag, update does not.
+pub fn volume_type_changed(ctx: &Ctx<'_>, t: &VolumeType, created: bool) -> Value {
     let mut m = Map::new();
     m.insert("id".into(), json!(t.id.to_string()));
     m.insert("name".into(), json!(t.name));
     m.insert("description".into(), json!(t.description));
     m.insert("is_public".into(), json!(t.is_public));
     m.insert("extra_specs".into(), json!(t.extra_specs));
-    if ctx.caller.authorize_own(rules::TYPE_ACCESS).is_ok() {
+    if created && ctx.caller.authorize_own(rules::TYPE_ACCESS).is_ok() {
         m.insert("os-volume-type-access:is_public".into(), json!(t.is_public));
     }
     Value::Object(m)

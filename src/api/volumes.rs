@@ -84,7 +84,8 @@ pub fn list(ctx: &mut Ctx<'_>, detail: bool) -> Result<Reply> {
         #[serde(skip_serializing_if = "Option::is_none")]
         count: Option<u64>,
     }
-    let next = (vols.len() == limit).then(|| vols.last().map(|v| ctx.next_link(&v.id.to_string()))).flatten();
+    let next =
+        (limit > 0 && vols.len() == limit).then(|| vols.last().map(|v| ctx.next_link(&v.id.to_string()))).flatten();
     let out = Out { volumes: vols.iter().map(|v| views::volume(ctx, v, view)).collect(), volumes_links: next, count };
     Ok(Reply::json(200, out))
 }
@@ -126,7 +127,6 @@ pub fn delete(ctx: &mut Ctx<'_>, id: &str) -> Result<Reply> {
 
 /// Actions Cinder has that hearth does not provide.
 const NOT_PROVIDED: &[&str] = &[
-    "os-retype",
     "os-migrate_volume",
     "os-migrate_volume_completion",
     "os-volume_upload_image",
@@ -284,6 +284,10 @@ pub fn action(ctx: &mut Ctx<'_>, id: &str) -> Result<Reply> {
                 _ => (None, None),
             };
             core.force_detach(caller, id, attachment.as_deref(), connector)?;
+        }
+        "os-retype" => {
+            let b = action_body(name, value)?;
+            core.retype_volume(caller, id, &b.req_str("new_type")?, b.opt_str("migration_policy")?.as_deref())?;
         }
         "revert" if ctx.version.at_least(40) => {
             let b = action_body(name, value)?;

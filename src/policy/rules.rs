@@ -66,6 +66,7 @@ rules! {
     VOLUME_EXTEND = "volume:extend", MEMBER, "os-extend";
     VOLUME_EXTEND_ATTACHED = "volume:extend_attached_volume", MEMBER, "os-extend of an in-use volume (3.42)";
     VOLUME_REVERT = "volume:revert_to_snapshot", MEMBER, "revert (3.40)";
+    VOLUME_RETYPE = "volume:retype", MEMBER, "os-retype";
     VOLUME_RESET_STATUS = "volume_extension:volume_admin_actions:reset_status", ADMIN, "os-reset_status";
     VOLUME_UPDATE_READONLY = "volume:update_readonly_flag", MEMBER, "os-update_readonly_flag";
     VOLUME_ADMIN_FORCE_DELETE = "volume_extension:volume_admin_actions:force_delete", ADMIN, "os-force_delete";
@@ -146,9 +147,11 @@ rules! {
     SERVICES_INDEX = "volume_extension:services:index", ADMIN, "GET /os-services";
     SERVICES_UPDATE = "volume_extension:services:update", ADMIN,
         "PUT /os-services/{enable,disable,disable-log-reason,set-log,get-log}";
+    FREEZE_HOST = "volume:freeze_host", ADMIN, "PUT /os-services/freeze";
+    THAW_HOST = "volume:thaw_host", ADMIN, "PUT /os-services/thaw";
     GET_POOLS = "scheduler_extension:scheduler_stats:get_pools", ADMIN, "GET /scheduler-stats/get_pools";
     CAPABILITIES = "volume_extension:capabilities", ADMIN, "GET /capabilities/{host}";
-    HOSTS = "volume_extension:hosts", ADMIN, "GET /os-hosts, /os-hosts/{host}";
+    HOSTS = "volume_extension:hosts", ADMIN, "GET /os-hosts, /os-hosts/{host}, PUT /os-hosts/{host}";
 }
 
 /// The README's policy table: each rule that guards API calls, and whether a project

@@ -61,6 +61,8 @@ pub struct PoolState {
     pub pending_gb: u64,
     /// The backend's service is disabled.
     pub disabled: bool,
+    /// The backend's service is frozen.
+    pub frozen: bool,
 }
 
 /// One placement request.
@@ -181,6 +183,9 @@ impl PoolState {
         if self.disabled {
             return Some(format!("{}: its volume service is disabled", self.name));
         }
+        if self.frozen {
+            return Some(format!("{}: its volume service is frozen", self.name));
+        }
         if self.capacity.is_none() {
             return Some(format!("{}: no capacity report yet", self.name));
         }
@@ -283,6 +288,14 @@ impl Scheduler {
         Ok(chosen)
     }
 
+    /// Why a pool would not take `r`, if it would not (nothing is charged).
+    pub fn refuses(&self, pool: &str, r: &Request<'_>) -> Option<String> {
+        match self.lock().get(pool) {
+            Some(p) => p.refuse(r),
+            None => Some(format!("{pool}: pool is not configured")),
+        }
+    }
+
     /// Whether a pool can take `r` (extend: the growth) now, charging it if so.
     pub fn reserve_on(&self, pool: &str, r: &Request<'_>) -> Result<()> {
         let mut pools = self.lock();
@@ -320,6 +333,13 @@ impl Scheduler {
     pub fn set_backend_disabled(&self, backend: &str, disabled: bool) {
         for p in self.lock().values_mut().filter(|p| p.backend == backend) {
             p.disabled = disabled;
+        }
+    }
+
+    /// Freeze or thaw every pool of a backend.
+    pub fn set_backend_frozen(&self, backend: &str, frozen: bool) {
+        for p in self.lock().values_mut().filter(|p| p.backend == backend) {
+            p.frozen = frozen;
         }
     }
 
@@ -368,6 +388,7 @@ mod tests {
             reported_at: None,
             pending_gb: 0,
             disabled: false,
+            frozen: false,
         }
     }
 

@@ -10,7 +10,8 @@ use crate::ids::{Id, Timestamp};
 
 type Migration = fn(&Transaction<'_>) -> Result<()>;
 
-const MIGRATIONS: &[Migration] = &[initial_schema, snapshots_and_attachments, project_default_types];
+const MIGRATIONS: &[Migration] =
+    &[initial_schema, snapshots_and_attachments, project_default_types, quota_classes_and_frozen_services];
 
 /// How many migrations exist (the schema version of a current store).
 pub fn count() -> usize {
@@ -180,6 +181,18 @@ fn project_default_types(tx: &Transaction<'_>) -> Result<()> {
              project_id TEXT PRIMARY KEY,
              volume_type_id TEXT NOT NULL REFERENCES volume_types(id),
              created_at TEXT NOT NULL);",
+    )?;
+    Ok(())
+}
+
+fn quota_classes_and_frozen_services(tx: &Transaction<'_>) -> Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE quota_classes (
+             class_name TEXT NOT NULL,
+             resource TEXT NOT NULL,
+             hard_limit INTEGER NOT NULL,
+             PRIMARY KEY (class_name, resource));
+         ALTER TABLE services ADD COLUMN frozen INTEGER NOT NULL DEFAULT 0;",
     )?;
     Ok(())
 }

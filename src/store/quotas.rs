@@ -51,6 +51,24 @@ pub fn set_override(conn: &Connection, project: &str, resource: &str, limit: i64
     Ok(())
 }
 
+/// The limits a quota class sets (the class `default` overrides the configured
+/// defaults of every project).
+pub fn class_limits(conn: &Connection, class: &str) -> Result<BTreeMap<String, i64>> {
+    let mut stmt = conn.prepare_cached("SELECT resource, hard_limit FROM quota_classes WHERE class_name = ?1")?;
+    let rows = stmt.query_map([class], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Set one limit of a quota class.
+pub fn set_class_limit(conn: &Connection, class: &str, resource: &str, limit: i64) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO quota_classes (class_name, resource, hard_limit) VALUES (?1, ?2, ?3)
+         ON CONFLICT (class_name, resource) DO UPDATE SET hard_limit = excluded.hard_limit",
+    )?
+    .execute(params![class, resource, limit])?;
+    Ok(())
+}
+
 /// Drop every override of a project (back to defaults).
 pub fn delete_overrides(conn: &Connection, project: &str) -> Result<()> {
     conn.prepare_cached("DELETE FROM quotas WHERE project_id = ?1")?.execute([project])?;

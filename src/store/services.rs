@@ -22,7 +22,8 @@ pub fn heartbeat(conn: &Connection, host: &str, binary: &str, zone: &str) -> Res
 /// Every service.
 pub fn list(conn: &Connection) -> Result<Vec<Service>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT host, binary, zone, disabled, disabled_reason, updated_at FROM services ORDER BY binary, host",
+        "SELECT host, binary, zone, disabled, disabled_reason, updated_at, frozen FROM services
+         ORDER BY binary, host",
     )?;
     let rows = stmt.query_map([], |r| {
         Ok(Service {
@@ -32,6 +33,7 @@ pub fn list(conn: &Connection) -> Result<Vec<Service>> {
             disabled: r.get(3)?,
             disabled_reason: r.get(4)?,
             updated_at: ts_col(r, 5)?,
+            frozen: r.get(6)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -57,4 +59,65 @@ pub fn is_disabled(conn: &Connection, host: &str, binary: &str) -> Result<Option
         .prepare_cached("SELECT disabled FROM services WHERE host = ?1 AND binary = ?2")?
         .query_row(params![host, binary], |r| r.get(0))
         .optional()?)
+}
+
+/// Freeze or thaw a service; `None` when there is no such service.
+pub fn set_frozen(conn: &Connection, host: &str, binary: &str, frozen: bool) -> Result<Option<()>> {
+    let n = conn
+        .prepare_cached("UPDATE services SET frozen = ?3 WHERE host = ?1 AND binary = ?2")?
+        .execute(params![host, binary, frozen])?;
+    Ok((n > 0).then_some(()))
+}
+
+/// Whether a service is frozen (`None`: unknown).
+pub fn is_frozen(conn: &Connection, host: &str, binary: &str) -> Result<Option<bool>> {
+    Ok(conn
+        .prepare_cached("SELECT frozen FROM services WHERE host = ?1 AND binary = ?2")?
+        .query_row(params![host, binary], |r| r.get(0))
+        .optional()?)
+}
+
+/// What one project holds on a host: volumes and snapshots, counted and summed in GiB.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostUsage {
+    /// The project.
+    pub project_id: String,
+    /// Its volumes on the host.
+    pub volume_count: u64,
+    /// Their sizes, GiB.
+    pub volume_gb: u64,
+    /// Its snapshots on the host.
+    pub snapshot_count: u64,
+    /// Their sizes, GiB.
+    pub snapshot_gb: u64,
+}
+
+/// Per project, what lives on `host` (`host@backend`, matching its pools
+/// `host@backend#pool` too), sorted by project.
+pub fn host_usage(conn: &Connection, host: &str) -> Result<Vec<HostUsage>> {
+    let mut out: std::collections::BTreeMap<String, HostUsage> = Default::default();
+    let pattern = format!("{}#%", host.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+    for (table, is_snap) in [("volumes", false), ("snapshots", true)] {
+        let sql = format!(
+            "SELECT project_id, COUNT(*), COALESCE(SUM(size), 0) FROM {table}
+             WHERE host = ?1 OR host LIKE ?2 ESCAPE '\\' GROUP BY project_id"
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![host, pattern], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        })?;
+        for row in rows {
+            let (project, count, gb) = row?;
+            let u =
+                out.entry(project.clone()).or_insert_with(|| HostUsage { project_id: project, ..Default::default() });
+            if is_snap {
+                u.snapshot_count = count as u64;
+                u.snapshot_gb = gb as u64;
+            } else {
+                u.volume_count = count as u64;
+                u.volume_gb = gb as u64;
+            }
+        }
+    }
+    Ok(out.into_values().collect())
 }

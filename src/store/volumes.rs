@@ -169,6 +169,17 @@ pub fn insert(conn: &Connection, v: &Volume) -> Result<()> {
 }
 
 /// Write every column of an existing volume (not its metadata).
+/// Change a volume's type (retype), with its multiattach flag.
+pub fn set_type(conn: &Connection, id: Id, type_id: Id, multiattach: bool) -> Result<()> {
+    conn.prepare_cached("UPDATE volumes SET volume_type_id = ?2, multiattach = ?3 WHERE id = ?1")?.execute(params![
+        id.to_string(),
+        type_id.to_string(),
+        multiattach
+    ])?;
+    Ok(())
+}
+
+/// Save a volume's changeable fields.
 pub fn save(conn: &Connection, v: &Volume) -> Result<()> {
     let n = conn
         .prepare_cached(

@@ -149,6 +149,9 @@ impl Core {
             let disabled = store
                 .read(|tx| crate::store::services::is_disabled(tx, &service_host, "cinder-volume"))?
                 .unwrap_or(false);
+            let frozen = store
+                .read(|tx| crate::store::services::is_frozen(tx, &service_host, "cinder-volume"))?
+                .unwrap_or(false);
             for pool in b.pools() {
                 let full = format!("{service_host}#{pool}");
                 states.push(PoolState {
@@ -165,6 +168,7 @@ impl Core {
                     reported_at: None,
                     pending_gb: 0,
                     disabled,
+                    frozen,
                 });
                 pools
                     .insert(full, PoolRef { backend_name: name.clone(), pool, backend: b.clone(), export: ex.clone() });

@@ -57,9 +57,24 @@ fn over_quota(resource: &str, limit: i64, used: i64, delta: i64) -> Error {
     }
 }
 
+/// The quota class whose limits are every project's defaults.
+pub const DEFAULT_CLASS: &str = "default";
+
 impl Core {
-    /// The default limit of every resource, per-type ones included.
+    /// The default limit of every resource, per-type ones included: the configured
+    /// defaults, with the quota class `default`'s limits over them (as Cinder's
+    /// `use_default_quota_class`).
     pub fn quota_defaults_in(&self, conn: &Connection) -> Result<BTreeMap<String, i64>> {
+        let mut m = self.configured_quota_defaults_in(conn)?;
+        for (k, v) in q::class_limits(conn, DEFAULT_CLASS)? {
+            if let Some(slot) = m.get_mut(&k) {
+                *slot = v;
+            }
+        }
+        Ok(m)
+    }
+
+    fn configured_quota_defaults_in(&self, conn: &Connection) -> Result<BTreeMap<String, i64>> {
         let c = &self.config.quota;
         let mut m: BTreeMap<String, i64> = [
             ("volumes", c.quota_volumes),
@@ -179,6 +194,49 @@ impl Core {
             }
             self.quota_limits_in(tx, project)
         })
+    }
+
+    /// A quota class's limits (`os-quota-class-sets`): the defaults, with the class's
+    /// own limits over them. Only the class `default` affects projects.
+    pub fn quota_class_show(&self, caller: &Caller, class: &str) -> Result<BTreeMap<String, i64>> {
+        caller.authorize_own(rules::QUOTA_CLASSES_GET)?;
+        self.store.read(|tx| {
+            let mut m = self.configured_quota_defaults_in(tx)?;
+            for (k, v) in q::class_limits(tx, class)? {
+                if let Some(slot) = m.get_mut(&k) {
+                    *slot = v;
+                }
+            }
+            Ok(m)
+        })
+    }
+
+    /// Set some of a quota class's limits; returns all of them.
+    pub fn quota_class_update(
+        &self,
+        caller: &Caller,
+        class: &str,
+        updates: &BTreeMap<String, i64>,
+    ) -> Result<BTreeMap<String, i64>> {
+        caller.authorize_own(rules::QUOTA_CLASSES_UPDATE)?;
+        if class.is_empty() || class.len() > 255 {
+            return Err(Error::Invalid("The quota class name must be 1 to 255 characters.".into()));
+        }
+        self.store.write(|tx| {
+            let known = self.configured_quota_defaults_in(tx)?;
+            let bad: Vec<&str> = updates.keys().filter(|k| !known.contains_key(*k)).map(|k| k.as_str()).collect();
+            if !bad.is_empty() {
+                return Err(Error::Invalid(format!("Bad key(s) {} in quota_class_set.", bad.join(", "))));
+            }
+            for (k, &v) in updates {
+                if v < -1 {
+                    return Err(Error::Invalid(format!("Quota limit for {k} must be -1 or greater, not {v}.")));
+                }
+                q::set_class_limit(tx, class, k, v)?;
+            }
+            Ok(())
+        })?;
+        self.quota_class_show(caller, class)
     }
 
     /// Reset a project's limits to the defaults.

@@ -10,6 +10,24 @@ use crate::scheduler::PoolState;
 use crate::store::services as ss;
 use crate::volume::{Caller, Core};
 
+/// Whether a service's host matches a `host` filter as Cinder matches it: a bare
+/// host also matches its backends (`host@b`) and pools (`host#p`), `host@b` also
+/// its pools, and `host@b#p` only itself.
+pub fn host_matches(service_host: &str, filter: &str) -> bool {
+    if service_host == filter {
+        return true;
+    }
+    if filter.contains('#') {
+        return false;
+    }
+    let rest = |sep: char| service_host.strip_prefix(filter).is_some_and(|r| r.starts_with(sep));
+    if filter.contains('@') {
+        rest('#')
+    } else {
+        rest('@') || rest('#')
+    }
+}
+
 /// A service with its liveness.
 #[derive(Clone, Debug)]
 pub struct ServiceStatus {
@@ -36,6 +54,10 @@ impl Core {
     /// The services, with `up` when the heartbeat is younger than 2.5 report intervals.
     pub fn list_services(&self, caller: &Caller) -> Result<Vec<ServiceStatus>> {
         caller.authorize_own(rules::SERVICES_INDEX)?;
+        self.services_with_liveness()
+    }
+
+    fn services_with_liveness(&self) -> Result<Vec<ServiceStatus>> {
         let now = chrono::Utc::now().naive_utc();
         let window = chrono::Duration::seconds((self.config.report_interval as i64 * 5 / 2).max(60));
         let rows = self.store.read(|tx| ss::list(tx))?;
@@ -76,8 +98,107 @@ impl Core {
             .ok_or_else(|| Error::NotFound(format!("Service {binary} on host {host} could not be found.")))
     }
 
+    /// Freeze (or thaw) the volume services of a host: a frozen backend takes no new
+    /// volumes and refuses management operations (delete, extend, snapshots) on its
+    /// volumes, as Cinder's `os-services/freeze`. Unknown host or a service already in
+    /// that state: 400.
+    pub fn freeze_host(&self, caller: &Caller, host: &str, frozen: bool) -> Result<()> {
+        caller.authorize_own(if frozen { rules::FREEZE_HOST } else { rules::THAW_HOST })?;
+        let what = if frozen { "frozen" } else { "thawed" };
+        let changed = self.store.write(|tx| {
+            let services: Vec<Service> = ss::list(tx)?
+                .into_iter()
+                .filter(|s| s.binary == "cinder-volume" && host_matches(&s.host, host))
+                .collect();
+            if services.is_empty() {
+                return Err(Error::Invalid(format!("Invalid input received: no volume service on host {host}.")));
+            }
+            if let Some(s) = services.iter().find(|s| s.frozen == frozen) {
+                return Err(Error::Invalid(format!(
+                    "Invalid input received: the volume service on {} is already {what}.",
+                    s.host
+                )));
+            }
+            for s in &services {
+                ss::set_frozen(tx, &s.host, &s.binary, frozen)?;
+            }
+            Ok(services)
+        })?;
+        for s in changed {
+            if let Some((_, backend)) = s.host.split_once('@') {
+                self.scheduler.set_backend_frozen(backend, frozen);
+            }
+            log::info!("volume service {} {what}", s.host);
+        }
+        Ok(())
+    }
+
+    /// Refuse (400) a management operation on an object of a frozen backend's pool
+    /// (`host@backend#pool`).
+    pub fn check_not_frozen(&self, pool: Option<&str>, what: &str) -> Result<()> {
+        let Some(pool) = pool else { return Ok(()) };
+        if self.scheduler.pools().iter().any(|p| p.name == pool && p.frozen) {
+            return Err(Error::InvalidState(format!(
+                "Invalid input received: the backend of {what} ({pool}) is frozen; thaw it first."
+            )));
+        }
+        Ok(())
+    }
+
+    /// `os-hosts`: every service with its liveness (admin), optionally of one zone.
+    pub fn list_hosts(&self, caller: &Caller, zone: Option<&str>) -> Result<Vec<ServiceStatus>> {
+        caller.authorize_own(rules::HOSTS)?;
+        let all = self.services_with_liveness()?;
+        Ok(all.into_iter().filter(|s| zone.is_none_or(|z| s.service.zone == z)).collect())
+    }
+
+    /// `os-hosts/{host}`: what each project holds on a volume host (admin). 404 when
+    /// no volume service has that host.
+    pub fn host_usage(&self, caller: &Caller, host: &str) -> Result<Vec<ss::HostUsage>> {
+        caller.authorize_own(rules::HOSTS)?;
+        self.store.read(|tx| {
+            if !ss::list(tx)?.iter().any(|s| s.binary == "cinder-volume" && s.host == host) {
+                return Err(Error::NotFound(format!("Host {host} could not be found.")));
+            }
+            ss::host_usage(tx, host)
+        })
+    }
+
+    /// The capabilities of a volume host's (`host@backend`, or a pool of it) first
+    /// pool (admin).
+    pub fn backend_capabilities(&self, caller: &Caller, host: &str) -> Result<PoolState> {
+        caller.authorize_own(rules::CAPABILITIES)?;
+        let mut pools: Vec<PoolState> =
+            self.scheduler.pools().into_iter().filter(|p| host_matches(&p.name, host)).collect();
+        pools.sort_by(|a, b| a.name.cmp(&b.name));
+        pools.into_iter().next().ok_or_else(|| Error::NotFound(format!("Host {host} could not be found.")))
+    }
+
     /// The time now, for views that show it.
     pub fn now(&self) -> Timestamp {
         Timestamp::now()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_matches;
+
+    #[test]
+    fn host_filters_match_as_cinders() {
+        for (service, filter, want) in [
+            ("vm", "vm", true),
+            ("vm@file-1", "vm", true),
+            ("vm@file-1#p", "vm", true),
+            ("vm2@file-1", "vm", false),
+            ("vm@file-1", "vm@file-1", true),
+            ("vm@file-1#p", "vm@file-1", true),
+            ("vm@file-10", "vm@file-1", false),
+            ("vm@file-1#p", "vm@file-1#p", true),
+            ("vm@file-1#q", "vm@file-1#p", false),
+            ("vm@file-1", "vm@file-1#p", false),
+        ] {
+            assert_eq!(host_matches(service, filter), want, "{service} ~ {filter}");
+        }
     }
 }

@@ -99,6 +99,7 @@ impl Core {
         }
         let snap = self.store.write(|tx| {
             let v = self.volume_in(tx, caller, &req.volume_id, rules::SNAPSHOT_CREATE)?;
+            self.check_not_frozen(v.host.as_deref(), &format!("volume {}", v.id))?;
             let in_use_ok = v366 || req.force == Some(true);
             let ok = v.status == VolumeStatus::Available || (v.status == VolumeStatus::InUse && in_use_ok);
             if !ok {
@@ -242,6 +243,7 @@ impl Core {
         }
         let s = self.store.write(|tx| {
             let mut s = self.snapshot_in(tx, caller, id, rules::SNAPSHOT_DELETE)?;
+            self.check_not_frozen(s.host.as_deref(), &format!("snapshot {}", s.id))?;
             self.mark_snapshot_deleting(tx, &mut s, force)?;
             Ok(s)
         })?;

@@ -147,6 +147,7 @@ impl Core {
         // Something on the storage host holding the volume open: refuse now rather
         // than fail in the background.
         let current = self.store.read(|tx| self.volume_in(tx, caller, id, rule))?;
+        self.check_not_frozen(current.host.as_deref(), &format!("volume {}", current.id))?;
         if let Some(pool) = current.host.as_deref().and_then(|h| self.pool(h).ok()) {
             if pool.backend.volume_busy(&pool.pool, current.id)? {
                 return Err(Error::InvalidState(format!(
@@ -253,6 +254,7 @@ impl Core {
             if v.status == VolumeStatus::InUse {
                 caller.authorize(rules::VOLUME_EXTEND_ATTACHED, &v.project_id)?;
             }
+            self.check_not_frozen(v.host.as_deref(), &format!("volume {}", v.id))?;
             state::check_extend(&v, new_size, in_use_ok)?;
             let delta = new_size - v.size;
             self.check_per_volume_size(tx, &v.project_id, new_size)?;
@@ -323,6 +325,81 @@ impl Core {
             (Err(e), Ok(())) => log::error!("volume {}: extend failed: {e}", v.id),
         }
         self.refresh_pool_now(&host);
+    }
+
+    /// `os-retype`: give a volume another type. hearth retypes in place, when the
+    /// volume's pool suits the new type (the scheduler's filters) with the same
+    /// provisioning; a retype that would need the volume moved to another pool is
+    /// refused (400) whatever `migration_policy` says, since hearth does not migrate
+    /// volumes. The new type's quotas are checked; usage follows the record.
+    pub fn retype_volume(
+        &self,
+        caller: &Caller,
+        id: &str,
+        new_type: &str,
+        migration_policy: Option<&str>,
+    ) -> Result<()> {
+        if !matches!(migration_policy, None | Some("never") | Some("on-demand")) {
+            return Err(Error::Invalid(format!(
+                "Invalid input received: migration_policy must be 'never' or 'on-demand', not '{}'.",
+                migration_policy.unwrap_or_default()
+            )));
+        }
+        self.store.write(|tx| {
+            let mut v = self.volume_in(tx, caller, id, rules::VOLUME_RETYPE)?;
+            if !matches!(v.status, VolumeStatus::Available | VolumeStatus::InUse) {
+                return Err(Error::InvalidState(format!(
+                    "Invalid volume: Volume {} status must be available or in-use to retype, but current status is: {}.",
+                    v.id, v.status
+                )));
+            }
+            self.check_not_frozen(v.host.as_deref(), &format!("volume {}", v.id))?;
+            let new = self.type_by_name_or_id(tx, caller, new_type)?;
+            if new.id == v.volume_type_id {
+                return Err(Error::Invalid(format!(
+                    "Invalid input received: New volume_type same as original: {}.",
+                    new.name
+                )));
+            }
+            let old = crate::store::types::get(tx, v.volume_type_id)?
+                .ok_or_else(|| Error::Internal(format!("volume {} has no type", v.id)))?;
+            if v.status == VolumeStatus::InUse && new.multiattach() != v.multiattach {
+                return Err(Error::InvalidState(format!(
+                    "Invalid volume: Volume {} is in use: its multiattach setting cannot change by retype.",
+                    v.id
+                )));
+            }
+            let pool = v.host.clone().ok_or_else(|| {
+                Error::InvalidState(format!("Invalid volume: Volume {} is not on any pool.", v.id))
+            })?;
+            let provisioning = |t: &crate::model::VolumeType| t.extra_specs.get("provisioning:type").cloned();
+            let why = self
+                .scheduler
+                .refuses(&pool, &Request { size_gb: 0, volume_type: &new, availability_zone: &v.availability_zone, exclude: &[] })
+                .or_else(|| {
+                    (provisioning(&old) != provisioning(&new))
+                        .then(|| "the new type asks for other provisioning (thin or thick)".to_string())
+                });
+            if let Some(why) = why {
+                return Err(Error::Invalid(format!(
+                    "Invalid input received: retyping volume {} to {} would need it moved to another pool ({why}); \
+                     hearth does not migrate volumes.",
+                    v.id, new.name
+                )));
+            }
+            let needs = [
+                Need { resource: format!("volumes_{}", new.name), delta: 1 },
+                Need { resource: format!("gigabytes_{}", new.name), delta: v.size as i64 },
+            ];
+            let reservations = self.reserve_quota(tx, &v.project_id, &needs)?;
+            sv::set_type(tx, v.id, new.id, new.multiattach())?;
+            v.updated_at = Timestamp::now();
+            sv::save(tx, &v)?;
+            // The record counts from now on.
+            q::release(tx, &reservations)?;
+            log::info!("volume {} retyped from {} to {}", v.id, old.name, new.name);
+            Ok(())
+        })
     }
 
     /// `os-reset_status` (admin).
