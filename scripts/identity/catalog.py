@@ -10,7 +10,8 @@ scripts/identity/keystone.sh (it reads DIR/identity.json for the URL and the adm
 add: creates the region R (if missing); the services `cinder` (type block-storage)
   and `cinderv3` (type volumev3), devstack's names, which the clients and tempest look
   for, once per Keystone; and for each of them public, internal and admin endpoints in
-  region R with the URL (an existing endpoint's URL is updated). Idempotent.
+  region R with the URL (an existing endpoint's URL is updated), plus identity
+  endpoints in R (the clients look for every service in their region). Idempotent.
 remove: deletes every endpoint in region R, then the region (the services stay: other
   regions use them). Removing a region that does not exist is not an error.
 
@@ -82,13 +83,24 @@ def service_id(ks: Keystone, name: str, stype: str) -> str:
     return body["service"]["id"]
 
 
+def identity_service_id(ks: Keystone) -> str:
+    _, body = ks.call("GET", "/services", params={"type": "identity"})
+    if not body["services"]:
+        raise Fail("Keystone has no identity service in its catalog (keystone-manage bootstrap makes it)")
+    return body["services"][0]["id"]
+
+
 def add(ks: Keystone, region: str, url: str) -> None:
     code, _ = ks.call("GET", f"/regions/{region}", ok=(200, 404))
     if code == 404:
         ks.call("POST", "/regions", ok=(201,), json={"region": {
             "id": region, "description": "a hearthd of hearth's tests"}})
-    for name, stype in SERVICES:
-        sid = service_id(ks, name, stype)
+    # The clients look for every service in their region: identity too (the openstack
+    # CLI maps ids to names through it).
+    keystone_url = ks.url[: -len("/v3")] if ks.url.endswith("/v3") else ks.url
+    wanted = [(identity_service_id(ks), keystone_url + "/v3")]
+    wanted += [(service_id(ks, name, stype), url) for name, stype in SERVICES]
+    for sid, url in wanted:
         _, body = ks.call("GET", "/endpoints", params={"service_id": sid, "region_id": region})
         have = {e["interface"]: e for e in body["endpoints"]}
         for iface in INTERFACES:

@@ -86,6 +86,9 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "hearthd_config(name): start the test's daemon with --config fixtures/<name>"
     )
+    config.addinivalue_line(
+        "markers", "authtoken(lines): more [keystone_authtoken] lines for the test's keystone daemon"
+    )
 
 
 def pytest_report_header(config):
