@@ -58,7 +58,8 @@ fn start() -> Lio {
         config.push_str(&format!("configfs_path = {:?}\n", root.display().to_string()));
     }
     let config = format!("[quota]\nquota_volumes = -1\nquota_gigabytes = -1\n\n{config}");
-    Lio { d: Daemon::start_with(&config), root, _tmp: tmp }
+    // Everything hearth logs, so that a secret in any log line is seen.
+    Lio { d: Daemon::start_logging(&config, "hearth=trace,info"), root, _tmp: tmp }
 }
 
 /// hearth's own view of the configfs tree (used to clear it and to plant strays:
@@ -195,6 +196,8 @@ fn attachments_api_exports_one_target_with_chap_and_an_acl_per_host() {
     assert_eq!(d.delete(&format!("/attachments/{aid}")).status, 200);
     assert!(targets(root).is_empty(), "the target goes with the last attachment");
     assert!(lio_at(root).list_exports().unwrap().is_empty(), "the backstore goes too");
+    // The CHAP secret went to the client and to configfs, never to the log.
+    assert!(!d.log().contains(secret), "the CHAP secret is in hearthd's log");
 }
 
 #[test]

@@ -60,6 +60,7 @@ pub struct Daemon {
     pub dir: tempfile::TempDir,
     pub config_path: PathBuf,
     stderr_path: PathBuf,
+    rust_log: String,
 }
 
 /// Backends of the scenario: the file default, or what `HEARTH_TEST_BACKENDS` names.
@@ -78,12 +79,18 @@ impl Daemon {
 
     /// Start with this configuration text (data_dir and listen are set by the harness).
     pub fn start_with(config: &str) -> Daemon {
+        Daemon::start_logging(config, "info")
+    }
+
+    /// Start with this configuration text and log filter (`RUST_LOG`).
+    pub fn start_logging(config: &str, rust_log: &str) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("hearth.toml");
         let text = format!("data_dir = {:?}\n{config}", dir.path().join("data").display().to_string());
         std::fs::write(&config_path, text).unwrap();
         let stderr_path = dir.path().join("hearthd.log");
-        let mut d = Daemon { child: None, addr: String::new(), dir, config_path, stderr_path };
+        let mut d =
+            Daemon { child: None, addr: String::new(), dir, config_path, stderr_path, rust_log: rust_log.into() };
         d.spawn();
         d
     }
@@ -99,7 +106,7 @@ impl Daemon {
             .arg("--config")
             .arg(&self.config_path)
             .args(["--listen", "127.0.0.1:0", "--stop-grace", "5"])
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", &self.rust_log)
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
