@@ -51,6 +51,9 @@ let
   lvmPackage = config.services.lvm.package;
 
   vgUnit = name: "hearth-vg-${name}.service";
+
+  # Where systemd puts the unit's credentials (LoadCredential=).
+  credentialsDir = "/run/credentials/hearth.service";
   deviceUnit = dev: "${utils.escapeSystemdPath dev}.device";
 
   backendOptions =
@@ -246,18 +249,27 @@ in
           };
 
           auth_strategy = lib.mkOption {
-            type = lib.types.enum [ "noauth" ];
+            type = lib.types.enum [
+              "noauth"
+              "keystone"
+              "http_basic"
+            ];
             default = "noauth";
             description = ''
-              How callers are authenticated. `noauth` is Cinder's: the token names
-              `user:project`, or nothing at all. Keep the API on a trusted network.
+              How callers are authenticated (see the README's "Identity and access").
+              `keystone`: tokens validated with Keystone (`keystone_authtoken`; give the
+              service user's password with {option}`services.hearth.keystonePasswordFile`,
+              never in `settings`, which lands in the world-readable Nix store);
+              `http_basic`: an htpasswd file ({option}`services.hearth.htpasswdFile`) and
+              `http_basic_users`; `noauth`: Cinder's lab mode, which hearthd refuses off
+              loopback unless `noauth_allow_remote = true`.
             '';
           };
 
           admin_projects = lib.mkOption {
-            type = lib.types.listOf lib.types.str;
-            default = [ ];
-            description = "Projects whose callers are admins; empty: everyone is.";
+            type = lib.types.nullOr (lib.types.listOf lib.types.str);
+            default = null;
+            description = "noauth: projects whose callers are admins; `null` or empty: everyone is.";
           };
 
           backends = lib.mkOption {
@@ -279,6 +291,37 @@ in
           };
         };
       };
+    };
+
+    keystonePasswordFile = lib.mkOption {
+      type = lib.types.nullOr lib.types.path;
+      default = null;
+      example = "/run/secrets/hearth-keystone-password";
+      description = ''
+        A file (outside the Nix store) holding the password of hearth's Keystone
+        service user. It reaches hearthd as a systemd credential, and
+        `keystone_authtoken.password_file` points at it.
+      '';
+    };
+
+    htpasswdFile = lib.mkOption {
+      type = lib.types.nullOr lib.types.path;
+      default = null;
+      example = "/etc/hearth/htpasswd";
+      description = ''
+        With `auth_strategy = "http_basic"`: the Apache htpasswd file of bcrypt entries
+        (`htpasswd -B`). It reaches hearthd as a systemd credential, and
+        `http_basic_auth_user_file` points at it.
+      '';
+    };
+
+    tlsKeyFile = lib.mkOption {
+      type = lib.types.nullOr lib.types.path;
+      default = null;
+      description = ''
+        The PEM private key of `ssl_cert_file` (HTTPS), outside the Nix store. It
+        reaches hearthd as a systemd credential, and `ssl_key_file` points at it.
+      '';
     };
 
     configFile = lib.mkOption {
@@ -323,11 +366,38 @@ in
   };
 
   config = lib.mkIf cfg.enable {
+    # Secrets come in as systemd credentials; the settings name where they appear.
+    services.hearth.settings = lib.mkMerge [
+      (lib.mkIf (cfg.keystonePasswordFile != null) {
+        keystone_authtoken.password_file = "${credentialsDir}/keystone-password";
+      })
+      (lib.mkIf (cfg.htpasswdFile != null) {
+        http_basic_auth_user_file = "${credentialsDir}/htpasswd";
+      })
+      (lib.mkIf (cfg.tlsKeyFile != null) {
+        ssl_key_file = "${credentialsDir}/tls-key";
+      })
+    ];
+
     assertions =
       [
         {
           assertion = cfg.settings.backends != { };
           message = "services.hearth.settings.backends: at least one backend must be configured.";
+        }
+        {
+          assertion = !((cfg.settings.keystone_authtoken or { }) ? password);
+          message = "services.hearth.settings.keystone_authtoken.password would be world-readable in the Nix store: use services.hearth.keystonePasswordFile.";
+        }
+        {
+          assertion =
+            cfg.settings.auth_strategy == "noauth"
+            -> (
+              lib.hasPrefix "127." cfg.settings.listen
+              || lib.hasPrefix "[::1]" cfg.settings.listen
+              || (cfg.settings.noauth_allow_remote or false)
+            );
+          message = "services.hearth: auth_strategy = \"noauth\" on ${cfg.settings.listen} lets anyone who reaches it act as admin; use keystone or http_basic, or set settings.noauth_allow_remote = true.";
         }
       ]
       ++ lib.flatten (
@@ -428,6 +498,11 @@ in
             # hearthd sends READY=1 once the API listens and reconcile is done.
             Type = "notify";
             ExecStart = "${lib.getExe cfg.package} --config ${cfg.configFile}";
+            # Secrets, readable by hearthd only, never in the Nix store.
+            LoadCredential =
+              lib.optional (cfg.keystonePasswordFile != null) "keystone-password:${cfg.keystonePasswordFile}"
+              ++ lib.optional (cfg.htpasswdFile != null) "htpasswd:${cfg.htpasswdFile}"
+              ++ lib.optional (cfg.tlsKeyFile != null) "tls-key:${cfg.tlsKeyFile}";
             Restart = "on-failure";
             RestartSec = "5s";
             # Reconcile after a crash may finish or undo LVM work before READY=1.

@@ -81,6 +81,9 @@ pub struct KeystoneAuthtoken {
     pub username: Option<String>,
     /// Its password.
     pub password: Option<String>,
+    /// A file holding the password instead (hearth's key: a secret outside the config,
+    /// e.g. a systemd credential); one trailing newline is ignored.
+    pub password_file: Option<PathBuf>,
     /// The project hearth's service user logs in to.
     pub project_name: Option<String>,
     /// The service user's domain.
@@ -111,6 +114,7 @@ impl Default for KeystoneAuthtoken {
             auth_type: None,
             username: None,
             password: None,
+            password_file: None,
             project_name: None,
             user_domain_name: "Default".into(),
             project_domain_name: "Default".into(),
@@ -642,18 +646,30 @@ impl Config {
                 if noauth_set {
                     return Err(value_err("admin_projects", "is a noauth key; with keystone, roles decide"));
                 }
-                for (key, v) in [
-                    ("auth_url", &k.auth_url),
-                    ("username", &k.username),
-                    ("password", &k.password),
-                    ("project_name", &k.project_name),
-                ] {
+                for (key, v) in
+                    [("auth_url", &k.auth_url), ("username", &k.username), ("project_name", &k.project_name)]
+                {
                     if v.as_deref().is_none_or(str::is_empty) {
                         return Err(value_err(
                             format!("keystone_authtoken.{key}"),
                             "is required with auth_strategy = \"keystone\"",
                         ));
                     }
+                }
+                match (&k.password, &k.password_file) {
+                    (Some(_), Some(_)) => {
+                        return Err(value_err(
+                            "keystone_authtoken.password_file",
+                            "give password or password_file, not both",
+                        ))
+                    }
+                    (None, None) => {
+                        return Err(value_err(
+                            "keystone_authtoken.password",
+                            "is required with auth_strategy = \"keystone\" (or password_file)",
+                        ))
+                    }
+                    _ => {}
                 }
                 for (key, v) in [("auth_url", &k.auth_url), ("www_authenticate_uri", &k.www_authenticate_uri)] {
                     if let Some(url) = v {
@@ -801,6 +817,11 @@ mod tests {
                 "keystone_authtoken.auth_url",
             ),
             ("[keystone_authtoken]\nauth_url = \"http://k:5000\"\n", "keystone_authtoken"),
+            (
+                "auth_strategy = \"keystone\"\n[keystone_authtoken]\nauth_url = \"http://k:5000\"\nusername = \"h\"\n\
+                 password = \"p\"\npassword_file = \"/p\"\nproject_name = \"service\"\n",
+                "keystone_authtoken.password_file",
+            ),
             ("[keystone_authtoken]\nmemcached_servers = \"x\"\n", "memcached_servers"),
             ("auth_strategy = \"http_basic\"\n", "http_basic_auth_user_file"),
             ("auth_strategy = \"http_basic\"\nadmin_projects = [\"a\"]\n", "admin_projects"),

@@ -53,6 +53,8 @@ pub struct Conn {
     s: BufReader<TcpStream>,
     addr: String,
     project: String,
+    token: String,
+    extra: String,
 }
 
 impl Conn {
@@ -60,14 +62,37 @@ impl Conn {
     pub fn new(addr: &str, project: &str) -> Conn {
         let s = TcpStream::connect(addr).expect("connect");
         s.set_nodelay(true).unwrap();
-        Conn { s: BufReader::new(s), addr: addr.into(), project: project.into() }
+        Conn {
+            s: BufReader::new(s),
+            addr: addr.into(),
+            project: project.into(),
+            token: format!("bench:{project}"),
+            extra: String::new(),
+        }
+    }
+
+    /// The same, sending `token` as `X-Auth-Token` (a Keystone token).
+    pub fn with_token(addr: &str, project: &str, token: &str) -> Conn {
+        let mut c = Conn::new(addr, project);
+        c.token = token.into();
+        c
+    }
+
+    /// Send this header too from now on.
+    pub fn set_header(&mut self, name: &str, value: &str) {
+        self.extra.push_str(&format!("{name}: {value}\r\n"));
+    }
+
+    /// Send `token` from now on.
+    pub fn set_token(&mut self, token: &str) {
+        self.token = token.into();
     }
 
     /// One request to `/v3/<project><path>`; (status, body bytes).
     pub fn req_raw(&mut self, method: &str, path: &str, body: Option<&str>) -> (u16, Vec<u8>) {
         let mut head = format!(
-            "{method} /v3/{}{path} HTTP/1.1\r\nHost: {}\r\nX-Auth-Token: bench:{}\r\nOpenStack-API-Version: volume latest\r\n",
-            self.project, self.addr, self.project
+            "{method} /v3/{}{path} HTTP/1.1\r\nHost: {}\r\nX-Auth-Token: {}\r\nOpenStack-API-Version: volume latest\r\n{}",
+            self.project, self.addr, self.token, self.extra
         );
         match body {
             Some(b) => {

@@ -129,9 +129,18 @@ impl Keystone {
             .new_agent();
         let user = k.username.clone().ok_or_else(|| missing("username"))?;
         let project = k.project_name.clone().ok_or_else(|| missing("project_name"))?;
+        let password = match (&k.password, &k.password_file) {
+            (Some(p), _) => p.clone(),
+            (None, Some(f)) => {
+                let text = std::fs::read_to_string(f)
+                    .map_err(|e| Error::Internal(format!("keystone_authtoken.password_file {}: {e}", f.display())))?;
+                text.strip_suffix('\n').unwrap_or(&text).to_string()
+            }
+            (None, None) => return Err(missing("password")),
+        };
         let login = json!({"auth": {
             "identity": {"methods": ["password"], "password": {"user": {
-                "name": user, "domain": {"name": k.user_domain_name}, "password": k.password,
+                "name": user, "domain": {"name": k.user_domain_name}, "password": password,
             }}},
             "scope": {"project": {"name": project, "domain": {"name": k.project_domain_name}}},
         }});

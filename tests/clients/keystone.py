@@ -81,7 +81,12 @@ def stop_keystone(d: Path) -> None:
 
 
 def hearthd_config(ks: Keystone, tmp: Path, authtoken_extra: str = "") -> Path:
+    """A config validating with `ks`; the service user's password is in a file of its
+    own (password_file), as a systemd credential would be."""
     h = ks.user("hearth")
+    secret = tmp / "keystone-password"
+    secret.write_text(h["password"] + "\n")
+    secret.chmod(0o600)
     cfg = tmp / "keystone.toml"
     cfg.write_text(
         'auth_strategy = "keystone"\n'
@@ -92,7 +97,7 @@ def hearthd_config(ks: Keystone, tmp: Path, authtoken_extra: str = "") -> Path:
         f'www_authenticate_uri = "{ks.auth_url}"\n'
         f'auth_url = "{ks.data["keystone_url"]}"\n'
         f'username = "{h["name"]}"\n'
-        f'password = "{h["password"]}"\n'
+        f'password_file = "{secret}"\n'
         'project_name = "service"\n'
         f"{authtoken_extra}\n"
     )
