@@ -42,6 +42,7 @@
 #   KEYSTONE_START_TIMEOUT   seconds from launching gunicorn to ready (default 90)
 #   KEYSTONE_MANAGE_TIMEOUT  seconds one keystone-manage call may take (default 180)
 #   KEYSTONE_STOP_TIMEOUT    seconds from SIGTERM to SIGKILL (default 20)
+#   KEYSTONE_TOKEN_EXPIRATION  seconds a token lives (default Keystone's 3600)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -52,6 +53,7 @@ python=${HEARTH_PYTHON:-python3}
 start_timeout=${KEYSTONE_START_TIMEOUT:-90}
 manage_timeout=${KEYSTONE_MANAGE_TIMEOUT:-180}
 stop_timeout=${KEYSTONE_STOP_TIMEOUT:-20}
+token_expiration=${KEYSTONE_TOKEN_EXPIRATION:-3600}
 region=RegionOne
 
 log=""      # a file whose tail die() shows
@@ -74,7 +76,7 @@ usage() {
     exit 2
 }
 
-for v in start_timeout manage_timeout stop_timeout; do
+for v in start_timeout manage_timeout stop_timeout token_expiration; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number of seconds, not '${!v}'"
 done
 
@@ -231,6 +233,7 @@ connection = sqlite:///$dir/keystone.db
 
 [token]
 provider = fernet
+expiration = $token_expiration
 
 [fernet_tokens]
 key_repository = $dir/fernet-keys

@@ -69,9 +69,12 @@ class Keystone:
         subprocess.run(argv, check=True, capture_output=True, timeout=120)
 
 
-def start_keystone(d: Path) -> Keystone:
+def start_keystone(d: Path, token_expiration: int | None = None) -> Keystone:
+    env = dict(os.environ)
+    if token_expiration is not None:
+        env["KEYSTONE_TOKEN_EXPIRATION"] = str(token_expiration)
     subprocess.run([str(KEYSTONE_SH), "start", str(d)], check=True, timeout=600,
-                   stdout=subprocess.DEVNULL)
+                   stdout=subprocess.DEVNULL, env=env)
     return Keystone(d, json.loads((d / "identity.json").read_text()))
 
 

@@ -168,3 +168,23 @@ def test_a_stopped_keystone_is_503_and_nothing_changes(hearthd_factory, tmp_path
     assert api(d, demo, cached).json()["volumes"] == []
     log = d.stderr_text()
     assert fresh not in log and cached not in log
+
+
+def test_an_expired_token_is_401_even_when_cached(hearthd_factory, tmp_path):
+    """With a Keystone of its own whose tokens live 15 s; hearth caches answers for
+    300 s (the default), but never past the token's expiry."""
+    ks_dir = tmp_path / "ks"
+    ks = start_keystone(ks_dir, token_expiration=15)
+    try:
+        d = hearthd_factory(config=hearthd_config(ks, tmp_path))
+        demo = ks.project_id("demo")
+        token = ks.token("demo")
+        issued = time.monotonic()
+        assert api(d, demo, token).status_code == 200
+        while time.monotonic() - issued < 16:
+            time.sleep(0.5)
+        r = api(d, demo, token)
+        assert r.status_code == 401, r.text
+        assert api(d, demo, ks.token("demo")).status_code == 200
+    finally:
+        stop_keystone(ks_dir)
