@@ -107,6 +107,13 @@ reserved_percentage = 0
 max_over_subscription_ratio = 20.0
 volume_clear = "zero"
 
+[backends.file-2]
+driver = "file"
+volume_backend_name = "file2"
+reserved_percentage = 0
+max_over_subscription_ratio = 20.0
+volume_clear = "zero"
+
 $ks_toml
 EOF
 
@@ -132,7 +139,9 @@ done
 echo "run-hearth.sh: hearthd $hearth_url (pid $hearth_pid, --auth $auth), Keystone $OS_AUTH_URL"
 
 rc=0
-"$here/run.sh" "${pass[@]}" "$ks_dir" "$hearth_url" || rc=$?
+# Two backends: tempest's multi-backend tests place volumes on each by
+# volume_backend_name.
+TEMPEST_BACKEND_NAMES=${TEMPEST_BACKEND_NAMES:-file,file2} "$here/run.sh" "${pass[@]}" "$ks_dir" "$hearth_url" || rc=$?
 if grep -q panicked "$tmp/hearthd.stderr"; then
     echo "run-hearth.sh: hearthd panicked during the run (see $tmp/hearthd.stderr)" >&2
     keep_tmp=1

@@ -60,6 +60,7 @@ build_timeout=${TEMPEST_BUILD_TIMEOUT:-120}
 storage_protocol=${TEMPEST_STORAGE_PROTOCOL:-local}
 vendor_name=${TEMPEST_VENDOR_NAME:-hearth}
 backend_names=${TEMPEST_BACKEND_NAMES:-file}
+if [[ $backend_names == *,* ]]; then multi_backend=True; else multi_backend=False; fi
 
 log=""
 setup_log=""
@@ -303,9 +304,14 @@ storage_protocol = $storage_protocol
 vendor_name = $vendor_name
 backend_names = $backend_names
 
+[compute-feature-enabled]
+# hearth attaches one volume to several hosts (multiattach types); tempest's volume
+# tests read this flag for the retype of multiattach volumes
+volume_multiattach = True
+
 [volume-feature-enabled]
-# one backend in the default config
-multi_backend = False
+# True when hearthd has two or more backends (TEMPEST_BACKEND_NAMES)
+multi_backend = $multi_backend
 # hearth has no backup service yet
 backup = False
 snapshot = True
