@@ -123,6 +123,9 @@ fn main() {
         hearth["name"].as_str().unwrap(),
         hearth["password"].as_str().unwrap(),
     );
+    for sub in ["n", "k", "n2"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+    }
     let noauth: Hearthd = start(&backend(dir.path(), "noauth"), &dir.path().join("n"));
     let keystone: Hearthd = start(&keystone_cfg, &dir.path().join("k"));
     let token = ks.token("demo");

@@ -25,6 +25,8 @@ pub struct Hearthd {
 pub fn start(config: &str, dir: &Path) -> Hearthd {
     let path = dir.join("bench.toml");
     std::fs::write(&path, config).unwrap();
+    // It may hold a password: owner only, as hearthd asks.
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let t0 = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_hearthd"))
         .arg("--config")
