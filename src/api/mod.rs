@@ -16,10 +16,13 @@
 
 pub mod attachments;
 pub mod body;
+pub mod encryption;
 pub mod limits;
+pub mod messages;
 pub mod metadata;
 pub mod microversion;
 pub mod params;
+pub mod qos;
 pub mod quotas;
 pub mod router;
 pub mod server;
@@ -224,7 +227,9 @@ fn serve_one(core: &Arc<Core>, auth: &Auth, req: server::Request) -> server::Res
     let method = Method::from(&req.method);
     let url = req.uri.to_string();
     let version = Version::from_header(req.header(microversion::HEADER));
-    let reply = match catch_unwind(AssertUnwindSafe(|| handle(core, auth, &req, version.as_ref().ok().copied()))) {
+    let reply = match catch_unwind(AssertUnwindSafe(|| {
+        handle(core, auth, &req, version.as_ref().ok().copied(), &request_id)
+    })) {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
             if e.status() >= 500 {
@@ -312,7 +317,13 @@ const RESOURCES: &[&str] = &[
 ];
 
 /// The pipeline for one request; `version` is `None` when its header was bad.
-fn handle(core: &Arc<Core>, auth: &Auth, req: &server::Request, version: Option<Version>) -> Result<Reply> {
+fn handle(
+    core: &Arc<Core>,
+    auth: &Auth,
+    req: &server::Request,
+    version: Option<Version>,
+    request_id: &str,
+) -> Result<Reply> {
     let path = req.uri.path();
     let query: Vec<(String, String)> = form_urlencoded::parse(req.uri.query().unwrap_or("").as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -355,7 +366,8 @@ fn handle(core: &Arc<Core>, auth: &Auth, req: &server::Request, version: Option<
             )));
         }
     }
-    let caller = Caller::new(creds, core.policy.clone())?;
+    let mut caller = Caller::new(creds, core.policy.clone())?;
+    caller.request_id = request_id.to_string();
 
     let body = parse_body(req)?;
     let method = Method::from(&req.method);
