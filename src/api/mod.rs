@@ -2,7 +2,8 @@
 //!
 //! Each request goes through one pipeline ([`handle`]):
 //!
-//! 1. a request id `req-<uuid>` is made; it is on every response;
+//! 1. a request id `req-<uuid>` is made; it is on every response, and the core
+//!    gets it with the caller (user messages about work the request starts name it);
 //! 2. the microversion is negotiated ([`microversion`]);
 //! 3. the path is split into an optional project id and a resource path;
 //! 4. the caller is authenticated (`noauth`: the token names `user:project`);
