@@ -226,3 +226,32 @@ fn only_admins_manage_type_encryption() {
     a.own("bob", "GET", &format!("/volumes/{v}/encryption"), None).fault(404, "itemNotFound");
     assert_eq!(a.own("root", "GET", &format!("/volumes/{v}/encryption"), None).status, 200);
 }
+
+#[test]
+fn retype_keeps_the_encryption() {
+    let d = Daemon::start();
+    let t = new_type(&d, "secret", json!({}));
+    assert_eq!(d.post(&format!("/types/{t}/encryption"), luks()).status, 200);
+    new_type(&d, "plain", json!({}));
+    let other = new_type(&d, "secret2", json!({}));
+    assert_eq!(d.post(&format!("/types/{other}/encryption"), luks()).status, 200);
+    let shared = new_type(&d, "shared", json!({"multiattach": "<is> True"}));
+    assert_eq!(d.post(&format!("/types/{shared}/encryption"), luks()).status, 200);
+    let retype = |v: &str, to: &str| d.post(&format!("/volumes/{v}/action"), json!({"os-retype": {"new_type": to}}));
+
+    // encrypted -> plain and plain -> encrypted would copy the data: refused
+    let v = d.create_volume(json!({"size": 1, "volume_type": "secret"}));
+    d.wait_status(&v, "available");
+    let msg = retype(&v, "plain").fault(400, "badRequest");
+    assert!(msg.contains("encryption"), "{msg}");
+    let p = d.create_volume(json!({"size": 1, "volume_type": "plain"}));
+    d.wait_status(&p, "available");
+    retype(&p, "secret").fault(400, "badRequest");
+    let msg = retype(&p, "shared").fault(400, "badRequest");
+    assert!(msg.contains("multi-attach"), "{msg}");
+    // the same encryption under another type: in place, the key id stays
+    assert_eq!(retype(&v, "secret2").status, 202);
+    let vol = d.wait_volume(&v, "retyped", |x| x["volume_type"] == "secret2" && x["status"] == "available");
+    assert_eq!(vol["encryption_key_id"], FIXED_KEY);
+    assert_eq!(d.get(&format!("/volumes/{p}")).json()["volume"]["volume_type"], "plain");
+}

@@ -280,3 +280,47 @@ fn only_admins_manage_qos_specs() {
     let q = a.own("root", "GET", &format!("/qos-specs/{id}"), None).json();
     assert_eq!(q["qos_specs"]["specs"], json!({}));
 }
+
+#[test]
+fn in_use_volumes_keep_their_front_end_specs() {
+    let d = Daemon::start();
+    let front = create(&d, json!({"name": "front", "consumer": "front-end", "total_iops_sec": "10"}))["qos_specs"]
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let back =
+        create(&d, json!({"name": "back", "consumer": "back-end"}))["qos_specs"]["id"].as_str().unwrap().to_string();
+    let (tf, tb) = (new_type(&d, "front-t"), new_type(&d, "back-t"));
+    new_type(&d, "bare-t");
+    d.get(&format!("/qos-specs/{front}/associate?vol_type_id={tf}"));
+    d.get(&format!("/qos-specs/{back}/associate?vol_type_id={tb}"));
+    let retype = |v: &str, to: &str| d.post(&format!("/volumes/{v}/action"), json!({"os-retype": {"new_type": to}}));
+    let attach = |v: &str| {
+        let r = d.post(
+            "/attachments",
+            json!({"attachment": {"volume_uuid": v, "instance_uuid": "8c2ff6b4-6e4b-4fd5-9c6c-4a1f1e6c1d55",
+                                  "connector": {"host": "c1", "initiator": "iqn.1994-05.com.redhat:c1"}}}),
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+        let a = r.json()["attachment"]["id"].as_str().unwrap().to_string();
+        assert_eq!(d.post(&format!("/attachments/{a}/action"), json!({"os-complete": null})).status, 204);
+        d.wait_status(v, "in-use");
+    };
+    // in use with front-end specs: the specs cannot change
+    let v = d.create_volume(json!({"size": 1, "volume_type": "front-t"}));
+    d.wait_status(&v, "available");
+    attach(&v);
+    let msg = retype(&v, "bare-t").fault(400, "badRequest");
+    assert!(msg.contains("front-end qos specs cannot change"), "{msg}");
+    // back-end specs or none: fine while in use
+    let w = d.create_volume(json!({"size": 1, "volume_type": "back-t"}));
+    d.wait_status(&w, "available");
+    attach(&w);
+    assert_eq!(retype(&w, "bare-t").status, 202);
+    // available: anything goes
+    let x = d.create_volume(json!({"size": 1, "volume_type": "front-t"}));
+    d.wait_status(&x, "available");
+    assert_eq!(retype(&x, "bare-t").status, 202);
+    d.wait_volume(&x, "retyped", |y| y["volume_type"] == "bare-t");
+}

@@ -68,6 +68,32 @@ pub fn key_for_new_volume(conn: &Connection, t: &VolumeType) -> Result<Option<Id
     Ok(Some(FIXED_KEY_ID))
 }
 
+/// Whether a volume may change from type `old` to `new` in place (retype), as far as
+/// encryption goes: Cinder migrates a volume whose encryption changes (its data must
+/// be copied through dm-crypt), which hearth does not do; and an encrypted type
+/// cannot be multiattach.
+pub fn check_retype(conn: &Connection, old: &VolumeType, new: &VolumeType) -> Result<()> {
+    /// What an encryptor uses: provider, cipher, key size, control location.
+    type Fields = (String, Option<String>, Option<u64>, ControlLocation);
+    let fields = |t: &VolumeType| -> Result<Option<Fields>> {
+        Ok(se::get(conn, t.id)?.map(|e| (e.provider, e.cipher, e.key_size, e.control_location)))
+    };
+    let (before, after) = (fields(old)?, fields(new)?);
+    if after.is_some() && new.multiattach() {
+        return Err(Error::Invalid(
+            "Invalid input received: Retype requested both encryption and multi-attach, which is not supported.".into(),
+        ));
+    }
+    if before != after {
+        return Err(Error::Invalid(format!(
+            "Invalid input received: retyping from {} to {} changes the encryption, which needs the volume's \
+             data copied to a new volume; hearth does not migrate volumes.",
+            old.name, new.name
+        )));
+    }
+    Ok(())
+}
+
 impl Core {
     /// A type by id that the caller may see, and whether volumes use it.
     fn encryption_type(&self, conn: &Connection, caller: &Caller, type_id: &str) -> Result<(VolumeType, bool)> {

@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::ids::{Id, Timestamp};
-use crate::model::{QosConsumer, QosSpecs, Volume};
+use crate::model::{QosConsumer, QosSpecs, Volume, VolumeStatus, VolumeType};
 use crate::policy::rules;
 use crate::query::ColumnQuery;
 use crate::store::qos as sq;
@@ -71,6 +71,27 @@ pub fn specs_for_size(specs: &BTreeMap<String, Option<String>>, size_gib: u64) -
         out.insert((*option).to_string(), Value::from(value));
     }
     out
+}
+
+/// Whether a volume in `status` may change from type `old` to `new` in place, as far
+/// as QoS goes: an in-use volume keeps its front-end specs, since the hypervisor
+/// applied them when it connected (Cinder's `volume_qos_allows_retype`).
+pub fn check_retype(conn: &Connection, status: VolumeStatus, old: &VolumeType, new: &VolumeType) -> Result<()> {
+    if status != VolumeStatus::InUse || old.qos_specs_id == new.qos_specs_id {
+        return Ok(());
+    }
+    let front_end = |id: Option<Id>| -> Result<bool> {
+        Ok(id.map(|i| sq::get(conn, i)).transpose()?.flatten().is_some_and(|q| q.consumer != QosConsumer::BackEnd))
+    };
+    if front_end(old.qos_specs_id)? || front_end(new.qos_specs_id)? {
+        return Err(Error::InvalidState(
+            "Invalid volume: Retype needs volume to be in available or in-use state, not be part of an active \
+             migration or a consistency group, requested type has to be different that the one from the volume, \
+             and for in-use volumes front-end qos specs cannot change."
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 impl Core {

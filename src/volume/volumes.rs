@@ -375,6 +375,8 @@ impl Core {
                     v.id
                 )));
             }
+            crate::volume::encryption::check_retype(tx, &old, &new)?;
+            crate::volume::qos::check_retype(tx, v.status, &old, &new)?;
             let pool = v.host.clone().ok_or_else(|| {
                 Error::InvalidState(format!("Invalid volume: Volume {} is not on any pool.", v.id))
             })?;
