@@ -358,6 +358,10 @@ pub struct Config {
     pub scheduler_max_attempts: u32,
     /// Multiplier of the capacity weigher (positive spreads, negative stacks).
     pub capacity_weight_multiplier: f64,
+    /// Seconds a user message is kept at least (its `guaranteed_until`).
+    pub message_ttl: u64,
+    /// Seconds between purges of expired user messages.
+    pub message_reap_interval: u64,
     /// Default quotas.
     pub quota: QuotaConfig,
     /// The backends, by name (Cinder's `enabled_backends` sections).
@@ -392,6 +396,8 @@ impl Default for Config {
             osapi_max_limit: 1000,
             scheduler_max_attempts: 3,
             capacity_weight_multiplier: 1.0,
+            message_ttl: 2_592_000,
+            message_reap_interval: 86_400,
             quota: QuotaConfig::default(),
             backends: BTreeMap::new(),
         }
@@ -438,6 +444,12 @@ impl Config {
         }
         if self.report_interval == 0 {
             return Err(value_err("report_interval", "must be at least 1 second"));
+        }
+        if self.message_ttl > 3_153_600_000 {
+            return Err(value_err("message_ttl", "must be at most 3153600000 seconds (100 years)"));
+        }
+        if self.message_reap_interval == 0 {
+            return Err(value_err("message_reap_interval", "must be at least 1 second"));
         }
         if self.osapi_max_limit == 0 {
             return Err(value_err("osapi_max_limit", "must be at least 1"));
@@ -829,6 +841,8 @@ mod tests {
             ("[policy]\n\"volume:create\" = \"role:\"\n", "volume:create"),
             ("bogus = 1\n", "bogus"),
             ("report_interval = 0\n", "report_interval"),
+            ("message_reap_interval = 0\n", "message_reap_interval"),
+            ("message_ttl = 9999999999\n", "message_ttl"),
             ("api_threads = 0\n", "api_threads"),
             ("[quota]\nquota_volumes = -5\n", "quota.quota_volumes"),
             ("[quota]\nquota_vols = 5\n", "quota_vols"),

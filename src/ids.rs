@@ -28,6 +28,11 @@ impl Id {
         uuid::Uuid::parse_str(s).ok().map(Id)
     }
 
+    /// The all-zero id (`00000000-0000-0000-0000-000000000000`).
+    pub const fn nil() -> Id {
+        Id(uuid::Uuid::nil())
+    }
+
     /// The 32 hex digits without dashes (a SCSI unit serial, say).
     pub fn simple(&self) -> String {
         self.0.simple().to_string()
@@ -99,6 +104,12 @@ impl Timestamp {
     pub fn now() -> Timestamp {
         let now = chrono::Utc::now().naive_utc();
         Timestamp(now - chrono::Duration::nanoseconds(now.and_utc().timestamp_subsec_nanos() as i64 % 1000))
+    }
+
+    /// This time plus `secs` seconds (saturating at the latest representable time).
+    pub fn plus_seconds(self, secs: u64) -> Timestamp {
+        let d = chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX).min(1 << 40));
+        Timestamp(self.0.checked_add_signed(d).unwrap_or(chrono::NaiveDateTime::MAX))
     }
 
     /// Parse the stored form (`YYYY-MM-DDTHH:MM:SS.ffffff`) quickly, falling back to

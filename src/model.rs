@@ -139,6 +139,28 @@ string_enum! {
     }
 }
 
+string_enum! {
+    /// Who applies a set of QoS specs (Cinder's `consumer`).
+    QosConsumer {
+        /// The hypervisor: the specs travel to Nova in `connection_info`.
+        FrontEnd = "front-end",
+        /// The storage backend.
+        BackEnd = "back-end",
+        /// Both.
+        Both = "both",
+    }
+}
+
+string_enum! {
+    /// Where an encrypted type's volumes are encrypted (Cinder's `control_location`).
+    ControlLocation {
+        /// On the compute host (Nova and os-brick), as hearth's volumes always are.
+        FrontEnd = "front-end",
+        /// On the storage backend.
+        BackEnd = "back-end",
+    }
+}
+
 /// What a volume's interrupted background work was, recorded *before* the work
 /// starts so that start-up can finish or undo it (see [`crate::flow`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -239,6 +261,9 @@ pub struct Volume {
     pub admin_metadata: BTreeMap<String, String>,
     /// Export credentials (`CHAP <user> <secret>`), made once per volume.
     pub provider_auth: Option<String>,
+    /// The key manager's id of its encryption key: set for volumes of an encrypted
+    /// type (see [`crate::volume::encryption`]), `None` otherwise.
+    pub encryption_key_id: Option<Id>,
     /// Its attachments, in creation order (loaded with the volume).
     pub attachments: Vec<Attachment>,
 }
@@ -345,6 +370,8 @@ pub struct VolumeType {
     pub is_public: bool,
     /// Extra specs.
     pub extra_specs: BTreeMap<String, String>,
+    /// The QoS specs associated with it.
+    pub qos_specs_id: Option<Id>,
     /// Creation time.
     pub created_at: Timestamp,
     /// Last change.
@@ -380,4 +407,73 @@ pub struct Service {
     pub frozen: bool,
     /// Last heartbeat.
     pub updated_at: Timestamp,
+}
+
+/// A named set of QoS specs, associated with volume types (Cinder's
+/// `QualityOfServiceSpecs`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct QosSpecs {
+    /// Its id.
+    pub id: Id,
+    /// Unique name.
+    pub name: String,
+    /// Who applies the specs.
+    pub consumer: QosConsumer,
+    /// The specs (`read_iops_sec`, `total_bytes_sec`, ...); a value may be null, as
+    /// Cinder allows.
+    pub specs: BTreeMap<String, Option<String>>,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+}
+
+/// The encryption of a volume type: what the compute host's encryptor is told to
+/// use for the type's volumes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TypeEncryption {
+    /// The type.
+    pub volume_type_id: Id,
+    /// Its own id.
+    pub encryption_id: Id,
+    /// The encryptor (`luks`, `plain`, or a class name), as given.
+    pub provider: String,
+    /// The cipher (`aes-xts-plain64`), if given.
+    pub cipher: Option<String>,
+    /// The key size in bits, if given.
+    pub key_size: Option<u64>,
+    /// Where the encryption happens.
+    pub control_location: ControlLocation,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change, if any.
+    pub updated_at: Option<Timestamp>,
+}
+
+/// A user message: the outcome of asynchronous work that failed for a reason the
+/// user should know (Cinder's `Message`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Message {
+    /// Its id.
+    pub id: Id,
+    /// The project it is for.
+    pub project_id: String,
+    /// The request that started the work.
+    pub request_id: String,
+    /// `VOLUME`, `VOLUME_SNAPSHOT`, ...
+    pub resource_type: String,
+    /// The object it is about.
+    pub resource_uuid: Option<Id>,
+    /// What was being done (Cinder's action id, `001`...).
+    pub action_id: String,
+    /// What happened (Cinder's detail id, `001`...).
+    pub detail_id: String,
+    /// `VOLUME_<resource type>_<action id>_<detail id>`.
+    pub event_id: String,
+    /// `ERROR`, `WARNING` or `INFO`.
+    pub message_level: String,
+    /// When it was recorded.
+    pub created_at: Timestamp,
+    /// Until when it is kept (`created_at` + `message_ttl`).
+    pub expires_at: Timestamp,
 }

@@ -163,3 +163,26 @@ pub struct AttachmentQuery {
     /// Skip this many.
     pub offset: usize,
 }
+
+/// What a list of QoS specs or user messages asks for: filters and sorts on a fixed
+/// set of columns, named by the store's column names.
+#[derive(Clone, Debug, Default)]
+pub struct ColumnQuery {
+    /// Only this project's (messages).
+    pub project: Option<String>,
+    /// Exact filters: (column, value).
+    pub exact: Vec<(&'static str, String)>,
+    /// Substring filters (Cinder's `key~`): (column, value).
+    pub like: Vec<(&'static str, String)>,
+    /// A filter named a column the objects do not have: nothing matches, as in
+    /// Cinder.
+    pub match_nothing: bool,
+    /// Sort keys (column, direction); `id` is appended.
+    pub sort: Vec<(&'static str, SortDir)>,
+    /// At most this many.
+    pub limit: Option<usize>,
+    /// Start after this one.
+    pub marker: Option<Id>,
+    /// Skip this many.
+    pub offset: usize,
+}

@@ -2,7 +2,8 @@
 //!
 //! Each request goes through one pipeline ([`handle`]):
 //!
-//! 1. a request id `req-<uuid>` is made; it is on every response;
+//! 1. a request id `req-<uuid>` is made; it is on every response, and the core
+//!    gets it with the caller (user messages about work the request starts name it);
 //! 2. the microversion is negotiated ([`microversion`]);
 //! 3. the path is split into an optional project id and a resource path;
 //! 4. the caller is authenticated (`noauth`: the token names `user:project`);
@@ -16,10 +17,13 @@
 
 pub mod attachments;
 pub mod body;
+pub mod encryption;
 pub mod limits;
+pub mod messages;
 pub mod metadata;
 pub mod microversion;
 pub mod params;
+pub mod qos;
 pub mod quotas;
 pub mod router;
 pub mod server;
@@ -224,7 +228,9 @@ fn serve_one(core: &Arc<Core>, auth: &Auth, req: server::Request) -> server::Res
     let method = Method::from(&req.method);
     let url = req.uri.to_string();
     let version = Version::from_header(req.header(microversion::HEADER));
-    let reply = match catch_unwind(AssertUnwindSafe(|| handle(core, auth, &req, version.as_ref().ok().copied()))) {
+    let reply = match catch_unwind(AssertUnwindSafe(|| {
+        handle(core, auth, &req, version.as_ref().ok().copied(), &request_id)
+    })) {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
             if e.status() >= 500 {
@@ -312,7 +318,13 @@ const RESOURCES: &[&str] = &[
 ];
 
 /// The pipeline for one request; `version` is `None` when its header was bad.
-fn handle(core: &Arc<Core>, auth: &Auth, req: &server::Request, version: Option<Version>) -> Result<Reply> {
+fn handle(
+    core: &Arc<Core>,
+    auth: &Auth,
+    req: &server::Request,
+    version: Option<Version>,
+    request_id: &str,
+) -> Result<Reply> {
     let path = req.uri.path();
     let query: Vec<(String, String)> = form_urlencoded::parse(req.uri.query().unwrap_or("").as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -355,7 +367,8 @@ fn handle(core: &Arc<Core>, auth: &Auth, req: &server::Request, version: Option<
             )));
         }
     }
-    let caller = Caller::new(creds, core.policy.clone())?;
+    let mut caller = Caller::new(creds, core.policy.clone())?;
+    caller.request_id = request_id.to_string();
 
     let body = parse_body(req)?;
     let method = Method::from(&req.method);

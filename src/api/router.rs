@@ -4,7 +4,10 @@
 //! method is a 405 and an unknown path a 404.
 
 use crate::api::metadata::{self, Owner};
-use crate::api::{attachments, bad_method, limits, quotas, services, snapshots, types, volumes, Ctx, Method, Reply};
+use crate::api::{
+    attachments, bad_method, encryption, limits, messages, qos, quotas, services, snapshots, types, volumes, Ctx,
+    Method, Reply,
+};
 use crate::error::{Error, Result};
 
 /// A path segment with its percent-escapes decoded (`vm%40lvm%23pool`).
@@ -37,6 +40,14 @@ pub fn dispatch(ctx: &mut Ctx<'_>, m: &Method, path: &[&str]) -> Result<Reply> {
         },
         ["volumes", id, "action"] => match m {
             Post => volumes::action(ctx, id),
+            _ => bad_method(m),
+        },
+        ["volumes", id, "encryption"] => match m {
+            Get => encryption::volume_metadata(ctx, id),
+            _ => bad_method(m),
+        },
+        ["volumes", id, "encryption", key] => match m {
+            Get => encryption::volume_metadata_key(ctx, id, key),
             _ => bad_method(m),
         },
         [kind @ ("volumes" | "snapshots"), id, "metadata"] => {
@@ -130,6 +141,60 @@ pub fn dispatch(ctx: &mut Ctx<'_>, m: &Method, path: &[&str]) -> Result<Reply> {
         },
         ["types", id, "os-volume-type-access"] => match m {
             Get => types::access_list(ctx, id),
+            _ => bad_method(m),
+        },
+        ["types", id, "encryption"] => match m {
+            Get => encryption::show(ctx, id),
+            Post => encryption::create(ctx, id),
+            _ => bad_method(m),
+        },
+        ["types", id, "encryption", key] => match m {
+            Get => encryption::show_key(ctx, id, key),
+            Put => encryption::update(ctx, id),
+            Delete => encryption::delete(ctx, id),
+            _ => bad_method(m),
+        },
+        ["qos-specs"] => match m {
+            Get => qos::list(ctx),
+            Post => qos::create(ctx),
+            _ => bad_method(m),
+        },
+        ["qos-specs", id] => match m {
+            Get => qos::show(ctx, id),
+            Put => qos::update(ctx, id),
+            Delete => qos::delete(ctx, id),
+            _ => bad_method(m),
+        },
+        ["qos-specs", id, "delete_keys"] => match m {
+            Put => qos::delete_keys(ctx, id),
+            _ => bad_method(m),
+        },
+        ["qos-specs", id, "associations"] => match m {
+            Get => qos::associations(ctx, id),
+            _ => bad_method(m),
+        },
+        ["qos-specs", id, "associate"] => match m {
+            Get => qos::associate(ctx, id),
+            _ => bad_method(m),
+        },
+        ["qos-specs", id, "disassociate"] => match m {
+            Get => qos::disassociate(ctx, id),
+            _ => bad_method(m),
+        },
+        ["qos-specs", id, "disassociate_all"] => match m {
+            Get => qos::disassociate_all(ctx, id),
+            _ => bad_method(m),
+        },
+        ["messages", ..] if !ctx.version.at_least(3) => {
+            Err(Error::NotFound("The messages API needs microversion 3.3 or later.".into()))
+        }
+        ["messages"] => match m {
+            Get => messages::list(ctx),
+            _ => bad_method(m),
+        },
+        ["messages", id] => match m {
+            Get => messages::show(ctx, id),
+            Delete => messages::delete(ctx, id),
             _ => bad_method(m),
         },
         ["default-types", ..] if !ctx.version.at_least(62) => {

@@ -128,6 +128,9 @@ pub fn extensions(_ctx: &mut Ctx<'_>) -> Result<Reply> {
             ext("os-hosts", "Hosts", "Admin-only host administration."),
             ext("os-quota-class-sets", "QuotaClasses", "Quota classes management support."),
             ext("capabilities", "Capabilities", "Capabilities support."),
+            ext("qos-specs", "Qos_specs_manage", "QoS specs support."),
+            ext("encryption", "VolumeTypeEncryption", "Encryption support for volume types."),
+            ext("os-volume-encryption-metadata", "VolumeEncryptionMetadata", "Volume encryption metadata retrieval support."),
         ]}),
     ))
 }
@@ -140,6 +143,7 @@ pub fn resource_filters(ctx: &mut Ctx<'_>) -> Result<Reply> {
         ("attachment", vec!["volume_id", "status", "instance_id", "attach_status"]),
         ("pool", vec!["name", "volume_type"]),
         ("volume_type", vec!["is_public", "extra_specs"]),
+        ("message", crate::api::messages::USER_FILTERS.to_vec()),
     ];
     let want = ctx.param("resource").map(str::to_string);
     let items: Vec<Value> = all

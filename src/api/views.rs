@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::api::Ctx;
-use crate::model::{AttachStatus, Attachment, Snapshot, Volume, VolumeType};
+use crate::model::{AttachStatus, Attachment, Message, QosSpecs, Snapshot, TypeEncryption, Volume, VolumeType};
 use crate::policy::rules;
 use crate::volume::types::spec_visible_to_users;
 
@@ -87,7 +87,7 @@ struct VolumeBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     volume_type_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    encryption_key_id: Gated<()>,
+    encryption_key_id: Gated<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     consumes_quota: Option<bool>,
     #[serde(rename = "os-vol-tenant-attr:tenant_id", skip_serializing_if = "Option::is_none")]
@@ -155,7 +155,7 @@ pub fn volume<'a>(ctx: &Ctx<'_>, v: &'a Volume, view: VolumeView) -> VolumeOut<'
             source_volid: v.source_volid.map(|i| i.to_string()),
             user_id: &v.user_id,
             bootable: if v.bootable { "true" } else { "false" },
-            encrypted: false,
+            encrypted: v.encryption_key_id.is_some(),
             replication_status: "disabled",
             consistencygroup_id: None,
             multiattach: v.multiattach,
@@ -166,7 +166,7 @@ pub fn volume<'a>(ctx: &Ctx<'_>, v: &'a Volume, view: VolumeView) -> VolumeOut<'
             shared_targets: mv.at_least(48).then_some(false),
             cluster_name: gate(mv.at_least(61) && admin, None),
             volume_type_id: mv.at_least(63).then(|| v.volume_type_id.to_string()),
-            encryption_key_id: gate(mv.at_least(64), None),
+            encryption_key_id: gate(mv.at_least(64), v.encryption_key_id.map(|k| k.to_string())),
             consumes_quota: mv.at_least(65).then_some(v.consumes_quota),
             tenant_id: (full && may(rules::VOLUME_TENANT_ATTRIBUTE)).then_some(v.project_id.as_str()),
             host: gate(full && may(rules::VOLUME_HOST_ATTRIBUTE), v.host.as_deref()),
@@ -198,7 +198,7 @@ pub fn volume_type(ctx: &Ctx<'_>, t: &VolumeType) -> Value {
         m.insert("extra_specs".into(), Value::Object(specs));
     }
     if c.authorize_own(rules::TYPE_ACCESS_QOS_SPECS_ID).is_ok() {
-        m.insert("qos_specs_id".into(), Value::Null);
+        m.insert("qos_specs_id".into(), json!(t.qos_specs_id.map(|q| q.to_string())));
     }
     if c.authorize_own(rules::TYPE_ACCESS).is_ok() {
         m.insert("os-volume-type-access:is_public".into(), json!(t.is_public));
@@ -219,6 +219,51 @@ pub fn volume_type_changed(ctx: &Ctx<'_>, t: &VolumeType, created: bool) -> Valu
         m.insert("os-volume-type-access:is_public".into(), json!(t.is_public));
     }
     Value::Object(m)
+}
+
+/// A set of QoS specs as show, create, list and update give it (Cinder's
+/// `qos_specs` view: no times, no associations).
+pub fn qos_specs(q: &QosSpecs) -> Value {
+    json!({"id": q.id.to_string(), "name": q.name, "consumer": q.consumer.as_str(), "specs": q.specs})
+}
+
+/// A type's encryption as `GET /types/{id}/encryption` gives it: Cinder's whole
+/// row, its soft-delete columns included.
+pub fn type_encryption(e: &TypeEncryption) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("volume_type_id".into(), json!(e.volume_type_id.to_string()));
+    m.insert("encryption_id".into(), json!(e.encryption_id.to_string()));
+    m.insert("provider".into(), json!(e.provider));
+    m.insert("cipher".into(), json!(e.cipher));
+    m.insert("key_size".into(), json!(e.key_size));
+    m.insert("control_location".into(), json!(e.control_location.as_str()));
+    m.insert("deleted".into(), json!(false));
+    m.insert("created_at".into(), json!(e.created_at.to_string()));
+    m.insert("updated_at".into(), json!(e.updated_at.map(|t| t.to_string())));
+    m.insert("deleted_at".into(), Value::Null);
+    m
+}
+
+/// A user message (3.3); `resource_type` and `resource_uuid` only when it has them.
+pub fn message(ctx: &Ctx<'_>, m: &Message) -> Value {
+    let id = m.id.to_string();
+    let [self_link, bookmark] = ctx.link_pair(&format!("messages/{id}"));
+    let mut out = Map::new();
+    out.insert("id".into(), json!(id));
+    out.insert("event_id".into(), json!(m.event_id));
+    out.insert("user_message".into(), json!(crate::volume::messages::user_message(m)));
+    out.insert("message_level".into(), json!(m.message_level));
+    out.insert("created_at".into(), json!(m.created_at.to_string()));
+    out.insert("guaranteed_until".into(), json!(m.expires_at.to_string()));
+    out.insert("request_id".into(), json!(m.request_id));
+    out.insert("links".into(), json!([{"href": self_link, "rel": "self"}, {"href": bookmark, "rel": "bookmark"}]));
+    if !m.resource_type.is_empty() {
+        out.insert("resource_type".into(), json!(m.resource_type));
+    }
+    if let Some(r) = m.resource_uuid {
+        out.insert("resource_uuid".into(), json!(r.to_string()));
+    }
+    Value::Object(out)
 }
 
 /// How much of a snapshot to show.

@@ -16,6 +16,11 @@
 //!    the backend made);
 //! 7. **finish**: `available`, task cleared, the pool re-measured.
 //!
+//! A volume that fails for good goes to `error` with the reason in its record, and
+//! its project gets a user message (no pool: "schedule allocate volume"; the backend
+//! failed: "create volume from backend storage"), as does each backend failure that
+//! is retried elsewhere.
+//!
 //! While a copy is being made its source cannot be deleted: delete refuses a volume
 //! or snapshot that a `creating` volume names as its source.
 //!
@@ -33,6 +38,7 @@ use crate::model::{AttachStatus, SnapshotStatus, Task, Volume, VolumeStatus, Vol
 use crate::policy::rules;
 use crate::scheduler::Request;
 use crate::store::{quotas as q, volumes as sv};
+use crate::volume::messages::{action, detail, detail_for, Action, Detail, Origin, Resource};
 use crate::volume::quotas::volume_needs;
 use crate::volume::{Caller, Core};
 
@@ -83,6 +89,7 @@ struct ApiCtx<'a> {
     size: u64,
     zone: String,
     source: Option<Source>,
+    encryption_key_id: Option<Id>,
     reservations: Vec<Id>,
     volume: Option<Volume>,
 }
@@ -140,7 +147,7 @@ impl Step<ApiCtx<'_>> for Extract {
     fn execute(&self, c: &mut ApiCtx<'_>) -> Result<()> {
         let core = c.core;
         c.caller.authorize_own(rules::VOLUME_CREATE)?;
-        let (vtype, zones, source) = core.store.read(|tx| {
+        let (vtype, zones, source, key) = core.store.read(|tx| {
             let source = check_source(core, tx, c.caller, &c.req)?;
             let t = match (&c.req.volume_type, &source) {
                 (Some(key), None) => core.type_by_name_or_id(tx, c.caller, key)?,
@@ -160,8 +167,10 @@ impl Step<ApiCtx<'_>> for Extract {
                     t
                 }
             };
-            Ok((t, core.zones(), source))
+            let key = crate::volume::encryption::key_for_new_volume(tx, &t)?;
+            Ok((t, core.zones(), source, key))
         })?;
+        c.encryption_key_id = key;
         if vtype.multiattach() {
             c.caller.authorize_own(rules::VOLUME_MULTIATTACH)?;
         }
@@ -270,6 +279,7 @@ impl Step<ApiCtx<'_>> for CreateRecord {
             metadata: std::mem::take(&mut c.req.metadata),
             admin_metadata: BTreeMap::new(),
             provider_auth: None,
+            encryption_key_id: c.encryption_key_id,
             attachments: Vec::new(),
         };
         let (core, caller, req) = (c.core, c.caller, &c.req);
@@ -312,6 +322,7 @@ pub fn create(core: &Arc<Core>, caller: &Caller, req: NewVolume) -> Result<Volum
         size: 0,
         zone: String::new(),
         source: None,
+        encryption_key_id: None,
         reservations: Vec::new(),
         volume: None,
     };
@@ -321,13 +332,15 @@ pub fn create(core: &Arc<Core>, caller: &Caller, req: NewVolume) -> Result<Volum
     let vtype = ctx.vtype.expect("extract ran");
     let source = ctx.source;
     let v = volume.clone();
-    core.spawn_blocking("create volume", move |core| run_manager(core, v, vtype, source));
+    let origin = caller.origin(&volume.project_id);
+    core.spawn_blocking("create volume", move |core| run_manager(core, v, vtype, source, origin));
     Ok(volume)
 }
 
 /// The background context.
 struct MgrCtx<'a> {
     core: &'a Arc<Core>,
+    origin: Origin,
     volume: Volume,
     vtype: VolumeType,
     source: Option<Source>,
@@ -427,11 +440,12 @@ impl Step<MgrCtx<'_>> for Finish {
 }
 
 /// Steps 5–7 with retries; on final failure the volume goes to `error` with the
-/// reason recorded.
-fn run_manager(core: &Arc<Core>, volume: Volume, vtype: VolumeType, source: Option<Source>) {
+/// reason recorded. Each backend failure, and a final failure to schedule, is a user
+/// message (as Cinder's volume manager and scheduler record them).
+fn run_manager(core: &Arc<Core>, volume: Volume, vtype: VolumeType, source: Option<Source>, origin: Origin) {
     // A copy can only be made on its source's pool: one attempt.
     let attempts = if source.is_some() { 1 } else { core.config.scheduler_max_attempts };
-    let mut ctx = MgrCtx { core, volume, vtype, source, pool: None, exclude: Vec::new() };
+    let mut ctx = MgrCtx { core, origin, volume, vtype, source, pool: None, exclude: Vec::new() };
     let mut reasons = Vec::new();
     for attempt in 1..=attempts {
         ctx.pool = None;
@@ -443,18 +457,36 @@ fn run_manager(core: &Arc<Core>, volume: Volume, vtype: VolumeType, source: Opti
             Err(e) => {
                 log::warn!("volume {}: attempt {attempt}/{attempts}: {e}", ctx.volume.id);
                 reasons.push(format!("attempt {attempt}: {e}"));
-                let retry = e.step == "create on backend" && e.clean();
-                if !retry || attempt == attempts {
-                    let degraded = !e.clean();
-                    fail(&mut ctx, reasons.join("; "), degraded);
-                    return;
+                let on_backend = e.step == "create on backend";
+                let retry = on_backend && e.clean();
+                let last = !retry || attempt == attempts;
+                let (action, detail) = match e.step {
+                    "schedule" => (action::SCHEDULE_ALLOCATE_VOLUME, detail_for(&e.error, detail::UNKNOWN_ERROR)),
+                    "create on backend" => {
+                        (action::CREATE_VOLUME_FROM_BACKEND, detail_for(&e.error, detail::DRIVER_FAILED_CREATE))
+                    }
+                    _ => (action::CREATE_VOLUME_FROM_BACKEND, detail::UNKNOWN_ERROR),
+                };
+                if !last {
+                    let r = ctx.core.store.write(|tx| {
+                        ctx.core.record_message(tx, &ctx.origin, Resource::Volume, ctx.volume.id, action, detail)
+                    });
+                    if let Err(m) = r {
+                        log::error!("volume {}: recording a message failed: {m}", ctx.volume.id);
+                    }
+                    continue;
                 }
+                let degraded = !e.clean();
+                fail(&mut ctx, reasons.join("; "), degraded, (action, detail));
+                return;
             }
         }
     }
 }
 
-fn fail(c: &mut MgrCtx<'_>, reason: String, degraded: bool) {
+/// The volume goes to `error` with the reason, and the user gets `message`, in one
+/// transaction.
+fn fail(c: &mut MgrCtx<'_>, reason: String, degraded: bool, message: (Action, Detail)) {
     log::error!("volume {} failed: {reason}", c.volume.id);
     c.volume.status = VolumeStatus::Error;
     c.volume.task = None;
@@ -463,7 +495,12 @@ fn fail(c: &mut MgrCtx<'_>, reason: String, degraded: bool) {
         c.volume.host = None;
     }
     c.volume.updated_at = Timestamp::now();
-    if let Err(e) = c.save() {
+    let (core, v, origin) = (c.core, &c.volume, &c.origin);
+    let r = core.store.write(|tx| {
+        sv::save(tx, v)?;
+        core.record_message(tx, origin, Resource::Volume, v.id, message.0, message.1)
+    });
+    if let Err(e) = r {
         log::error!("volume {}: recording the failure failed: {e}", c.volume.id);
     }
 }

@@ -81,6 +81,8 @@ rules! {
     VOLUME_BEGIN_DETACHING = "volume_extension:volume_actions:begin_detaching", MEMBER, "os-begin_detaching";
     VOLUME_ATTACH = "volume_extension:volume_actions:attach", MEMBER, "os-attach";
     VOLUME_DETACH = "volume_extension:volume_actions:detach", MEMBER, "os-detach";
+    VOLUME_ENCRYPTION_METADATA = "volume_extension:volume_encryption_metadata", READER,
+        "GET /volumes/{id}/encryption[/{key}]";
 
     ATTACHMENT_CREATE = "volume:attachment_create", MEMBER, "POST /attachments";
     ATTACHMENT_UPDATE = "volume:attachment_update", MEMBER, "PUT /attachments/{id}";
@@ -135,6 +137,22 @@ rules! {
     DEFAULT_TYPE_GET = "volume_extension:default_get", ADMIN, "GET /default-types/{project} (3.62)";
     DEFAULT_TYPE_GET_ALL = "volume_extension:default_get_all", ADMIN, "GET /default-types (3.62)";
     DEFAULT_TYPE_UNSET = "volume_extension:default_unset", ADMIN, "DELETE /default-types/{project} (3.62)";
+    TYPE_ENCRYPTION = "volume_extension:volume_type_encryption", ADMIN, "";
+    TYPE_ENCRYPTION_CREATE = "volume_extension:volume_type_encryption:create", ADMIN, "POST /types/{id}/encryption";
+    TYPE_ENCRYPTION_GET = "volume_extension:volume_type_encryption:get", ADMIN,
+        "GET /types/{id}/encryption[/{key}]";
+    TYPE_ENCRYPTION_UPDATE = "volume_extension:volume_type_encryption:update", ADMIN,
+        "PUT /types/{id}/encryption/{encryption_id}";
+    TYPE_ENCRYPTION_DELETE = "volume_extension:volume_type_encryption:delete", ADMIN,
+        "DELETE /types/{id}/encryption/{encryption_id}";
+
+    QOS_GET_ALL = "volume_extension:qos_specs_manage:get_all", ADMIN, "GET /qos-specs, /qos-specs/{id}/associations";
+    QOS_GET = "volume_extension:qos_specs_manage:get", ADMIN, "GET /qos-specs/{id}";
+    QOS_CREATE = "volume_extension:qos_specs_manage:create", ADMIN, "POST /qos-specs";
+    QOS_UPDATE = "volume_extension:qos_specs_manage:update", ADMIN,
+        "PUT /qos-specs/{id}; GET /qos-specs/{id}/associate, /disassociate, /disassociate_all";
+    QOS_DELETE = "volume_extension:qos_specs_manage:delete", ADMIN,
+        "DELETE /qos-specs/{id}; PUT /qos-specs/{id}/delete_keys";
 
     QUOTAS_SHOW = "volume_extension:quotas:show", READER,
         "GET /os-quota-sets/{project}[?usage=True], /os-quota-sets/{project}/defaults";
@@ -152,6 +170,10 @@ rules! {
     GET_POOLS = "scheduler_extension:scheduler_stats:get_pools", ADMIN, "GET /scheduler-stats/get_pools";
     CAPABILITIES = "volume_extension:capabilities", ADMIN, "GET /capabilities/{host}";
     HOSTS = "volume_extension:hosts", ADMIN, "GET /os-hosts, /os-hosts/{host}, PUT /os-hosts/{host}";
+
+    MESSAGE_GET_ALL = "message:get_all", READER, "GET /messages (3.3)";
+    MESSAGE_GET = "message:get", READER, "GET /messages/{id} (3.3)";
+    MESSAGE_DELETE = "message:delete", MEMBER, "DELETE /messages/{id} (3.3)";
 }
 
 /// The README's policy table: each rule that guards API calls, and whether a project

@@ -361,6 +361,7 @@ mod tests {
             description: None,
             is_public: true,
             extra_specs: specs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            qos_specs_id: None,
             created_at: Timestamp::now(),
             updated_at: Timestamp::now(),
         }

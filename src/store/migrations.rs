@@ -10,8 +10,13 @@ use crate::ids::{Id, Timestamp};
 
 type Migration = fn(&Transaction<'_>) -> Result<()>;
 
-const MIGRATIONS: &[Migration] =
-    &[initial_schema, snapshots_and_attachments, project_default_types, quota_classes_and_frozen_services];
+const MIGRATIONS: &[Migration] = &[
+    initial_schema,
+    snapshots_and_attachments,
+    project_default_types,
+    quota_classes_and_frozen_services,
+    qos_encryption_messages,
+];
 
 /// How many migrations exist (the schema version of a current store).
 pub fn count() -> usize {
@@ -193,6 +198,52 @@ fn quota_classes_and_frozen_services(tx: &Transaction<'_>) -> Result<()> {
              hard_limit INTEGER NOT NULL,
              PRIMARY KEY (class_name, resource));
          ALTER TABLE services ADD COLUMN frozen INTEGER NOT NULL DEFAULT 0;",
+    )?;
+    Ok(())
+}
+
+/// QoS specs (and the type's association), volume type encryption (and the volume's
+/// key id), user messages.
+fn qos_encryption_messages(tx: &Transaction<'_>) -> Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE qos_specs (
+             id TEXT PRIMARY KEY,
+             name TEXT NOT NULL UNIQUE,
+             consumer TEXT NOT NULL,
+             created_at TEXT NOT NULL,
+             updated_at TEXT NOT NULL);
+         CREATE TABLE qos_specs_keys (
+             specs_id TEXT NOT NULL REFERENCES qos_specs(id) ON DELETE CASCADE,
+             key TEXT NOT NULL,
+             value TEXT,
+             PRIMARY KEY (specs_id, key));
+         ALTER TABLE volume_types ADD COLUMN qos_specs_id TEXT REFERENCES qos_specs(id);
+         CREATE INDEX volume_types_qos ON volume_types (qos_specs_id);
+         CREATE TABLE volume_type_encryption (
+             volume_type_id TEXT PRIMARY KEY REFERENCES volume_types(id) ON DELETE CASCADE,
+             encryption_id TEXT NOT NULL,
+             provider TEXT NOT NULL,
+             cipher TEXT,
+             key_size INTEGER,
+             control_location TEXT NOT NULL,
+             created_at TEXT NOT NULL,
+             updated_at TEXT);
+         ALTER TABLE volumes ADD COLUMN encryption_key_id TEXT;
+         CREATE TABLE messages (
+             id TEXT PRIMARY KEY,
+             project_id TEXT NOT NULL,
+             request_id TEXT NOT NULL,
+             resource_type TEXT NOT NULL,
+             resource_uuid TEXT,
+             action_id TEXT NOT NULL,
+             detail_id TEXT NOT NULL,
+             event_id TEXT NOT NULL,
+             message_level TEXT NOT NULL,
+             created_at TEXT NOT NULL,
+             expires_at TEXT NOT NULL);
+         CREATE INDEX messages_project_created ON messages (project_id, created_at, id);
+         CREATE INDEX messages_created ON messages (created_at, id);
+         CREATE INDEX messages_expires ON messages (expires_at);",
     )?;
     Ok(())
 }

@@ -10,7 +10,10 @@
 //! which PostgreSQL shares), so that a PostgreSQL store can follow for fleets.
 
 pub mod attachments;
+pub mod encryption;
+pub mod messages;
 mod migrations;
+pub mod qos;
 pub mod quotas;
 pub mod services;
 pub mod snapshots;
@@ -51,6 +54,55 @@ pub(crate) fn bad_row(what: &str, value: &str) -> rusqlite::Error {
 pub(crate) fn ts_col(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<crate::ids::Timestamp> {
     let s: String = row.get(i)?;
     crate::ids::Timestamp::parse_stored(&s).ok_or_else(|| bad_row("timestamp", &s))
+}
+
+/// The `WHERE` condition and `ORDER BY ... LIMIT ... OFFSET ...` tail of a list of
+/// `table` (aliased `a`) as `q` asks, its values bound into `args`. The columns in
+/// `q` come from the API's fixed lists, never from the request; the default order is
+/// newest first.
+pub(crate) fn column_query_sql(
+    conn: &Connection,
+    table: &str,
+    q: &crate::query::ColumnQuery,
+    args: &mut Vec<rusqlite::types::Value>,
+) -> Result<(String, String)> {
+    use crate::query::SortDir;
+    use rusqlite::types::Value;
+    let mut conds = vec!["1 = 1".to_string()];
+    if q.match_nothing {
+        conds.push("1 = 0".into());
+    }
+    if let Some(p) = &q.project {
+        args.push(Value::Text(p.clone()));
+        conds.push(format!("a.project_id = ?{}", args.len()));
+    }
+    for (col, v) in &q.exact {
+        args.push(Value::Text(v.clone()));
+        conds.push(format!("a.{col} = ?{}", args.len()));
+    }
+    for (col, v) in &q.like {
+        let escaped = v.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        args.push(Value::Text(format!("%{escaped}%")));
+        conds.push(format!("COALESCE(a.{col}, '') LIKE ?{} ESCAPE '\\'", args.len()));
+    }
+    let mut keys: Vec<(String, SortDir)> = if q.sort.is_empty() {
+        vec![("a.created_at".into(), SortDir::Desc)]
+    } else {
+        q.sort.iter().map(|(c, d)| (format!("COALESCE(a.{c}, '')"), *d)).collect()
+    };
+    if !q.sort.iter().any(|(c, _)| *c == "id") {
+        let dir = keys.last().map(|(_, d)| *d).unwrap_or(SortDir::Desc);
+        keys.push(("a.id".into(), dir));
+    }
+    if let Some(marker) = q.marker {
+        let k: Vec<(&str, SortDir)> = keys.iter().map(|(e, d)| (e.as_str(), *d)).collect();
+        conds.push(volumes::keyset_after(conn, &format!("{table} a"), "a.id", &k, marker, args)?);
+    }
+    let order: Vec<String> =
+        keys.iter().map(|(e, d)| format!("{e} {}", if *d == SortDir::Asc { "ASC" } else { "DESC" })).collect();
+    let tail =
+        format!("ORDER BY {} LIMIT {} OFFSET {}", order.join(", "), q.limit.map(|l| l as i64).unwrap_or(-1), q.offset);
+    Ok((conds.join(" AND "), tail))
 }
 
 /// Make a file readable and writable by its owner only (0600).

@@ -20,12 +20,13 @@ fn type_from_row(row: &Row<'_>) -> rusqlite::Result<VolumeType> {
         description: row.get(2)?,
         is_public: row.get(3)?,
         extra_specs: BTreeMap::new(),
+        qos_specs_id: row.get::<_, Option<String>>(6)?.as_deref().and_then(Id::parse),
         created_at: ts_col(row, 4)?,
         updated_at: ts_col(row, 5)?,
     })
 }
 
-const COLUMNS: &str = "id, name, description, is_public, created_at, updated_at";
+const COLUMNS: &str = "id, name, description, is_public, created_at, updated_at, qos_specs_id";
 
 fn with_specs(conn: &Connection, mut t: VolumeType) -> Result<VolumeType> {
     let mut stmt = conn.prepare_cached("SELECT key, value FROM volume_type_extra_specs WHERE type_id = ?1")?;

@@ -46,7 +46,7 @@ fn sql_value(v: &Scalar) -> Value {
 const COLUMNS: &str = "v.id, v.project_id, v.user_id, v.name, v.description, v.size, v.status,
      v.attach_status, v.migration_status, v.availability_zone, v.bootable, v.multiattach,
      v.volume_type_id, t.name, v.snapshot_id, v.source_volid, v.host, v.task,
-     v.error_reason, v.consumes_quota, v.created_at, v.updated_at, v.provider_auth";
+     v.error_reason, v.consumes_quota, v.created_at, v.updated_at, v.provider_auth, v.encryption_key_id";
 
 fn id_col(row: &Row<'_>, i: usize) -> rusqlite::Result<Id> {
     let s: String = row.get(i)?;
@@ -91,6 +91,7 @@ fn volume_from_row(row: &Row<'_>) -> rusqlite::Result<Volume> {
         metadata: BTreeMap::new(),
         admin_metadata: BTreeMap::new(),
         provider_auth: row.get(22)?,
+        encryption_key_id: opt_id_col(row, 23)?,
         attachments: Vec::new(),
     })
 }
@@ -135,9 +136,9 @@ pub fn insert(conn: &Connection, v: &Volume) -> Result<()> {
         "INSERT INTO volumes (id, project_id, user_id, name, description, size, status,
              attach_status, migration_status, availability_zone, bootable, multiattach,
              volume_type_id, snapshot_id, source_volid, host, task, error_reason,
-             consumes_quota, created_at, updated_at, provider_auth)
+             consumes_quota, created_at, updated_at, provider_auth, encryption_key_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-             ?18, ?19, ?20, ?21, ?22)",
+             ?18, ?19, ?20, ?21, ?22, ?23)",
     )?
     .execute(params![
         v.id.to_string(),
@@ -162,6 +163,7 @@ pub fn insert(conn: &Connection, v: &Volume) -> Result<()> {
         v.created_at.to_string(),
         v.updated_at.to_string(),
         v.provider_auth,
+        v.encryption_key_id.map(|i| i.to_string()),
     ])?;
     replace_metadata(conn, v.id, &v.metadata, false)?;
     replace_metadata(conn, v.id, &v.admin_metadata, true)?;
@@ -185,7 +187,8 @@ pub fn save(conn: &Connection, v: &Volume) -> Result<()> {
         .prepare_cached(
             "UPDATE volumes SET name = ?2, description = ?3, size = ?4, status = ?5,
                  attach_status = ?6, migration_status = ?7, bootable = ?8, host = ?9,
-                 task = ?10, error_reason = ?11, updated_at = ?12, provider_auth = ?13
+                 task = ?10, error_reason = ?11, updated_at = ?12, provider_auth = ?13,
+                 encryption_key_id = ?14
              WHERE id = ?1",
         )?
         .execute(params![
@@ -202,6 +205,7 @@ pub fn save(conn: &Connection, v: &Volume) -> Result<()> {
             v.error_reason,
             v.updated_at.to_string(),
             v.provider_auth,
+            v.encryption_key_id.map(|i| i.to_string()),
         ])?;
     if n == 0 {
         return Err(Error::NotFound(format!("Volume {} could not be found.", v.id)));
@@ -464,6 +468,7 @@ mod tests {
             metadata: BTreeMap::from([("k".to_string(), name.to_string())]),
             admin_metadata: BTreeMap::new(),
             provider_auth: None,
+            encryption_key_id: None,
             attachments: Vec::new(),
         }
     }

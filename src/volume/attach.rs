@@ -149,8 +149,10 @@ impl Core {
         Ok((pool, ExportTarget { volume_id: v.id, device_path, chap }))
     }
 
-    /// Make the export and let `c` in; returns the `connection_info` data. The
-    /// volume's connection lock must be held.
+    /// Make the export and let `c` in; returns the `connection_info` data, with what
+    /// Cinder's volume manager adds to a driver's: `access_mode`, `encrypted` (the
+    /// volume has a key id), `qos_specs` (see [`Core::front_end_qos`]) and
+    /// `cacheable`. The volume's connection lock must be held.
     fn connect(
         &self,
         pool: &PoolRef,
@@ -158,6 +160,7 @@ impl Core {
         c: &Connector,
         mode: AttachMode,
         v: &Volume,
+        qos_specs: &Value,
     ) -> Result<Map<String, Value>> {
         pool.export.ensure_export(t)?;
         let mut data = match pool.export.allow(t, c, mode) {
@@ -172,8 +175,8 @@ impl Core {
         };
         data.insert("volume_id".into(), Value::String(v.id.to_string()));
         data.insert("access_mode".into(), Value::String(mode.as_str().into()));
-        data.insert("encrypted".into(), Value::Bool(false));
-        data.insert("qos_specs".into(), Value::Null);
+        data.insert("encrypted".into(), Value::Bool(v.encryption_key_id.is_some()));
+        data.insert("qos_specs".into(), qos_specs.clone());
         data.insert("cacheable".into(), Value::Bool(false));
         Ok(data)
     }
@@ -273,7 +276,7 @@ impl Core {
     /// return `connection_info`.
     pub fn initialize_connection(&self, caller: &Caller, id: &str, connector: Value) -> Result<Value> {
         let c = Connector::from_json(&connector)?;
-        let (v, pool, target) = self.store.write(|tx| {
+        let (v, pool, target, qos) = self.store.write(|tx| {
             let mut v = self.volume_in(tx, caller, id, rules::VOLUME_INITIALIZE_CONNECTION)?;
             if !CONNECTABLE.contains(&v.status) {
                 return Err(Error::InvalidState(format!(
@@ -284,12 +287,13 @@ impl Core {
             }
             check_one_host(&v, None, None, &c)?;
             let (pool, target) = self.export_target(tx, &mut v)?;
-            Ok((v, pool, target))
+            let qos = self.front_end_qos(tx, &v)?;
+            Ok((v, pool, target, qos))
         })?;
         let mode = Self::mode_for(&v, None);
         let lock = self.connection_lock(v.id);
         let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
-        let data = self.connect(&pool, &target, &c, mode, &v)?;
+        let data = self.connect(&pool, &target, &c, mode, &v, &qos)?;
         // Record the connection as an attaching attachment of this host, so that
         // os-attach completes it and restarts can rebuild the export.
         let now = Timestamp::now();
@@ -594,7 +598,7 @@ impl Core {
     /// `PUT /attachments/{id}` with a connector: export and connect.
     pub fn attachment_update(&self, caller: &Caller, id: &str, connector: Value) -> Result<Attachment> {
         let c = Connector::from_json(&connector)?;
-        let (a, v, pool, target) = self.store.write(|tx| {
+        let (a, v, pool, target, qos) = self.store.write(|tx| {
             let (a, mut v) = self.attachment_in(tx, caller, id, rules::ATTACHMENT_UPDATE)?;
             if v.status.as_str().contains("error") || !CONNECTABLE.contains(&v.status) {
                 return Err(Error::InvalidState(format!(
@@ -604,11 +608,12 @@ impl Core {
             }
             check_one_host(&v, Some(a.id), a.instance_uuid.as_deref(), &c)?;
             let (pool, target) = self.export_target(tx, &mut v)?;
-            Ok((a, v, pool, target))
+            let qos = self.front_end_qos(tx, &v)?;
+            Ok((a, v, pool, target, qos))
         })?;
         let lock = self.connection_lock(v.id);
         let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
-        let data = self.connect(&pool, &target, &c, a.attach_mode, &v)?;
+        let data = self.connect(&pool, &target, &c, a.attach_mode, &v, &qos)?;
         let updated = self.store.write(|tx| {
             let (mut a, mut v) = self.attachment_in(tx, caller, id, rules::ATTACHMENT_UPDATE)?;
             if let Err(e) = check_one_host(&v, Some(a.id), a.instance_uuid.as_deref(), &c) {

@@ -1,5 +1,6 @@
-//! The core: volumes, volume types, quotas, pools and services, and the background
-//! work that makes volumes real.
+//! The core: volumes, volume types (with their QoS specs and encryption), quotas,
+//! pools and services, user messages, and the background work that makes volumes
+//! real.
 //!
 //! [`Core`] is what the API calls. Every state change is a compare-and-set inside one
 //! store transaction (load, check the state machine in [`state`], save), so concurrent
@@ -8,6 +9,9 @@
 //! [`reconcile`] finishes or undoes whatever a previous process left in flight.
 
 pub mod attach;
+pub mod encryption;
+pub mod messages;
+pub mod qos;
 pub mod quotas;
 pub mod reconcile;
 pub mod services;
@@ -45,6 +49,9 @@ pub struct Caller {
     pub is_admin: bool,
     /// Everything the identity service said.
     pub creds: Credentials,
+    /// The id of the request being served (`req-<uuid>`), which user messages about
+    /// work it starts carry.
+    pub request_id: String,
     policy: Arc<Policy>,
 }
 
@@ -59,7 +66,8 @@ impl Caller {
             ));
         };
         let is_admin = policy.is_admin(&creds);
-        Ok(Caller { user_id: creds.user_id.clone(), project_id, is_admin, creds, policy })
+        let request_id = messages::new_request_id();
+        Ok(Caller { user_id: creds.user_id.clone(), project_id, is_admin, creds, request_id, policy })
     }
 
     /// Whether policy lets the caller do `rule` on an object of `target_project`.
@@ -75,6 +83,12 @@ impl Caller {
         } else {
             Err(Error::Forbidden(format!("Policy doesn't allow {rule} to be performed.")))
         }
+    }
+
+    /// Who messages about work this caller starts on an object of `project` are
+    /// for, and the request that started it.
+    pub fn origin(&self, project: &str) -> messages::Origin {
+        messages::Origin { project_id: project.to_string(), request_id: self.request_id.clone() }
     }
 
     /// [`Caller::authorize`] with the caller's own project as the target (lists,
@@ -225,6 +239,19 @@ impl Core {
                     let Some(core) = core.upgrade() else { break };
                     let c = core.clone();
                     smol::unblock(move || c.report_all()).await;
+                }
+            })
+            .detach();
+        let core = Arc::downgrade(self);
+        let reap = Duration::from_secs(self.config.message_reap_interval);
+        self.executor
+            .spawn(async move {
+                loop {
+                    let Some(c) = core.upgrade() else { break };
+                    if let Err(e) = smol::unblock(move || c.purge_expired_messages()).await {
+                        log::error!("purging expired messages failed: {e}");
+                    }
+                    smol::Timer::after(reap).await;
                 }
             })
             .detach();

@@ -23,6 +23,7 @@ use crate::error::Result;
 use crate::ids::Timestamp;
 use crate::model::{Snapshot, SnapshotStatus, Task, Volume, VolumeStatus};
 use crate::store::{quotas as q, snapshots as ss, volumes as sv};
+use crate::volume::messages::{new_request_id, Origin};
 use crate::volume::Core;
 
 /// What reconcile found and did, for the log and for tests.
@@ -138,7 +139,8 @@ fn settle(core: &Arc<Core>, mut v: Volume, report: &mut Report) -> Result<()> {
         (_, Some(Task::BackendExtend(size))) => {
             report.resumed += 1;
             log::info!("reconcile: resuming the extend of volume {} to {size}", v.id);
-            core.spawn_blocking("resume extend", move |core| core.finish_extend(v, size, &[]));
+            let origin = Origin { project_id: v.project_id.clone(), request_id: new_request_id() };
+            core.spawn_blocking("resume extend", move |core| core.finish_extend(v, size, &[], &origin));
             Ok(())
         }
         (_, Some(Task::BackendRevert(snapshot))) => {
@@ -161,8 +163,9 @@ fn settle_snapshot(core: &Arc<Core>, mut s: Snapshot) -> Result<()> {
     match (s.status, s.task.clone()) {
         (_, Some(Task::BackendDelete)) | (SnapshotStatus::Deleting, None) => {
             log::info!("reconcile: resuming the delete of snapshot {}", s.id);
+            let origin = Origin { project_id: s.project_id.clone(), request_id: new_request_id() };
             core.spawn_blocking("resume snapshot delete", move |core| {
-                core.finish_delete_snapshot(&s);
+                core.finish_delete_snapshot(&s, &origin);
             });
             Ok(())
         }

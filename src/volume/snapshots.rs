@@ -16,6 +16,7 @@ use crate::model::{Snapshot, SnapshotStatus, Task, Volume, VolumeStatus};
 use crate::policy::rules;
 use crate::query::SnapshotQuery;
 use crate::store::{quotas as q, snapshots as ss, volumes as sv};
+use crate::volume::messages::{action, detail, detail_for, Origin, Resource};
 use crate::volume::quotas::Need;
 use crate::volume::{Caller, Core, MetadataWrite};
 
@@ -140,12 +141,14 @@ impl Core {
             Ok(s)
         })?;
         let s = snap.clone();
-        self.spawn_blocking("create snapshot", move |core| core.finish_create_snapshot(s));
+        let origin = caller.origin(&snap.project_id);
+        self.spawn_blocking("create snapshot", move |core| core.finish_create_snapshot(s, &origin));
         Ok(snap)
     }
 
-    /// The background half of a snapshot create (also resumed by reconcile).
-    pub fn finish_create_snapshot(&self, s: Snapshot) {
+    /// The background half of a snapshot create; a failure is a user message for
+    /// `origin`.
+    pub fn finish_create_snapshot(&self, s: Snapshot, origin: &Origin) {
         let host = s.host.clone().unwrap_or_default();
         let result = self.pool(&host).and_then(|p| p.backend.create_snapshot(&p.pool, s.volume_id, s.id));
         let r = self.store.write(|tx| {
@@ -162,6 +165,8 @@ impl Core {
                 Err(e) => {
                     cur.status = SnapshotStatus::Error;
                     cur.error_reason = Some(format!("snapshot failed: {e}"));
+                    let detail = detail_for(e, detail::SNAPSHOT_CREATE_ERROR);
+                    self.record_message(tx, origin, Resource::VolumeSnapshot, s.id, action::SNAPSHOT_CREATE, detail)?;
                 }
             }
             ss::save(tx, &cur)
@@ -247,14 +252,16 @@ impl Core {
             self.mark_snapshot_deleting(tx, &mut s, force)?;
             Ok(s)
         })?;
+        let origin = caller.origin(&s.project_id);
         self.spawn_blocking("delete snapshot", move |core| {
-            core.finish_delete_snapshot(&s);
+            core.finish_delete_snapshot(&s, &origin);
         });
         Ok(())
     }
 
-    /// The background half of a snapshot delete; whether it succeeded.
-    pub fn finish_delete_snapshot(&self, s: &Snapshot) -> bool {
+    /// The background half of a snapshot delete (also resumed by reconcile); whether
+    /// it succeeded. A failure is a user message for `origin`.
+    pub fn finish_delete_snapshot(&self, s: &Snapshot, origin: &Origin) -> bool {
         let host = s.host.clone().unwrap_or_default();
         let result = match self.pool(&host) {
             Ok(p) => p.backend.delete_snapshot(&p.pool, s.id),
@@ -271,6 +278,8 @@ impl Core {
                     cur.error_reason = Some(format!("delete failed: {e}"));
                     cur.updated_at = Timestamp::now();
                     ss::save(tx, &cur)?;
+                    let detail = detail_for(e, detail::SNAPSHOT_DELETE_ERROR);
+                    self.record_message(tx, origin, Resource::VolumeSnapshot, s.id, action::SNAPSHOT_DELETE, detail)?;
                 }
                 Ok(())
             }

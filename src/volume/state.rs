@@ -108,6 +108,7 @@ mod tests {
             metadata: BTreeMap::new(),
             admin_metadata: BTreeMap::new(),
             provider_auth: None,
+            encryption_key_id: None,
             attachments: Vec::new(),
         }
     }

@@ -171,6 +171,7 @@ impl Core {
                 description: new.description,
                 is_public: new.is_public,
                 extra_specs: new.extra_specs,
+                qos_specs_id: None,
                 created_at: now,
                 updated_at: now,
             };

@@ -18,6 +18,7 @@ use crate::policy::rules;
 use crate::query::{ListQuery, Summary};
 use crate::scheduler::Request;
 use crate::store::{quotas as q, volumes as sv};
+use crate::volume::messages::{action, detail, detail_for, Origin, Resource};
 use crate::volume::quotas::Need;
 use crate::volume::{state, Caller, Core, MetadataWrite};
 
@@ -199,9 +200,10 @@ impl Core {
             Ok(Some((v, snapshots)))
         })?;
         if let Some((v, snapshots)) = gone {
+            let origin = caller.origin(&v.project_id);
             self.spawn_blocking("delete volume", move |core| {
                 // Snapshots first (cascade); the volume only when they are all gone.
-                if snapshots.iter().all(|s| core.finish_delete_snapshot(s)) {
+                if snapshots.iter().all(|s| core.finish_delete_snapshot(s, &origin)) {
                     core.finish_delete(v);
                 } else {
                     core.fail_delete(&v, "a snapshot of the volume could not be deleted".into());
@@ -287,15 +289,17 @@ impl Core {
             sv::save(tx, &v)?;
             Ok((v, (reservations, pool, delta)))
         })?;
+        let origin = caller.origin(&v.project_id);
         self.spawn_blocking("extend volume", move |core| {
-            core.finish_extend(v, size, &reservations);
+            core.finish_extend(v, size, &reservations, &origin);
             core.scheduler.release(&pool, delta);
         });
         Ok(())
     }
 
-    /// The background half of an extend (also resumed by reconcile).
-    pub fn finish_extend(&self, v: Volume, size: Gib, reservations: &[Id]) {
+    /// The background half of an extend (also resumed by reconcile); a failure is a
+    /// user message for `origin`.
+    pub fn finish_extend(&self, v: Volume, size: Gib, reservations: &[Id], origin: &Origin) {
         let host = v.host.clone().unwrap_or_default();
         let result = self.pool(&host).and_then(|p| p.backend.extend_volume(&p.pool, v.id, size));
         let r = self.store.write(|tx| {
@@ -315,6 +319,8 @@ impl Core {
                 Err(e) => {
                     cur.status = VolumeStatus::ErrorExtending;
                     cur.error_reason = Some(format!("extend to {size} failed: {e}"));
+                    let detail = detail_for(e, detail::DRIVER_FAILED_EXTEND);
+                    self.record_message(tx, origin, Resource::Volume, v.id, action::EXTEND_VOLUME, detail)?;
                 }
             }
             sv::save(tx, &cur)
@@ -369,6 +375,8 @@ impl Core {
                     v.id
                 )));
             }
+            crate::volume::encryption::check_retype(tx, &old, &new)?;
+            crate::volume::qos::check_retype(tx, v.status, &old, &new)?;
             let pool = v.host.clone().ok_or_else(|| {
                 Error::InvalidState(format!("Invalid volume: Volume {} is not on any pool.", v.id))
             })?;

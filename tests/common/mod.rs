@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+pub mod accounts;
 pub mod xfs;
 
 use std::io::{BufRead, BufReader, Read, Write};
