@@ -16,6 +16,9 @@
 
 pub mod attachments;
 pub mod body;
+pub mod group_snapshots;
+pub mod group_types;
+pub mod groups;
 pub mod limits;
 pub mod metadata;
 pub mod microversion;

@@ -10,6 +10,7 @@
 //! which PostgreSQL shares), so that a PostgreSQL store can follow for fleets.
 
 pub mod attachments;
+pub mod groups;
 mod migrations;
 pub mod quotas;
 pub mod services;

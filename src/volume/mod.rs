@@ -1,5 +1,5 @@
-//! The core: volumes, volume types, quotas, pools and services, and the background
-//! work that makes volumes real.
+//! The core: volumes, snapshots, volume types, generic volume groups, quotas, pools and
+//! services, and the background work that makes volumes real.
 //!
 //! [`Core`] is what the API calls. Every state change is a compare-and-set inside one
 //! store transaction (load, check the state machine in [`state`], save), so concurrent
@@ -8,6 +8,9 @@
 //! [`reconcile`] finishes or undoes whatever a previous process left in flight.
 
 pub mod attach;
+pub mod group_snapshots;
+pub mod group_types;
+pub mod groups;
 pub mod quotas;
 pub mod reconcile;
 pub mod services;

@@ -158,6 +158,13 @@ impl Core {
         }
         let gone = self.store.write(|tx| {
             let mut v = self.volume_in(tx, caller, id, rule)?;
+            if let Some(g) = v.group_id {
+                return Err(Error::InvalidState(format!(
+                    "Invalid volume: Volume {} must not belong to a group: remove it from group {g} first, or \
+                     delete the group with delete-volumes.",
+                    v.id
+                )));
+            }
             state::check_delete(&v, force)?;
             if !v.attachments.is_empty() {
                 return Err(Error::InvalidState(format!(
