@@ -268,9 +268,11 @@ fn groups_and_their_volumes() {
     let mut want = vec![v1.clone(), v2.clone()];
     want.sort();
     assert_eq!(members, want);
-    // A volume of a group is deleted with the group only.
+    // A volume of a group is deleted with the group only, and keeps its type.
     d.delete(&format!("/volumes/{v1}")).fault(400, "badRequest");
     d.post(&format!("/volumes/{v1}/action"), json!({"os-force_delete": {}})).fault(400, "badRequest");
+    d.post(&format!("/volumes/{v1}/action"), json!({"os-retype": {"new_type": vt2, "migration_policy": "never"}}))
+        .fault(400, "badRequest");
 
     // Update: name and description; nothing valid is a 400.
     let path = format!("/groups/{g1}");
@@ -352,6 +354,36 @@ fn groups_and_their_volumes() {
     wait_gone(&d, &format!("/groups/{g2}"));
     let u = d.get(&format!("/os-quota-sets/{PROJECT}?usage=True")).json();
     assert_eq!(u["quota_set"]["groups"]["in_use"], 0);
+}
+
+#[test]
+fn a_frozen_backend_keeps_its_groups_as_they_are() {
+    let d = Daemon::start();
+    let gt = group_type(&d, "gt");
+    let vt = volume_type(&d, "vt");
+    let g = create_group(&d, &gt, &[&vt], "g");
+    let v = group_volume(&d, &g, &vt);
+    let r = d.post("/group_snapshots", json!({"group_snapshot": {"group_id": g}}));
+    let gs = id_of(&r, "group_snapshot");
+    wait_for(&d, &format!("/group_snapshots/{gs}"), "group_snapshot", "available");
+    let pool = d.get(&format!("/volumes/{v}")).json()["volume"]["os-vol-host-attr:host"].as_str().unwrap().to_string();
+    let host = pool.split('#').next().unwrap().to_string();
+    assert_eq!(d.put("/os-services/freeze", json!({"host": host})).status, 200);
+    d.post("/group_snapshots", json!({"group_snapshot": {"group_id": g}})).fault(400, "badRequest");
+    d.delete(&format!("/group_snapshots/{gs}")).fault(400, "badRequest");
+    d.post("/groups/action", json!({"create-from-src": {"source_group_id": g}})).fault(400, "badRequest");
+    d.post("/groups/action", json!({"create-from-src": {"group_snapshot_id": gs}})).fault(400, "badRequest");
+    // A new group finds no pool.
+    let r = d.post("/groups", json!({"group": {"group_type": gt, "volume_types": [vt]}}));
+    wait_for(&d, &format!("/groups/{}", id_of(&r, "group")), "group", "error");
+    assert_eq!(d.put("/os-services/thaw", json!({"host": host})).status, 200);
+    assert_eq!(d.delete(&format!("/group_snapshots/{gs}")).status, 202);
+    wait_gone(&d, &format!("/group_snapshots/{gs}"));
+    assert_eq!(d.put("/os-services/freeze", json!({"host": host})).status, 200);
+    d.post(&format!("/groups/{g}/action"), json!({"delete": {"delete-volumes": true}})).fault(400, "badRequest");
+    assert_eq!(d.put("/os-services/thaw", json!({"host": host})).status, 200);
+    assert_eq!(d.post(&format!("/groups/{g}/action"), json!({"delete": {"delete-volumes": true}})).status, 202);
+    wait_gone(&d, &format!("/groups/{g}"));
 }
 
 #[test]

@@ -361,6 +361,12 @@ impl Core {
                 )));
             }
             self.check_not_frozen(v.host.as_deref(), &format!("volume {}", v.id))?;
+            if let Some(g) = v.group_id {
+                return Err(Error::InvalidState(format!(
+                    "Invalid volume: Volume {} must not be part of a group to be retyped; it is in group {g}.",
+                    v.id
+                )));
+            }
             let new = self.type_by_name_or_id(tx, caller, new_type)?;
             if new.id == v.volume_type_id {
                 return Err(Error::Invalid(format!(
