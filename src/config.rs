@@ -333,6 +333,9 @@ pub struct Config {
     pub noauth_default_project: String,
     /// The volume type used when a request names none.
     pub default_volume_type: String,
+    /// The group type `GET /group_types/default` shows (Cinder's `default_group_type`);
+    /// none by default.
+    pub default_group_type: Option<String>,
     /// Seconds between capacity reports of the pools.
     pub report_interval: u64,
     /// Threads serving HTTP requests.
@@ -384,6 +387,7 @@ impl Default for Config {
             policy: BTreeMap::new(),
             noauth_default_project: "admin".into(),
             default_volume_type: "__DEFAULT__".into(),
+            default_group_type: None,
             report_interval: 60,
             api_threads: 8,
             max_request_body_size: 114_688,

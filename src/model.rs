@@ -1,4 +1,5 @@
-//! The records hearth keeps: volumes, volume types, quotas and services.
+//! The records hearth keeps: volumes, snapshots, volume types, generic volume groups
+//! (group types, groups, group snapshots), quotas and services.
 //!
 //! These are plain data, shared by the store (which persists them), the core (which
 //! changes them through state machines) and the API views (which render them). The
@@ -242,6 +243,8 @@ pub struct Volume {
     pub snapshot_id: Option<Id>,
     /// The volume it was cloned from.
     pub source_volid: Option<Id>,
+    /// The generic volume group it belongs to.
+    pub group_id: Option<Id>,
     /// The pool it lives on, `host@backend#pool`; `None` until scheduled.
     pub host: Option<String>,
     /// Background work in progress.
@@ -308,6 +311,8 @@ pub struct Snapshot {
     pub progress: String,
     /// The volume's type when taken.
     pub volume_type_id: Id,
+    /// The group snapshot it was taken as part of.
+    pub group_snapshot_id: Option<Id>,
     /// The pool it lives on (its volume's).
     pub host: Option<String>,
     /// Background work in progress.
@@ -388,6 +393,132 @@ impl VolumeType {
     pub fn thick(&self) -> bool {
         self.extra_specs.get("provisioning:type").is_some_and(|v| v.trim().eq_ignore_ascii_case("thick"))
     }
+}
+
+string_enum! {
+    /// A generic volume group's `status` (Cinder's `GroupStatus`).
+    GroupStatus {
+        /// Being made (from a source: its volumes are being copied).
+        Creating = "creating",
+        /// Ready.
+        Available = "available",
+        /// Volumes being added or removed.
+        Updating = "updating",
+        /// In use.
+        InUse = "in-use",
+        /// Being deleted (with its volumes).
+        Deleting = "deleting",
+        /// Deleted.
+        Deleted = "deleted",
+        /// Failed.
+        Error = "error",
+        /// Failed to delete.
+        ErrorDeleting = "error_deleting",
+    }
+}
+
+string_enum! {
+    /// A group snapshot's `status` (Cinder's `GroupSnapshotStatus`).
+    GroupSnapshotStatus {
+        /// Its snapshots are being taken.
+        Creating = "creating",
+        /// Ready.
+        Available = "available",
+        /// Being changed.
+        Updating = "updating",
+        /// Being deleted (with its snapshots).
+        Deleting = "deleting",
+        /// Deleted.
+        Deleted = "deleted",
+        /// Failed.
+        Error = "error",
+        /// Failed to delete.
+        ErrorDeleting = "error_deleting",
+    }
+}
+
+/// A group type: what kind of group a group is (Cinder's generic volume group
+/// types, 3.11). Its group specs are for drivers; hearth's generic groups need none.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupType {
+    /// Its id.
+    pub id: Id,
+    /// Unique name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Visible to every project (private ones: to admins only).
+    pub is_public: bool,
+    /// Group specs.
+    pub group_specs: BTreeMap<String, String>,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+}
+
+/// A generic volume group (3.13): volumes of some volume types, on one pool, that
+/// can be snapshotted, copied and deleted together.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Group {
+    /// Its id.
+    pub id: Id,
+    /// The owning project.
+    pub project_id: String,
+    /// The user who made it.
+    pub user_id: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// Display description.
+    pub description: Option<String>,
+    /// Lifecycle status.
+    pub status: GroupStatus,
+    /// Availability zone (its volumes').
+    pub availability_zone: String,
+    /// Its group type.
+    pub group_type_id: Id,
+    /// The volume types its volumes may have, in the order given.
+    pub volume_type_ids: Vec<Id>,
+    /// The pool its volumes live on, `host@backend#pool`; `None` when none could
+    /// take all its volume types.
+    pub host: Option<String>,
+    /// The group snapshot it was made from.
+    pub group_snapshot_id: Option<Id>,
+    /// The group it was copied from.
+    pub source_group_id: Option<Id>,
+    /// Why it is in an error state, for operators.
+    pub error_reason: Option<String>,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+}
+
+/// A snapshot of every volume of a group, taken together (3.14).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupSnapshot {
+    /// Its id.
+    pub id: Id,
+    /// The owning project.
+    pub project_id: String,
+    /// The user who made it.
+    pub user_id: String,
+    /// The group.
+    pub group_id: Id,
+    /// The group's type.
+    pub group_type_id: Id,
+    /// Display name.
+    pub name: Option<String>,
+    /// Display description.
+    pub description: Option<String>,
+    /// Lifecycle status.
+    pub status: GroupSnapshotStatus,
+    /// Why it is in an error state, for operators.
+    pub error_reason: Option<String>,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
 }
 
 /// A service row (`cinder-scheduler`, `cinder-volume` per backend).

@@ -1,5 +1,6 @@
-//! What lists ask for: filters, sorts and pages of volumes, snapshots and
-//! attachments, as the API parses them and the store answers them.
+//! What lists ask for: filters, sorts and pages of volumes, snapshots, attachments,
+//! group types, groups and group snapshots, as the API parses them and the store
+//! answers them.
 //!
 //! These are plain values: the API builds them from query strings, the core scopes
 //! them to the caller's project, and the store turns them into SQL.
@@ -52,6 +53,8 @@ pub enum VolumeField {
     AttachStatus,
     /// `migration_status`
     MigrationStatus,
+    /// `group_id`
+    GroupId,
 }
 
 /// A column to sort on; the same set as filters.
@@ -177,6 +180,25 @@ pub struct ColumnQuery {
     /// A filter named a column the objects do not have: nothing matches, as in
     /// Cinder.
     pub match_nothing: bool,
+    /// Sort keys (column, direction); `id` is appended.
+    pub sort: Vec<(&'static str, SortDir)>,
+    /// At most this many.
+    pub limit: Option<usize>,
+    /// Start after this one.
+    pub marker: Option<Id>,
+    /// Skip this many.
+    pub offset: usize,
+}
+
+/// What a list of group types, groups or group snapshots asks for.
+#[derive(Clone, Debug, Default)]
+pub struct GroupQuery {
+    /// Only this project's (groups and group snapshots).
+    pub project: Option<String>,
+    /// Exact column filters: (column, value) with columns from a fixed set.
+    pub exact: Vec<(&'static str, String)>,
+    /// `name~` substring.
+    pub name_like: Option<String>,
     /// Sort keys (column, direction); `id` is appended.
     pub sort: Vec<(&'static str, SortDir)>,
     /// At most this many.

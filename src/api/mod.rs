@@ -18,6 +18,9 @@
 pub mod attachments;
 pub mod body;
 pub mod encryption;
+pub mod group_snapshots;
+pub mod group_types;
+pub mod groups;
 pub mod limits;
 pub mod messages;
 pub mod metadata;

@@ -220,8 +220,9 @@ pub fn volume_filters(ctx: &Ctx<'_>, q: &mut ListQuery) -> Result<()> {
             "created_at" => q.filters.push(time_filter(VolumeField::CreatedAt, v)?),
             "updated_at" => q.filters.push(time_filter(VolumeField::UpdatedAt, v)?),
             "metadata" => q.metadata.extend(metadata_filter(v)?),
-            // hearth has no groups, so no volume is in the named one.
-            "group_id" => q.filters.push(Filter { field: VolumeField::Id, op: FilterOp::Eq, value: Scalar::Null }),
+            // Cinder ignores the filter before 3.10.
+            "group_id" if ctx.version.at_least(10) => q.filters.push(text(VolumeField::GroupId)),
+            "group_id" => {}
             _ => invalid.push(raw_key.clone()),
         }
     }
@@ -229,6 +230,67 @@ pub fn volume_filters(ctx: &Ctx<'_>, q: &mut ListQuery) -> Result<()> {
         return Err(Error::Invalid(format!("Invalid filters {} are found in query options.", invalid.join(","))));
     }
     Ok(())
+}
+
+/// How a list of group types, groups or group snapshots may be filtered and sorted.
+pub struct GroupListSpec {
+    /// Columns a list may be sorted on (`name`, `created_at`, ...).
+    pub sortable: &'static [&'static str],
+    /// Filters (columns) any caller may use.
+    pub user_filters: &'static [&'static str],
+    /// Filters (columns) only admins may use.
+    pub admin_filters: &'static [&'static str],
+    /// Parameters that are not filters.
+    pub control: &'static [&'static str],
+    /// Whether parameters that are not filters the caller may use count (else they
+    /// are ignored, as Cinder's group type list ignores them).
+    pub strict: bool,
+}
+
+/// The paging, sorting and filters of a list of group types, groups or group
+/// snapshots. From 3.31 a filter the caller may not use is a 400 (Cinder's
+/// `resource_filters`); before, Cinder matches nothing for a column that does not
+/// exist, and so does this.
+pub fn group_query(ctx: &Ctx<'_>, spec: &GroupListSpec) -> Result<crate::query::GroupQuery> {
+    let mut page = ListQuery::default();
+    paging_only(ctx, &mut page)?;
+    let mut q =
+        crate::query::GroupQuery { limit: page.limit, marker: page.marker, offset: page.offset, ..Default::default() };
+    for (k, d) in sort_pairs(ctx)? {
+        let key = if k == "display_name" { "name" } else { k.as_str() };
+        let col = spec
+            .sortable
+            .iter()
+            .find(|c| **c == key)
+            .ok_or_else(|| Error::Invalid(format!("Invalid sort key '{k}'.")))?;
+        q.sort.push((col, d));
+    }
+    let mut invalid = Vec::new();
+    for (k, v) in &ctx.query {
+        if CONTROL.contains(&k.as_str()) || spec.control.contains(&k.as_str()) {
+            continue;
+        }
+        let allowed = |name: &str| {
+            spec.user_filters.contains(&name) || (ctx.caller.is_admin && spec.admin_filters.contains(&name))
+        };
+        match k.strip_suffix('~') {
+            Some(base) if base == "name" && ctx.version.at_least(34) && allowed("name") => {
+                q.name_like = Some(v.clone());
+            }
+            _ => match spec.user_filters.iter().chain(spec.admin_filters).find(|c| **c == k.as_str()) {
+                Some(col) if allowed(col) => q.exact.push((col, v.clone())),
+                _ => invalid.push(k.clone()),
+            },
+        }
+    }
+    if !invalid.is_empty() && spec.strict {
+        if ctx.version.at_least(31) && !ctx.caller.is_admin {
+            return Err(Error::Invalid(format!("Invalid filters {} are found in query options.", invalid.join(","))));
+        }
+        // A filter on something the records do not have matches nothing.
+        q.exact.push(("id", String::new()));
+    }
+    Ok(q)
 }
 
 #[cfg(test)]

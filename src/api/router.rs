@@ -5,8 +5,8 @@
 
 use crate::api::metadata::{self, Owner};
 use crate::api::{
-    attachments, bad_method, encryption, limits, messages, qos, quotas, services, snapshots, types, volumes, Ctx,
-    Method, Reply,
+    attachments, bad_method, encryption, group_snapshots, group_types, groups, limits, messages, qos, quotas, services,
+    snapshots, types, volumes, Ctx, Method, Reply,
 };
 use crate::error::{Error, Result};
 
@@ -208,6 +208,78 @@ pub fn dispatch(ctx: &mut Ctx<'_>, m: &Method, path: &[&str]) -> Result<Reply> {
             Get => types::default_show(ctx, project),
             Put => types::default_set(ctx, project),
             Delete => types::default_unset(ctx, project),
+            _ => bad_method(m),
+        },
+        ["group_types", ..] if !ctx.version.at_least(11) => {
+            Err(Error::NotFound("The group types API needs microversion 3.11 or later.".into()))
+        }
+        ["group_types"] => match m {
+            Get => group_types::list(ctx),
+            Post => group_types::create(ctx),
+            _ => bad_method(m),
+        },
+        ["group_types", "default"] => match m {
+            Get => group_types::show_default(ctx),
+            _ => bad_method(m),
+        },
+        ["group_types", id] => match m {
+            Get => group_types::show(ctx, id),
+            Put => group_types::update(ctx, id),
+            Delete => group_types::delete(ctx, id),
+            _ => bad_method(m),
+        },
+        ["group_types", id, "group_specs"] => match m {
+            Get => group_types::specs_show(ctx, id),
+            Post => group_types::specs_set(ctx, id),
+            _ => bad_method(m),
+        },
+        ["group_types", id, "group_specs", key] => match m {
+            Get => group_types::spec_show(ctx, id, key),
+            Put => group_types::spec_set(ctx, id, key),
+            Delete => group_types::spec_delete(ctx, id, key),
+            _ => bad_method(m),
+        },
+        ["groups", ..] if !ctx.version.at_least(13) => {
+            Err(Error::NotFound("The groups API needs microversion 3.13 or later.".into()))
+        }
+        ["groups"] => match m {
+            Get => groups::list(ctx, false),
+            Post => groups::create(ctx),
+            _ => bad_method(m),
+        },
+        ["groups", "detail"] => match m {
+            Get => groups::list(ctx, true),
+            _ => bad_method(m),
+        },
+        ["groups", "action"] if *m == Post => groups::collection_action(ctx),
+        ["groups", id] => match m {
+            Get => groups::show(ctx, id),
+            Put => groups::update(ctx, id),
+            _ => bad_method(m),
+        },
+        ["groups", id, "action"] => match m {
+            Post => groups::action(ctx, id),
+            _ => bad_method(m),
+        },
+        ["group_snapshots", ..] if !ctx.version.at_least(14) => {
+            Err(Error::NotFound("The group snapshots API needs microversion 3.14 or later.".into()))
+        }
+        ["group_snapshots"] => match m {
+            Get => group_snapshots::list(ctx, false),
+            Post => group_snapshots::create(ctx),
+            _ => bad_method(m),
+        },
+        ["group_snapshots", "detail"] => match m {
+            Get => group_snapshots::list(ctx, true),
+            _ => bad_method(m),
+        },
+        ["group_snapshots", id] => match m {
+            Get => group_snapshots::show(ctx, id),
+            Delete => group_snapshots::delete(ctx, id),
+            _ => bad_method(m),
+        },
+        ["group_snapshots", id, "action"] => match m {
+            Post => group_snapshots::action(ctx, id),
             _ => bad_method(m),
         },
         ["resource_filters"] if ctx.version.at_least(33) => match m {

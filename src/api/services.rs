@@ -140,6 +140,8 @@ pub fn resource_filters(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let all = [
         ("volume", crate::api::params::volume_filter_names()),
         ("snapshot", vec!["name", "status", "volume_id", "metadata"]),
+        ("group", vec!["name"]),
+        ("group_snapshot", vec!["name", "status", "group_id"]),
         ("attachment", vec!["volume_id", "status", "instance_id", "attach_status"]),
         ("pool", vec!["name", "volume_type"]),
         ("volume_type", vec!["is_public", "extra_specs"]),

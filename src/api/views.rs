@@ -9,7 +9,10 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::api::Ctx;
-use crate::model::{AttachStatus, Attachment, Message, QosSpecs, Snapshot, TypeEncryption, Volume, VolumeType};
+use crate::model::{
+    AttachStatus, Attachment, Group, GroupSnapshot, GroupType, Message, QosSpecs, Snapshot, TypeEncryption, Volume,
+    VolumeType,
+};
 use crate::policy::rules;
 use crate::volume::types::spec_visible_to_users;
 
@@ -75,7 +78,7 @@ struct VolumeBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     migration_status: Gated<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    group_id: Gated<()>,
+    group_id: Gated<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     provider_id: Gated<()>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -160,7 +163,7 @@ pub fn volume<'a>(ctx: &Ctx<'_>, v: &'a Volume, view: VolumeView) -> VolumeOut<'
             consistencygroup_id: None,
             multiattach: v.multiattach,
             migration_status: gate(may(rules::VOLUME_MIG_STATUS_ATTRIBUTE), v.migration_status.as_deref()),
-            group_id: gate(mv.at_least(13), None),
+            group_id: gate(mv.at_least(13), v.group_id.map(|g| g.to_string())),
             provider_id: gate(mv.at_least(21) && admin, None),
             service_uuid: gate(mv.at_least(48), None),
             shared_targets: mv.at_least(48).then_some(false),
@@ -289,7 +292,7 @@ pub fn snapshot(ctx: &Ctx<'_>, s: &Snapshot, view: SnapshotView) -> Value {
     m.insert("created_at".into(), json!(s.created_at.to_string()));
     m.insert("updated_at".into(), json!(s.updated_at.to_string()));
     if mv.at_least(14) {
-        m.insert("group_snapshot_id".into(), Value::Null);
+        m.insert("group_snapshot_id".into(), json!(s.group_snapshot_id.map(|g| g.to_string())));
     }
     if mv.at_least(41) {
         m.insert("user_id".into(), json!(s.user_id));
@@ -326,6 +329,74 @@ pub fn attachment(a: &Attachment, detail: bool) -> Value {
         m.insert("attached_at".into(), json!(a.attach_time.map(|t| t.to_string()).unwrap_or_default()));
         m.insert("detached_at".into(), json!(a.detach_time.map(|t| t.to_string()).unwrap_or_default()));
         m.insert("connection_info".into(), flat_connection_info(a));
+    }
+    Value::Object(m)
+}
+
+/// A group type: `group_specs` only to those policy lets read them.
+pub fn group_type(ctx: &Ctx<'_>, t: &GroupType) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), json!(t.id.to_string()));
+    m.insert("name".into(), json!(t.name));
+    m.insert("description".into(), json!(t.description));
+    m.insert("is_public".into(), json!(t.is_public));
+    if ctx.caller.authorize_own(rules::GROUP_TYPE_ACCESS_SPECS).is_ok() {
+        m.insert("group_specs".into(), json!(t.group_specs));
+    }
+    Value::Object(m)
+}
+
+/// A group as create and plain lists show it: `id`, `name`.
+pub fn group_summary(g: &Group) -> Value {
+    json!({"id": g.id.to_string(), "name": g.name})
+}
+
+/// A group in full (show and `groups/detail`); `volumes` are its volumes' ids when
+/// the request asked for them (3.25 `list_volume`).
+pub fn group(ctx: &Ctx<'_>, g: &Group, volumes: Option<&[crate::ids::Id]>) -> Value {
+    let mv = ctx.version;
+    let mut m = Map::new();
+    m.insert("id".into(), json!(g.id.to_string()));
+    m.insert("status".into(), json!(g.status.as_str()));
+    m.insert("availability_zone".into(), json!(g.availability_zone));
+    m.insert("created_at".into(), json!(g.created_at.to_string()));
+    m.insert("name".into(), json!(g.name));
+    m.insert("description".into(), json!(g.description));
+    m.insert("group_type".into(), json!(g.group_type_id.to_string()));
+    m.insert("volume_types".into(), json!(g.volume_type_ids.iter().map(|t| t.to_string()).collect::<Vec<_>>()));
+    if mv.at_least(14) {
+        m.insert("group_snapshot_id".into(), json!(g.group_snapshot_id.map(|i| i.to_string())));
+        m.insert("source_group_id".into(), json!(g.source_group_id.map(|i| i.to_string())));
+    }
+    if let (true, Some(vols)) = (mv.at_least(25), volumes) {
+        m.insert("volumes".into(), json!(vols.iter().map(|v| v.to_string()).collect::<Vec<_>>()));
+    }
+    if mv.at_least(38) {
+        m.insert("replication_status".into(), json!("disabled"));
+    }
+    if mv.at_least(58) && ctx.caller.may(rules::GROUP_PROJECT_ATTRIBUTE, &g.project_id) {
+        m.insert("project_id".into(), json!(g.project_id));
+    }
+    Value::Object(m)
+}
+
+/// A group snapshot as create shows it: `id`, `name`, `group_type_id`.
+pub fn group_snapshot_summary(s: &GroupSnapshot) -> Value {
+    json!({"id": s.id.to_string(), "name": s.name, "group_type_id": s.group_type_id.to_string()})
+}
+
+/// A group snapshot in full (show and `group_snapshots/detail`).
+pub fn group_snapshot(ctx: &Ctx<'_>, s: &GroupSnapshot) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), json!(s.id.to_string()));
+    m.insert("group_id".into(), json!(s.group_id.to_string()));
+    m.insert("group_type_id".into(), json!(s.group_type_id.to_string()));
+    m.insert("status".into(), json!(s.status.as_str()));
+    m.insert("created_at".into(), json!(s.created_at.to_string()));
+    m.insert("name".into(), json!(s.name));
+    m.insert("description".into(), json!(s.description));
+    if ctx.version.at_least(58) && ctx.caller.may(rules::GROUP_SNAPSHOT_PROJECT_ATTRIBUTE, &s.project_id) {
+        m.insert("project_id".into(), json!(s.project_id));
     }
     Value::Object(m)
 }

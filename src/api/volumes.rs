@@ -35,14 +35,18 @@ pub fn create(ctx: &mut Ctx<'_>) -> Result<Reply> {
                 .into(),
         ));
     }
-    for (key, what) in
-        [("imageRef", "an image"), ("consistencygroup_id", "a consistency group"), ("group_id", "a group")]
-    {
+    for (key, what) in [("imageRef", "an image"), ("consistencygroup_id", "a consistency group")] {
         if v.get(key).is_some() {
             return Err(Error::Invalid(format!(
                 "Invalid input received: creating a volume in or from {what} is not supported by hearth."
             )));
         }
+    }
+    if v.get("group_id").is_some() && !ctx.version.at_least(13) {
+        return Err(Error::Invalid(
+            "Invalid input for volume: additional properties are not allowed (group_id needs microversion 3.13)."
+                .into(),
+        ));
     }
     if let (true, Some(b)) = (ctx.version.at_least(47), v.get("backup_id")) {
         // hearth keeps no backups, so no backup id names one.
@@ -58,6 +62,7 @@ pub fn create(ctx: &mut Ctx<'_>) -> Result<Reply> {
         metadata: v.opt_str_map("metadata")?.unwrap_or_default(),
         snapshot_id: v.opt_str("snapshot_id")?,
         source_volid: v.opt_str("source_volid")?,
+        group_id: v.opt_str("group_id")?,
     };
     if req.size == Some(0) {
         return Err(Error::Invalid("Invalid input received: size must be an integer greater than 0.".into()));

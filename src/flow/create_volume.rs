@@ -16,13 +16,18 @@
 //!    the backend made);
 //! 7. **finish**: `available`, task cleared, the pool re-measured.
 //!
+//! While a copy is being made its source cannot be deleted: delete refuses a volume
+//! or snapshot that a `creating` volume names as its source.
+//!
 //! A volume that fails for good goes to `error` with the reason in its record, and
 //! its project gets a user message (no pool: "schedule allocate volume"; the backend
 //! failed: "create volume from backend storage"), as does each backend failure that
 //! is retried elsewhere.
 //!
-//! While a copy is being made its source cannot be deleted: delete refuses a volume
-//! or snapshot that a `creating` volume names as its source.
+//! A volume made into a generic volume group (`group_id`, 3.13) is pinned to the
+//! group's pool and takes the group's zone; its type must be one of the group's. The
+//! copies that make a group from a source ([`crate::volume::groups`]) are recorded by
+//! that operation and built here by [`build`].
 //!
 //! A crash anywhere leaves a record whose task says what was in flight; see
 //! [`crate::volume::reconcile`].
@@ -61,19 +66,32 @@ pub struct NewVolume {
     pub snapshot_id: Option<String>,
     /// Clone this volume.
     pub source_volid: Option<String>,
+    /// Make it in this generic volume group.
+    pub group_id: Option<String>,
 }
 
 /// What a new volume is copied from.
 #[derive(Clone, Debug)]
-enum Source {
+pub enum Source {
     /// A snapshot (on `host`).
-    Snapshot { id: Id, host: String },
+    Snapshot {
+        /// The snapshot.
+        id: Id,
+        /// Its pool.
+        host: String,
+    },
     /// Another volume (on `host`).
-    Volume { id: Id, host: String },
+    Volume {
+        /// The volume.
+        id: Id,
+        /// Its pool.
+        host: String,
+    },
 }
 
 impl Source {
-    fn host(&self) -> &str {
+    /// The pool the source is on (and so the copy is made on).
+    pub fn host(&self) -> &str {
         match self {
             Source::Snapshot { host, .. } | Source::Volume { host, .. } => host,
         }
@@ -89,6 +107,7 @@ struct ApiCtx<'a> {
     size: u64,
     zone: String,
     source: Option<Source>,
+    group: Option<(Id, String)>,
     encryption_key_id: Option<Id>,
     reservations: Vec<Id>,
     volume: Option<Volume>,
@@ -137,6 +156,28 @@ fn check_source(
         }
         (None, None) => Ok(None),
     }
+}
+
+/// Check that a group is fit to make a volume in (exists for the caller, `available`,
+/// placed on a pool), in a transaction. Cinder also takes a `creating` group, which in
+/// Cinder is one the scheduler has not placed yet; hearth places a group as it
+/// records it, and its `creating` groups are copies being made, whose outcome a new
+/// volume must not change.
+fn check_group(core: &Core, tx: &rusqlite::Connection, caller: &Caller, id: &str) -> Result<crate::model::Group> {
+    let g = core.group_in(tx, caller, id, rules::GROUP_GET)?;
+    if g.status != crate::model::GroupStatus::Available {
+        return Err(Error::InvalidState(format!(
+            "Invalid Group: Group {} status must be available to make a volume in it, but current status is: {}.",
+            g.id, g.status
+        )));
+    }
+    if g.host.is_none() {
+        return Err(Error::InvalidState(format!(
+            "Invalid Group: Group {} is on no pool: no pool could take all its volume types.",
+            g.id
+        )));
+    }
+    Ok(g)
 }
 
 struct Extract;
@@ -190,6 +231,43 @@ impl Step<ApiCtx<'_>> for Extract {
         };
         c.size = Gib::new(size)?.get();
         core.store.read(|tx| core.check_per_volume_size(tx, &c.caller.project_id, c.size))?;
+        if let Some(gid) = &c.req.group_id {
+            let g = core.store.read(|tx| check_group(core, tx, c.caller, gid))?;
+            if c.req.volume_type.is_none() && source.is_none() {
+                return Err(Error::Invalid(
+                    "Invalid input received: volume_type must be provided when creating a volume in a group.".into(),
+                ));
+            }
+            if !g.volume_type_ids.contains(&vtype.id) {
+                return Err(Error::Invalid(format!(
+                    "Invalid input received: Invalid volume_type provided: {} (requested type must be supported by \
+                     this group).",
+                    vtype.name
+                )));
+            }
+            let host = g.host.clone().unwrap_or_default();
+            if let Some((src, _, _, _)) = &source {
+                if src.host() != host {
+                    return Err(Error::Invalid(format!(
+                        "Invalid input received: the source is on pool {} but group {} is on pool {host}; a copy is \
+                         made on its source's pool.",
+                        src.host(),
+                        g.id
+                    )));
+                }
+            }
+            if c.req.availability_zone.as_ref().is_some_and(|z| *z != g.availability_zone) {
+                return Err(Error::Invalid(format!(
+                    "Invalid input received: the volume must be in its group's availability zone {}.",
+                    g.availability_zone
+                )));
+            }
+            c.zone = g.availability_zone.clone();
+            c.group = Some((g.id, host));
+            c.source = source.map(|(src, ..)| src);
+            c.vtype = Some(vtype);
+            return Ok(());
+        }
         if let Some((src, _, _, zone)) = &source {
             if c.req.availability_zone.as_ref().is_some_and(|z| z != zone) {
                 return Err(Error::Invalid(format!(
@@ -270,6 +348,8 @@ impl Step<ApiCtx<'_>> for CreateRecord {
                 Some(Source::Volume { id, .. }) => Some(*id),
                 _ => None,
             },
+            group_id: c.group.as_ref().map(|(g, _)| *g),
+            encryption_key_id: c.encryption_key_id,
             host: None,
             task: Some(Task::Scheduling),
             error_reason: None,
@@ -279,15 +359,17 @@ impl Step<ApiCtx<'_>> for CreateRecord {
             metadata: std::mem::take(&mut c.req.metadata),
             admin_metadata: BTreeMap::new(),
             provider_auth: None,
-            encryption_key_id: c.encryption_key_id,
             attachments: Vec::new(),
         };
         let (core, caller, req) = (c.core, c.caller, &c.req);
         c.core.store.write(|tx| {
-            // The source may have changed since extract; the check and the record are
-            // one transaction, so a delete of the source either sees this copy or
+            // The source and the group may have changed since extract; the checks and
+            // the record are one transaction, so a delete of either sees this volume or
             // happened before it.
             check_source(core, tx, caller, req)?;
+            if let Some(gid) = &req.group_id {
+                check_group(core, tx, caller, gid)?;
+            }
             sv::insert(tx, &v)
         })?;
         c.volume = Some(v);
@@ -322,6 +404,7 @@ pub fn create(core: &Arc<Core>, caller: &Caller, req: NewVolume) -> Result<Volum
         size: 0,
         zone: String::new(),
         source: None,
+        group: None,
         encryption_key_id: None,
         reservations: Vec::new(),
         volume: None,
@@ -331,9 +414,12 @@ pub fn create(core: &Arc<Core>, caller: &Caller, req: NewVolume) -> Result<Volum
     let volume = ctx.volume.expect("create record ran");
     let vtype = ctx.vtype.expect("extract ran");
     let source = ctx.source;
+    let pin = ctx.group.map(|(_, host)| host);
     let v = volume.clone();
     let origin = caller.origin(&volume.project_id);
-    core.spawn_blocking("create volume", move |core| run_manager(core, v, vtype, source, origin));
+    core.spawn_blocking("create volume", move |core| {
+        build(core, v, vtype, source, pin, origin);
+    });
     Ok(volume)
 }
 
@@ -344,6 +430,7 @@ struct MgrCtx<'a> {
     volume: Volume,
     vtype: VolumeType,
     source: Option<Source>,
+    pin: Option<String>,
     pool: Option<String>,
     exclude: Vec<String>,
 }
@@ -366,11 +453,11 @@ impl Step<MgrCtx<'_>> for Schedule {
             availability_zone: &c.volume.availability_zone,
             exclude: &c.exclude,
         };
-        let pool = match &c.source {
-            // A copy is made where its source is.
-            Some(src) => {
-                c.core.scheduler.reserve_on(src.host(), &req)?;
-                src.host().to_string()
+        let pool = match &c.pin {
+            // A copy is made where its source is, a group's volume on its group's pool.
+            Some(pin) => {
+                c.core.scheduler.reserve_on(pin, &req)?;
+                pin.clone()
             }
             None => c.core.scheduler.select(&req)?,
         };
@@ -439,20 +526,30 @@ impl Step<MgrCtx<'_>> for Finish {
     }
 }
 
-/// Steps 5–7 with retries; on final failure the volume goes to `error` with the
-/// reason recorded. Each backend failure, and a final failure to schedule, is a user
-/// message (as Cinder's volume manager and scheduler record them).
-fn run_manager(core: &Arc<Core>, volume: Volume, vtype: VolumeType, source: Option<Source>, origin: Origin) {
-    // A copy can only be made on its source's pool: one attempt.
-    let attempts = if source.is_some() { 1 } else { core.config.scheduler_max_attempts };
-    let mut ctx = MgrCtx { core, origin, volume, vtype, source, pool: None, exclude: Vec::new() };
+/// Steps 5–7 of a recorded `creating` volume, with retries; on final failure the
+/// volume goes to `error` with the reason recorded. `pin` places it on that pool (a
+/// group's); a copy is always made on its source's pool. Each backend failure, and a
+/// final failure to schedule, is a user message for `origin` (as Cinder's volume
+/// manager and scheduler record them). Returns whether the volume was made.
+pub fn build(
+    core: &Arc<Core>,
+    volume: Volume,
+    vtype: VolumeType,
+    source: Option<Source>,
+    pin: Option<String>,
+    origin: Origin,
+) -> bool {
+    let pin = source.as_ref().map(|s| s.host().to_string()).or(pin);
+    // A pinned volume can only be made on that pool: one attempt.
+    let attempts = if pin.is_some() { 1 } else { core.config.scheduler_max_attempts };
+    let mut ctx = MgrCtx { core, origin, volume, vtype, source, pin, pool: None, exclude: Vec::new() };
     let mut reasons = Vec::new();
     for attempt in 1..=attempts {
         ctx.pool = None;
         match flow::run("create volume", &[&Schedule, &CreateOnBackend, &Finish], &mut ctx) {
             Ok(()) => {
                 log::info!("volume {} is available on {}", ctx.volume.id, ctx.volume.host.as_deref().unwrap_or("?"));
-                return;
+                return true;
             }
             Err(e) => {
                 log::warn!("volume {}: attempt {attempt}/{attempts}: {e}", ctx.volume.id);
@@ -478,10 +575,11 @@ fn run_manager(core: &Arc<Core>, volume: Volume, vtype: VolumeType, source: Opti
                 }
                 let degraded = !e.clean();
                 fail(&mut ctx, reasons.join("; "), degraded, (action, detail));
-                return;
+                return false;
             }
         }
     }
+    false
 }
 
 /// The volume goes to `error` with the reason, and the user gets `message`, in one

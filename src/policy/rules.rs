@@ -154,6 +154,34 @@ rules! {
     QOS_DELETE = "volume_extension:qos_specs_manage:delete", ADMIN,
         "DELETE /qos-specs/{id}; PUT /qos-specs/{id}/delete_keys";
 
+    GROUP_TYPE_CREATE = "group:group_types:create", ADMIN, "POST /group_types (3.11)";
+    GROUP_TYPE_UPDATE = "group:group_types:update", ADMIN, "PUT /group_types/{id}";
+    GROUP_TYPE_DELETE = "group:group_types:delete", ADMIN, "DELETE /group_types/{id}";
+    GROUP_TYPE_ACCESS_SPECS = "group:access_group_types_specs", ADMIN,
+        "group_specs in GET /group_types, /group_types/{id}";
+    GROUP_SPECS_GET_ALL = "group:group_types_specs:get_all", ADMIN, "GET /group_types/{id}/group_specs";
+    GROUP_SPECS_GET = "group:group_types_specs:get", ADMIN, "GET /group_types/{id}/group_specs/{key}";
+    GROUP_SPECS_CREATE = "group:group_types_specs:create", ADMIN, "POST /group_types/{id}/group_specs";
+    GROUP_SPECS_UPDATE = "group:group_types_specs:update", ADMIN, "PUT /group_types/{id}/group_specs/{key}";
+    GROUP_SPECS_DELETE = "group:group_types_specs:delete", ADMIN, "DELETE /group_types/{id}/group_specs/{key}";
+    GROUP_GET_ALL = "group:get_all", READER, "GET /groups, /groups/detail (3.13)";
+    GROUP_CREATE = "group:create", MEMBER, "POST /groups; create-from-src on /groups/action (3.14)";
+    GROUP_GET = "group:get", READER, "GET /groups/{id}";
+    GROUP_UPDATE = "group:update", MEMBER, "PUT /groups/{id}";
+    GROUP_PROJECT_ATTRIBUTE = "group:group_project_attribute", ADMIN,
+        "project_id in GET /groups/{id}, /groups/detail (3.58)";
+    GROUP_DELETE = "group:delete", MEMBER, "delete on /groups/{id}/action";
+    GROUP_RESET_STATUS = "group:reset_status", ADMIN, "reset_status on /groups/{id}/action (3.20)";
+    GROUP_SNAPSHOT_GET_ALL = "group:get_all_group_snapshots", READER,
+        "GET /group_snapshots, /group_snapshots/detail (3.14)";
+    GROUP_SNAPSHOT_CREATE = "group:create_group_snapshot", MEMBER, "POST /group_snapshots";
+    GROUP_SNAPSHOT_GET = "group:get_group_snapshot", READER, "GET /group_snapshots/{id}";
+    GROUP_SNAPSHOT_DELETE = "group:delete_group_snapshot", MEMBER, "DELETE /group_snapshots/{id}";
+    GROUP_SNAPSHOT_PROJECT_ATTRIBUTE = "group:group_snapshot_project_attribute", ADMIN,
+        "project_id in GET /group_snapshots/{id}, /group_snapshots/detail (3.58)";
+    GROUP_SNAPSHOT_RESET_STATUS = "group:reset_group_snapshot_status", ADMIN,
+        "reset_status on /group_snapshots/{id}/action (3.19)";
+
     QUOTAS_SHOW = "volume_extension:quotas:show", READER,
         "GET /os-quota-sets/{project}[?usage=True], /os-quota-sets/{project}/defaults";
     QUOTAS_UPDATE = "volume_extension:quotas:update", ADMIN, "PUT /os-quota-sets/{project}";

@@ -296,6 +296,35 @@ impl Scheduler {
         }
     }
 
+    /// Choose the pool of a generic volume group: one that every volume type of the
+    /// group may be placed on (each passes the filters with no size), the roomiest by
+    /// the weigher. Nothing is charged: the group's volumes are, as they are made.
+    pub fn select_group(&self, types: &[crate::model::VolumeType], availability_zone: &str) -> Result<String> {
+        let pools = self.lock();
+        let mut reasons = Vec::new();
+        let mut best: Option<(&String, f64)> = None;
+        for (name, p) in pools.iter() {
+            let refused = types.iter().find_map(|t| {
+                p.refuse(&Request { size_gb: 0, volume_type: t, availability_zone, exclude: &[] })
+                    .map(|why| format!("{why} (volume type {})", t.name))
+            });
+            if let Some(why) = refused {
+                reasons.push(why);
+                continue;
+            }
+            let free = types.iter().map(|t| p.virtual_free_gb(t)).fold(f64::INFINITY, f64::min);
+            let w = free * self.weight_multiplier;
+            if best.is_none_or(|(_, bw)| w > bw) {
+                best = Some((name, w));
+            }
+        }
+        match best {
+            Some((name, _)) => Ok(name.clone()),
+            None if reasons.is_empty() => Err(Error::NoValidHost("no pools are configured".into())),
+            None => Err(Error::NoValidHost(reasons.join("; "))),
+        }
+    }
+
     /// Whether a pool can take `r` (extend: the growth) now, charging it if so.
     pub fn reserve_on(&self, pool: &str, r: &Request<'_>) -> Result<()> {
         let mut pools = self.lock();
@@ -467,6 +496,21 @@ mod tests {
             .collect();
         let ok = handles.into_iter().map(|h| h.join().unwrap()).filter(|x| *x).count();
         assert_eq!(ok, 10);
+    }
+
+    #[test]
+    fn a_group_goes_where_all_its_types_fit() {
+        let (a, b) = (vtype(&[("volume_backend_name", "a")]), vtype(&[("volume_backend_name", "b")]));
+        let any = vtype(&[]);
+        let s = Scheduler::new(vec![pool("a", 100, 100, 0, true), pool("b", 50, 50, 0, true)], 1.0);
+        assert_eq!(s.select_group(&[a.clone(), any.clone()], "nova").unwrap(), "h@a#a");
+        assert_eq!(s.select_group(&[any.clone(), b.clone()], "nova").unwrap(), "h@b#b");
+        assert_eq!(s.select_group(std::slice::from_ref(&any), "nova").unwrap(), "h@a#a");
+        let err = s.select_group(&[a, b], "nova").unwrap_err().to_string();
+        assert!(err.contains("CapabilitiesFilter"), "{err}");
+        assert!(matches!(s.select_group(&[any], "elsewhere"), Err(Error::NoValidHost(_))));
+        // Nothing is charged.
+        assert!(s.pools().iter().all(|p| p.pending_gb == 0));
     }
 
     #[test]

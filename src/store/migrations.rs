@@ -16,6 +16,7 @@ const MIGRATIONS: &[Migration] = &[
     project_default_types,
     quota_classes_and_frozen_services,
     qos_encryption_messages,
+    generic_groups,
 ];
 
 /// How many migrations exist (the schema version of a current store).
@@ -244,6 +245,68 @@ fn qos_encryption_messages(tx: &Transaction<'_>) -> Result<()> {
          CREATE INDEX messages_project_created ON messages (project_id, created_at, id);
          CREATE INDEX messages_created ON messages (created_at, id);
          CREATE INDEX messages_expires ON messages (expires_at);",
+    )?;
+    Ok(())
+}
+
+/// Generic volume groups: group types and their specs, groups (with the volume types
+/// they allow), group snapshots; volumes name their group, snapshots their group
+/// snapshot.
+fn generic_groups(tx: &Transaction<'_>) -> Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE group_types (
+             id TEXT PRIMARY KEY,
+             name TEXT NOT NULL UNIQUE,
+             description TEXT,
+             is_public INTEGER NOT NULL,
+             created_at TEXT NOT NULL,
+             updated_at TEXT NOT NULL);
+         CREATE TABLE group_type_specs (
+             group_type_id TEXT NOT NULL REFERENCES group_types(id) ON DELETE CASCADE,
+             key TEXT NOT NULL,
+             value TEXT NOT NULL,
+             PRIMARY KEY (group_type_id, key));
+         CREATE TABLE groups (
+             id TEXT PRIMARY KEY,
+             project_id TEXT NOT NULL,
+             user_id TEXT NOT NULL,
+             name TEXT,
+             description TEXT,
+             status TEXT NOT NULL,
+             availability_zone TEXT NOT NULL,
+             group_type_id TEXT NOT NULL REFERENCES group_types(id),
+             host TEXT,
+             group_snapshot_id TEXT,
+             source_group_id TEXT,
+             error_reason TEXT,
+             created_at TEXT NOT NULL,
+             updated_at TEXT NOT NULL);
+         CREATE INDEX groups_project_created ON groups (project_id, created_at, id);
+         CREATE INDEX groups_status ON groups (status);
+         CREATE TABLE group_volume_types (
+             group_id TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+             volume_type_id TEXT NOT NULL REFERENCES volume_types(id),
+             position INTEGER NOT NULL,
+             PRIMARY KEY (group_id, volume_type_id));
+         CREATE INDEX group_volume_types_type ON group_volume_types (volume_type_id);
+         CREATE TABLE group_snapshots (
+             id TEXT PRIMARY KEY,
+             project_id TEXT NOT NULL,
+             user_id TEXT NOT NULL,
+             group_id TEXT NOT NULL REFERENCES groups(id),
+             group_type_id TEXT NOT NULL REFERENCES group_types(id),
+             name TEXT,
+             description TEXT,
+             status TEXT NOT NULL,
+             error_reason TEXT,
+             created_at TEXT NOT NULL,
+             updated_at TEXT NOT NULL);
+         CREATE INDEX group_snapshots_project_created ON group_snapshots (project_id, created_at, id);
+         CREATE INDEX group_snapshots_group ON group_snapshots (group_id);
+         ALTER TABLE volumes ADD COLUMN group_id TEXT REFERENCES groups(id);
+         CREATE INDEX volumes_group ON volumes (group_id);
+         ALTER TABLE snapshots ADD COLUMN group_snapshot_id TEXT REFERENCES group_snapshots(id);
+         CREATE INDEX snapshots_group_snapshot ON snapshots (group_snapshot_id);",
     )?;
     Ok(())
 }

@@ -11,6 +11,7 @@
 
 pub mod attachments;
 pub mod encryption;
+pub mod groups;
 pub mod messages;
 mod migrations;
 pub mod qos;

@@ -1,7 +1,7 @@
 //! Quota limits per project, usage derived from the records, and reservations.
 //!
-//! Usage is never stored as a counter: it is counted from the volume rows themselves,
-//! so it cannot drift from what exists, even across crashes. In-flight requests hold
+//! Usage is never stored as a counter: it is counted from the rows themselves (volumes,
+//! snapshots, groups), so it cannot drift from what exists, even across crashes. In-flight requests hold
 //! *reservations* (rows) between their check and their commit; start-up clears the
 //! reservations of a previous process, whose requests are gone.
 
@@ -107,6 +107,9 @@ pub fn usage(conn: &Connection, project: &str) -> Result<QuotaUsage> {
         u.in_use.insert(format!("snapshots_{name}"), n);
         *u.in_use.entry(format!("gigabytes_{name}")).or_insert(0) += gb;
     }
+    let groups: i64 =
+        conn.prepare_cached("SELECT COUNT(*) FROM groups WHERE project_id = ?1")?.query_row([project], |r| r.get(0))?;
+    u.in_use.insert("groups".into(), groups);
     u.in_use.insert("volumes".into(), volumes);
     u.in_use.insert("snapshots".into(), snapshots);
     u.in_use.insert("gigabytes".into(), gigabytes);

@@ -14,7 +14,8 @@ use super::volumes::keyset_after;
 use crate::query::{SnapshotQuery, SortDir};
 
 const COLUMNS: &str = "s.id, s.project_id, s.user_id, s.volume_id, s.name, s.description, s.size, s.status,
-     s.progress, s.volume_type_id, s.host, s.task, s.error_reason, s.consumes_quota, s.created_at, s.updated_at";
+     s.progress, s.volume_type_id, s.host, s.task, s.error_reason, s.consumes_quota, s.created_at, s.updated_at,
+     s.group_snapshot_id";
 
 fn conversion(what: &str, v: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -43,6 +44,10 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Snapshot> {
         status: status.parse().map_err(|_| conversion("status", &status))?,
         progress: row.get(8)?,
         volume_type_id: id_at(row, 9)?,
+        group_snapshot_id: {
+            let g: Option<String> = row.get(16)?;
+            g.map(|g| Id::parse(&g).ok_or_else(|| conversion("id", &g))).transpose()?
+        },
         host: row.get(10)?,
         task: task.map(|t| Task::from_db(&t).ok_or_else(|| conversion("task", &t))).transpose()?,
         error_reason: row.get(12)?,
@@ -79,8 +84,9 @@ fn load_metadata(conn: &Connection, snaps: &mut [Snapshot]) -> Result<()> {
 pub fn insert(conn: &Connection, s: &Snapshot) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO snapshots (id, project_id, user_id, volume_id, name, description, size, status,
-             progress, volume_type_id, host, task, error_reason, consumes_quota, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+             progress, volume_type_id, host, task, error_reason, consumes_quota, created_at, updated_at,
+             group_snapshot_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?
     .execute(params![
         s.id.to_string(),
@@ -99,6 +105,7 @@ pub fn insert(conn: &Connection, s: &Snapshot) -> Result<()> {
         s.consumes_quota,
         s.created_at.to_string(),
         s.updated_at.to_string(),
+        s.group_snapshot_id.map(|g| g.to_string()),
     ])?;
     replace_metadata(conn, s.id, &s.metadata)
 }
@@ -167,6 +174,16 @@ pub fn of_volume(conn: &Connection, volume: Id) -> Result<Vec<Snapshot>> {
         "SELECT {COLUMNS} FROM snapshots s WHERE s.volume_id = ?1 ORDER BY s.created_at, s.id"
     ))?;
     let mut out = stmt.query_map([volume.to_string()], from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    load_metadata(conn, &mut out)?;
+    Ok(out)
+}
+
+/// The snapshots taken as part of a group snapshot, oldest first.
+pub fn of_group_snapshot(conn: &Connection, group_snapshot: Id) -> Result<Vec<Snapshot>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM snapshots s WHERE s.group_snapshot_id = ?1 ORDER BY s.created_at, s.id"
+    ))?;
+    let mut out = stmt.query_map([group_snapshot.to_string()], from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
     load_metadata(conn, &mut out)?;
     Ok(out)
 }

@@ -31,6 +31,7 @@ fn expr(field: VolumeField) -> &'static str {
         VolumeField::VolumeTypeId => "v.volume_type_id",
         VolumeField::AttachStatus => "v.attach_status",
         VolumeField::MigrationStatus => "COALESCE(v.migration_status, '')",
+        VolumeField::GroupId => "COALESCE(v.group_id, '')",
     }
 }
 
@@ -46,7 +47,8 @@ fn sql_value(v: &Scalar) -> Value {
 const COLUMNS: &str = "v.id, v.project_id, v.user_id, v.name, v.description, v.size, v.status,
      v.attach_status, v.migration_status, v.availability_zone, v.bootable, v.multiattach,
      v.volume_type_id, t.name, v.snapshot_id, v.source_volid, v.host, v.task,
-     v.error_reason, v.consumes_quota, v.created_at, v.updated_at, v.provider_auth, v.encryption_key_id";
+     v.error_reason, v.consumes_quota, v.created_at, v.updated_at, v.provider_auth, v.encryption_key_id,
+     v.group_id";
 
 fn id_col(row: &Row<'_>, i: usize) -> rusqlite::Result<Id> {
     let s: String = row.get(i)?;
@@ -79,6 +81,7 @@ fn volume_from_row(row: &Row<'_>) -> rusqlite::Result<Volume> {
         volume_type_name: row.get(13)?,
         snapshot_id: opt_id_col(row, 14)?,
         source_volid: opt_id_col(row, 15)?,
+        group_id: opt_id_col(row, 24)?,
         host: row.get(16)?,
         task: match task {
             None => None,
@@ -136,9 +139,9 @@ pub fn insert(conn: &Connection, v: &Volume) -> Result<()> {
         "INSERT INTO volumes (id, project_id, user_id, name, description, size, status,
              attach_status, migration_status, availability_zone, bootable, multiattach,
              volume_type_id, snapshot_id, source_volid, host, task, error_reason,
-             consumes_quota, created_at, updated_at, provider_auth, encryption_key_id)
+             consumes_quota, created_at, updated_at, provider_auth, encryption_key_id, group_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-             ?18, ?19, ?20, ?21, ?22, ?23)",
+             ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
     )?
     .execute(params![
         v.id.to_string(),
@@ -164,6 +167,7 @@ pub fn insert(conn: &Connection, v: &Volume) -> Result<()> {
         v.updated_at.to_string(),
         v.provider_auth,
         v.encryption_key_id.map(|i| i.to_string()),
+        v.group_id.map(|g| g.to_string()),
     ])?;
     replace_metadata(conn, v.id, &v.metadata, false)?;
     replace_metadata(conn, v.id, &v.admin_metadata, true)?;
@@ -188,7 +192,7 @@ pub fn save(conn: &Connection, v: &Volume) -> Result<()> {
             "UPDATE volumes SET name = ?2, description = ?3, size = ?4, status = ?5,
                  attach_status = ?6, migration_status = ?7, bootable = ?8, host = ?9,
                  task = ?10, error_reason = ?11, updated_at = ?12, provider_auth = ?13,
-                 encryption_key_id = ?14
+                 encryption_key_id = ?14, group_id = ?15
              WHERE id = ?1",
         )?
         .execute(params![
@@ -206,6 +210,7 @@ pub fn save(conn: &Connection, v: &Volume) -> Result<()> {
             v.updated_at.to_string(),
             v.provider_auth,
             v.encryption_key_id.map(|i| i.to_string()),
+            v.group_id.map(|g| g.to_string()),
         ])?;
     if n == 0 {
         return Err(Error::NotFound(format!("Volume {} could not be found.", v.id)));
@@ -268,6 +273,20 @@ pub fn being_copied_from(conn: &Connection, source: Id) -> Result<u64> {
         )?
         .query_row([source.to_string()], |r| r.get(0))?;
     Ok(n as u64)
+}
+
+/// The volumes of a group, oldest first.
+pub fn in_group(conn: &Connection, group: Id) -> Result<Vec<Volume>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM volumes v JOIN volume_types t ON t.id = v.volume_type_id
+         WHERE v.group_id = ?1 ORDER BY v.created_at, v.id"
+    );
+    let mut out = conn
+        .prepare_cached(&sql)?
+        .query_map([group.to_string()], volume_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    load_metadata(conn, &mut out)?;
+    Ok(out)
 }
 
 /// Every volume placed on `host` (a pool's full name).
@@ -459,6 +478,7 @@ mod tests {
             volume_type_name: "__DEFAULT__".into(),
             snapshot_id: None,
             source_volid: None,
+            group_id: None,
             host: None,
             task: None,
             error_reason: None,

@@ -1,6 +1,6 @@
-//! The core: volumes, volume types (with their QoS specs and encryption), quotas,
-//! pools and services, user messages, and the background work that makes volumes
-//! real.
+//! The core: volumes, snapshots, volume types (with their QoS specs and encryption),
+//! generic volume groups, quotas, pools and services, user messages, and the
+//! background work that makes volumes real.
 //!
 //! [`Core`] is what the API calls. Every state change is a compare-and-set inside one
 //! store transaction (load, check the state machine in [`state`], save), so concurrent
@@ -10,6 +10,9 @@
 
 pub mod attach;
 pub mod encryption;
+pub mod group_snapshots;
+pub mod group_types;
+pub mod groups;
 pub mod messages;
 pub mod qos;
 pub mod quotas;

@@ -40,6 +40,11 @@ pub fn volume_needs(size: u64, type_name: &str, count: i64) -> Vec<Need> {
 }
 
 fn over_quota(resource: &str, limit: i64, used: i64, delta: i64) -> Error {
+    if resource == "groups" {
+        return Error::OverQuota(format!(
+            "GroupLimitExceeded: Maximum number of groups allowed ({limit}) exceeded for quota 'groups'."
+        ));
+    }
     if resource == "gigabytes" || resource.starts_with("gigabytes_") {
         Error::OverQuota(format!(
             "VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds allowed {resource} \

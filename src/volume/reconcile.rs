@@ -11,9 +11,15 @@
 //!      volume in one rename, so it is idempotent too).
 //! 4. Each snapshot with recorded work likewise: `creating` becomes `available` when
 //!    its pool holds it, else `error`; `deleting` is resumed.
-//! 5. Exports are rebuilt for every attachment that holds a connection, and what the
+//!    Volumes of a `deleting` group and snapshots of a `deleting` group snapshot are
+//!    left to step 5, which deletes them in the group's order.
+//! 5. Generic volume groups and group snapshots, now that their members are settled:
+//!    a `creating` group (made from a source) becomes `available` when every volume
+//!    is, else `error`; a `creating` group snapshot `available` when every snapshot
+//!    is, else `error`; a `deleting` one resumes deleting its members, then itself.
+//! 6. Exports are rebuilt for every attachment that holds a connection, and what the
 //!    exports hold that no attachment explains (a target, a host let in) is removed.
-//! 6. Backend objects named like hearth's that no record explains are reported in the
+//! 7. Backend objects named like hearth's that no record explains are reported in the
 //!    log and left alone.
 
 use std::collections::BTreeSet;
@@ -21,8 +27,9 @@ use std::sync::Arc;
 
 use crate::error::Result;
 use crate::ids::Timestamp;
+use crate::model::{GroupSnapshotStatus, GroupStatus};
 use crate::model::{Snapshot, SnapshotStatus, Task, Volume, VolumeStatus};
-use crate::store::{quotas as q, snapshots as ss, volumes as sv};
+use crate::store::{groups as sg, quotas as q, snapshots as ss, volumes as sv};
 use crate::volume::messages::{new_request_id, Origin};
 use crate::volume::Core;
 
@@ -41,6 +48,8 @@ pub struct Report {
     pub resumed: usize,
     /// Snapshots settled (finished, failed or resumed).
     pub snapshots: usize,
+    /// Groups and group snapshots settled (decided or resumed).
+    pub groups: usize,
     /// Exports rebuilt.
     pub exports: usize,
     /// Exports, or hosts in them, removed because no attachment explains them.
@@ -63,12 +72,61 @@ pub fn run(core: &Arc<Core>) -> Result<Report> {
             Err(e) => log::error!("reconcile: cannot clean pool {name}: {e}"),
         }
     }
+    // Members of groups and group snapshots being deleted are deleted by step 5.
+    let groups = core.store.read(|tx| sg::unsettled_groups(tx))?;
+    let group_snapshots = core.store.read(|tx| sg::unsettled_snapshots(tx))?;
+    let mut group_members = BTreeSet::new();
+    let mut group_snapshot_members = BTreeSet::new();
+    core.store.read(|tx| {
+        for g in groups.iter().filter(|g| g.status == GroupStatus::Deleting) {
+            group_members.extend(sv::in_group(tx, g.id)?.into_iter().map(|v| v.id));
+        }
+        for gs in group_snapshots.iter().filter(|s| s.status == GroupSnapshotStatus::Deleting) {
+            group_snapshot_members.extend(ss::of_group_snapshot(tx, gs.id)?.into_iter().map(|s| s.id));
+        }
+        Ok(())
+    })?;
     for v in core.store.read(|tx| sv::unsettled(tx))? {
-        settle(core, v, &mut report)?;
+        if !group_members.contains(&v.id) {
+            settle(core, v, &mut report)?;
+        }
     }
     for s in core.store.read(|tx| ss::unsettled(tx))? {
-        settle_snapshot(core, s)?;
-        report.snapshots += 1;
+        if !group_snapshot_members.contains(&s.id) {
+            settle_snapshot(core, s)?;
+            report.snapshots += 1;
+        }
+    }
+    for g in groups {
+        report.groups += 1;
+        if g.status == GroupStatus::Deleting {
+            log::info!("reconcile: resuming the delete of group {}", g.id);
+            let members = core.store.read(|tx| sv::in_group(tx, g.id))?;
+            let doomed: Vec<Volume> = members
+                .into_iter()
+                .filter(|v| v.status == VolumeStatus::Deleting || v.task == Some(Task::BackendDelete))
+                .collect();
+            core.spawn_blocking("resume group delete", move |core| core.finish_delete_group(g.id, doomed));
+        } else {
+            core.conclude_group_create(g.id);
+        }
+    }
+    for gs in group_snapshots {
+        report.groups += 1;
+        if gs.status == GroupSnapshotStatus::Deleting {
+            log::info!("reconcile: resuming the delete of group snapshot {}", gs.id);
+            let snaps = core.store.read(|tx| ss::of_group_snapshot(tx, gs.id))?;
+            let doomed: Vec<Snapshot> = snaps
+                .into_iter()
+                .filter(|s| s.status == SnapshotStatus::Deleting || s.task == Some(Task::BackendDelete))
+                .collect();
+            let origin = Origin { project_id: gs.project_id.clone(), request_id: new_request_id() };
+            core.spawn_blocking("resume group snapshot delete", move |core| {
+                core.finish_delete_group_snapshot(gs.id, doomed, &origin)
+            });
+        } else {
+            core.conclude_group_snapshot_create(gs.id);
+        }
     }
     report.exports = core.restore_exports()?;
     report.exports_pruned = core.prune_exports()?;

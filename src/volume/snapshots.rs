@@ -49,7 +49,7 @@ fn not_found(id: &str) -> Error {
 }
 
 /// The quota a snapshot of `size` GiB of type `type_name` needs.
-fn snapshot_needs(size: u64, type_name: &str) -> Vec<Need> {
+pub(crate) fn snapshot_needs(size: u64, type_name: &str) -> Vec<Need> {
     let size = size as i64;
     vec![
         Need { resource: "snapshots".into(), delta: 1 },
@@ -127,6 +127,7 @@ impl Core {
                 status: SnapshotStatus::Creating,
                 progress: "0%".into(),
                 volume_type_id: v.volume_type_id,
+                group_snapshot_id: None,
                 host: Some(host),
                 task: Some(Task::BackendCreate),
                 error_reason: None,
@@ -219,6 +220,12 @@ impl Core {
 
     /// Mark a snapshot for deletion in an open transaction (checks included).
     fn mark_snapshot_deleting(&self, tx: &Connection, s: &mut Snapshot, force: bool) -> Result<()> {
+        if let Some(gs) = s.group_snapshot_id {
+            return Err(Error::InvalidState(format!(
+                "Invalid snapshot: Snapshot {} must not be part of a group: it goes with group snapshot {gs}.",
+                s.id
+            )));
+        }
         let deletable = matches!(s.status, SnapshotStatus::Available | SnapshotStatus::Error);
         if !force && !deletable {
             return Err(Error::InvalidState(format!(

@@ -99,6 +99,7 @@ mod tests {
             volume_type_name: "t".into(),
             snapshot_id: None,
             source_volid: None,
+            group_id: None,
             host: None,
             task: None,
             error_reason: None,

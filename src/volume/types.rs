@@ -222,6 +222,12 @@ impl Core {
                     t.id
                 )));
             }
+            if crate::store::groups::groups_allowing_volume_type(tx, t.id)? > 0 {
+                return Err(Error::Invalid(format!(
+                    "Target volume type is still in use. Volume type {} is used by groups.",
+                    t.id
+                )));
+            }
             if st::volume_count(tx, t.id)? > 0 {
                 return Err(Error::Invalid(format!(
                     "Target volume type is still in use. Volume type {} is used by volumes.",

@@ -159,6 +159,13 @@ impl Core {
         }
         let gone = self.store.write(|tx| {
             let mut v = self.volume_in(tx, caller, id, rule)?;
+            if let Some(g) = v.group_id {
+                return Err(Error::InvalidState(format!(
+                    "Invalid volume: Volume {} must not belong to a group: remove it from group {g} first, or \
+                     delete the group with delete-volumes.",
+                    v.id
+                )));
+            }
             state::check_delete(&v, force)?;
             if !v.attachments.is_empty() {
                 return Err(Error::InvalidState(format!(
@@ -360,6 +367,12 @@ impl Core {
                 )));
             }
             self.check_not_frozen(v.host.as_deref(), &format!("volume {}", v.id))?;
+            if let Some(g) = v.group_id {
+                return Err(Error::InvalidState(format!(
+                    "Invalid volume: Volume {} must not be part of a group to be retyped; it is in group {g}.",
+                    v.id
+                )));
+            }
             let new = self.type_by_name_or_id(tx, caller, new_type)?;
             if new.id == v.volume_type_id {
                 return Err(Error::Invalid(format!(
