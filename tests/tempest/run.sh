@@ -358,7 +358,8 @@ src=0
     { log=$results/stestr-last.err; die "no results: stestr last failed (tempest run exited $rc)"; }
 cp "$ws/logs/tempest.log" "$results/" 2>/dev/null || true
 src=0
-"$venv/bin/python" "$here/summarize.py" "$results/tempest.subunit" --out "$results" --wall "$wall" || src=$?
+"$venv/bin/python" "$here/summarize.py" "$results/tempest.subunit" --out "$results" --wall "$wall" \
+    --expected-skips "$here/skips.txt" || src=$?
 if [[ $rc -eq 0 && $src -ne 0 ]]; then rc=$src; fi
 if [[ $rc -ne 0 && $src -eq 0 ]]; then
     echo "tempest/run.sh: tempest run exited $rc although no test failed (see $results/tempest-run.log)" >&2

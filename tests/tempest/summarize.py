@@ -1,10 +1,13 @@
 """Summarize a tempest (stestr) run from its subunit v2 stream.
 
-  summarize.py RESULTS.subunit --out DIR [--wall SECONDS]
+  summarize.py RESULTS.subunit --out DIR [--wall SECONDS] [--expected-skips FILE]
 
 Writes DIR/summary.json (counts, every test with status and duration, skip reasons)
 and DIR/failures.txt (each failing test with its traceback), prints the counts and the
-failing tests, and exits 1 when a test failed or none ran. Run with the tempest venv's
+failing tests, and exits 1 when a test failed or none ran. With --expected-skips, every
+test tempest skipped must match a line of FILE (a regex, then `# reason`), and every
+line must match a skipped test: a new skip, or a listed one that no longer happens
+(remove it: the list only shrinks), fails the run too. Run with the tempest venv's
 python (python-subunit and testtools come with tempest).
 """
 
@@ -36,6 +39,8 @@ def main() -> int:
     ap.add_argument("stream", type=Path)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--wall", type=float, default=None, help="wall time of the run, seconds")
+    ap.add_argument("--expected-skips", type=Path, default=None,
+                    help="regexes (one per line, '# reason' after) of the skips that are known")
     a = ap.parse_args()
 
     tests: list[dict] = []
@@ -99,7 +104,30 @@ def main() -> int:
     if not rows:
         print("no test ran", file=sys.stderr)
         return 1
-    return 1 if counts["failed"] else 0
+    bad_skips = check_skips(a.expected_skips, [r["id"] for r in rows if r["status"] == "skipped"])
+    return 1 if counts["failed"] or bad_skips else 0
+
+
+def check_skips(path: Path | None, skipped: list[str]) -> bool:
+    """Whether the skips differ from the list in `path` (printed when they do)."""
+    if path is None:
+        return False
+    import re
+
+    patterns = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        regex, _, reason = line.partition(" #")
+        patterns.append((re.compile(regex.strip()), reason.strip()))
+    unexpected = [t for t in skipped if not any(p.search(t) for p, _ in patterns)]
+    stale = [p.pattern for p, _ in patterns if not any(p.search(t) for t in skipped)]
+    for t in unexpected:
+        print(f"UNEXPECTED SKIP {t} (not in {path}: find out why, fix it or list it with its reason)")
+    for p in stale:
+        print(f"NO LONGER SKIPPED {p} (remove it from {path}: the list only shrinks)")
+    return bool(unexpected or stale)
 
 
 if __name__ == "__main__":
