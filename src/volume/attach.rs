@@ -24,7 +24,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::export::{Chap, Connector, ExportTarget};
-use crate::ids::{Id, Timestamp};
+use crate::ids::{random_token, Id, Timestamp};
 use crate::model::{AttachMode, AttachStatus, Attachment, Volume, VolumeStatus};
 use crate::policy::rules;
 use crate::query::AttachmentQuery;
@@ -747,39 +747,5 @@ impl Core {
             }
         }
         Ok(pruned)
-    }
-}
-
-/// A random token of `n` characters from [A-Za-z0-9], read from the kernel's
-/// generator (rejection sampling keeps every character equally likely).
-pub fn random_token(n: usize) -> String {
-    use std::io::Read;
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let limit = (256 / ALPHABET.len() * ALPHABET.len()) as u8;
-    let mut out = String::with_capacity(n);
-    let mut urandom = std::fs::File::open("/dev/urandom").expect("/dev/urandom is readable");
-    let mut buf = [0u8; 64];
-    while out.len() < n {
-        urandom.read_exact(&mut buf).expect("/dev/urandom is readable");
-        for b in buf.iter().filter(|b| **b < limit) {
-            if out.len() == n {
-                break;
-            }
-            out.push(ALPHABET[*b as usize % ALPHABET.len()] as char);
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_are_random_and_alphanumeric() {
-        let (a, b) = (random_token(20), random_token(20));
-        assert_eq!(a.len(), 20);
-        assert_ne!(a, b);
-        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
     }
 }

@@ -24,8 +24,7 @@ use crate::policy::rules;
 use crate::query::GroupQuery;
 use crate::store::{groups as sg, quotas as q, snapshots as ss, volumes as sv};
 use crate::volume::messages::Origin;
-use crate::volume::quotas::Need;
-use crate::volume::snapshots::snapshot_needs;
+use crate::volume::quotas::{snapshot_needs, Need};
 use crate::volume::{Caller, Core};
 
 fn not_found(id: &str) -> Error {

@@ -39,6 +39,17 @@ pub fn volume_needs(size: u64, type_name: &str, count: i64) -> Vec<Need> {
     ]
 }
 
+/// The amounts a snapshot of `size` GiB of type `type_name` needs.
+pub fn snapshot_needs(size: u64, type_name: &str) -> Vec<Need> {
+    let size = size as i64;
+    vec![
+        Need { resource: "snapshots".into(), delta: 1 },
+        Need { resource: "gigabytes".into(), delta: size },
+        Need { resource: format!("snapshots_{type_name}"), delta: 1 },
+        Need { resource: format!("gigabytes_{type_name}"), delta: size },
+    ]
+}
+
 fn over_quota(resource: &str, limit: i64, used: i64, delta: i64) -> Error {
     if resource == "groups" {
         return Error::OverQuota(format!(
@@ -112,22 +123,35 @@ impl Core {
         Ok(m)
     }
 
-    /// Check `needs` against the project's limits and reserve them, in the caller's
-    /// write transaction. Returns the reservation ids to release on commit or undo.
-    pub fn reserve_quota(&self, tx: &Connection, project: &str, needs: &[Need]) -> Result<Vec<Id>> {
-        let limits = self.quota_limits_in(tx, project)?;
-        let usage = q::usage(tx, project)?;
-        for n in needs.iter().filter(|n| n.delta > 0) {
-            let limit = limits.get(&n.resource).copied().unwrap_or(-1);
+    /// Refuse (413) unless the project has room for `needs` beside what it uses and
+    /// has reserved. Enough on its own for a change committed in the same transaction
+    /// as the check: its records count at once, no reservation is needed.
+    pub fn check_quota(&self, conn: &Connection, project: &str, needs: &[Need]) -> Result<()> {
+        let limits = self.quota_limits_in(conn, project)?;
+        let usage = q::usage(conn, project)?;
+        // Needs of several objects may name the same resource: they add up.
+        let mut total: BTreeMap<&str, i64> = BTreeMap::new();
+        for n in needs {
+            *total.entry(n.resource.as_str()).or_insert(0) += n.delta;
+        }
+        for (resource, delta) in total.into_iter().filter(|(_, d)| *d > 0) {
+            let limit = limits.get(resource).copied().unwrap_or(-1);
             if limit < 0 {
                 continue;
             }
-            let used = usage.in_use.get(&n.resource).copied().unwrap_or(0)
-                + usage.reserved.get(&n.resource).copied().unwrap_or(0);
-            if used + n.delta > limit {
-                return Err(over_quota(&n.resource, limit, used, n.delta));
+            let used =
+                usage.in_use.get(resource).copied().unwrap_or(0) + usage.reserved.get(resource).copied().unwrap_or(0);
+            if used + delta > limit {
+                return Err(over_quota(resource, limit, used, delta));
             }
         }
+        Ok(())
+    }
+
+    /// Check `needs` against the project's limits and reserve them, in the caller's
+    /// write transaction. Returns the reservation ids to release on commit or undo.
+    pub fn reserve_quota(&self, tx: &Connection, project: &str, needs: &[Need]) -> Result<Vec<Id>> {
+        self.check_quota(tx, project, needs)?;
         let rs: Vec<Reservation> = needs
             .iter()
             .filter(|n| n.delta != 0)

@@ -17,7 +17,7 @@ use crate::policy::rules;
 use crate::query::SnapshotQuery;
 use crate::store::{quotas as q, snapshots as ss, volumes as sv};
 use crate::volume::messages::{action, detail, detail_for, Origin, Resource};
-use crate::volume::quotas::Need;
+use crate::volume::quotas::snapshot_needs;
 use crate::volume::{Caller, Core, MetadataWrite};
 
 /// A snapshot to take.
@@ -46,17 +46,6 @@ pub struct SnapshotUpdate {
 
 fn not_found(id: &str) -> Error {
     Error::NotFound(format!("Snapshot {id} could not be found."))
-}
-
-/// The quota a snapshot of `size` GiB of type `type_name` needs.
-pub(crate) fn snapshot_needs(size: u64, type_name: &str) -> Vec<Need> {
-    let size = size as i64;
-    vec![
-        Need { resource: "snapshots".into(), delta: 1 },
-        Need { resource: "gigabytes".into(), delta: size },
-        Need { resource: format!("snapshots_{type_name}"), delta: 1 },
-        Need { resource: format!("gigabytes_{type_name}"), delta: size },
-    ]
 }
 
 impl Core {

@@ -217,10 +217,15 @@ impl Daemon {
 
     /// A request in `PROJECT` at microversion `mv` (`None`: no header).
     pub fn call(&self, method: &str, path: &str, body: Option<Value>, mv: Option<&str>) -> Resp {
-        let full = format!("/v3/{PROJECT}{path}");
+        self.call_in(PROJECT, method, path, body, mv)
+    }
+
+    /// A request in `project` (noauth: the URL names it; the user is `demo`).
+    pub fn call_in(&self, project: &str, method: &str, path: &str, body: Option<Value>, mv: Option<&str>) -> Resp {
+        let full = format!("/v3/{project}{path}");
         let body = body.map(|b| b.to_string());
         let mv_header;
-        let mut headers = vec![("X-Auth-Token", "demo:".to_string() + PROJECT)];
+        let mut headers = vec![("X-Auth-Token", "demo:".to_string() + project)];
         if let Some(v) = mv {
             mv_header = format!("volume {v}");
             headers.push(("OpenStack-API-Version", mv_header.clone()));
@@ -348,9 +353,14 @@ pub fn bulk_bytes(normal: usize) -> usize {
 
 /// A request that may fail at the connection (the daemon was killed): `None` then.
 pub fn try_call(d: &Daemon, method: &str, path: &str, body: Value) -> Option<Resp> {
+    try_call_in(d, PROJECT, method, path, body)
+}
+
+/// [`try_call`] in `project`.
+pub fn try_call_in(d: &Daemon, project: &str, method: &str, path: &str, body: Value) -> Option<Resp> {
     let addr = d.addr.clone();
     let body = if body.is_null() { None } else { Some(body.to_string()) };
-    let full = format!("/v3/{PROJECT}{path}");
+    let full = format!("/v3/{project}{path}");
     let method = method.to_string();
     std::panic::catch_unwind(move || {
         let mut s = TcpStream::connect(&addr).ok()?;
