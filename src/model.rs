@@ -1,5 +1,5 @@
-//! The records hearth keeps: volumes, snapshots, volume types, generic volume groups
-//! (group types, groups, group snapshots), quotas and services.
+//! The records hearth keeps: volumes, snapshots, attachments, transfers, volume types,
+//! generic volume groups (group types, groups, group snapshots), quotas and services.
 //!
 //! These are plain data, shared by the store (which persists them), the core (which
 //! changes them through state machines) and the API views (which render them). The
@@ -85,6 +85,8 @@ string_enum! {
         ErrorRestoring = "error_restoring",
         /// Being reverted to a snapshot.
         Reverting = "reverting",
+        /// Offered to another project (a [`Transfer`] is open).
+        AwaitingTransfer = "awaiting-transfer",
     }
 }
 
@@ -362,6 +364,68 @@ pub struct Attachment {
     pub updated_at: Timestamp,
 }
 
+/// An offer of a volume to another project (Cinder's volume transfer). While it is
+/// open the volume is `awaiting-transfer`; a member of any project who has its id and
+/// auth key may accept it, and the volume (with its snapshots, unless `no_snapshots`)
+/// then belongs to the accepter's project. An accepted or deleted transfer is gone.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Transfer {
+    /// Its id.
+    pub id: Id,
+    /// The volume offered.
+    pub volume_id: Id,
+    /// Display name.
+    pub name: Option<String>,
+    /// The project that offers the volume (the volume's, while the offer is open).
+    pub source_project_id: String,
+    /// Whether the volume's snapshots stay behind.
+    pub no_snapshots: bool,
+    /// What is kept of the auth key.
+    pub auth: AuthKeyHash,
+    /// Creation time.
+    pub created_at: Timestamp,
+}
+
+/// What hearth keeps of a transfer's auth key: a random salt and the SHA-256 of the
+/// salt followed by the key. The key itself is shown once, in the create response,
+/// and is stored and logged nowhere; `Debug` shows neither part.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthKeyHash {
+    /// The salt.
+    pub salt: String,
+    /// The digest, 64 lower-case hex digits.
+    pub sha256: String,
+}
+
+impl AuthKeyHash {
+    fn digest(salt: &str, key: &str) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(salt.as_bytes());
+        h.update(key.as_bytes());
+        h.finalize().into()
+    }
+
+    /// The hash of `key` under `salt`.
+    pub fn new(salt: String, key: &str) -> AuthKeyHash {
+        let sha256 = Self::digest(&salt, key).iter().map(|b| format!("{b:02x}")).collect();
+        AuthKeyHash { salt, sha256 }
+    }
+
+    /// Whether `key` is the key this hash was made of (compared in constant time).
+    pub fn matches(&self, key: &str) -> bool {
+        let given = AuthKeyHash::new(self.salt.clone(), key);
+        let (a, b) = (given.sha256.as_bytes(), self.sha256.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+
+impl fmt::Debug for AuthKeyHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AuthKeyHash(..)")
+    }
+}
+
 /// A volume type.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VolumeType {
@@ -607,4 +671,33 @@ pub struct Message {
     pub created_at: Timestamp,
     /// Until when it is kept (`created_at` + `message_ttl`).
     pub expires_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_key_hashes_are_salted_and_never_shown() {
+        let h = AuthKeyHash::new("salt-1".into(), "key");
+        assert_eq!(h.sha256.len(), 64);
+        assert!(h.matches("key"));
+        for wrong in ["", "ke", "key ", "KEY", "salt-1key"] {
+            assert!(!h.matches(wrong), "{wrong:?}");
+        }
+        assert_ne!(AuthKeyHash::new("salt-2".into(), "key").sha256, h.sha256, "the salt counts");
+        let shown = format!(
+            "{:?}",
+            Transfer {
+                id: Id::new(),
+                volume_id: Id::new(),
+                name: None,
+                source_project_id: "p".into(),
+                no_snapshots: false,
+                auth: h.clone(),
+                created_at: Timestamp::now(),
+            }
+        );
+        assert!(!shown.contains(&h.sha256) && !shown.contains("salt-1"), "{shown}");
+    }
 }

@@ -167,11 +167,11 @@ pub struct AttachmentQuery {
     pub offset: usize,
 }
 
-/// What a list of QoS specs or user messages asks for: filters and sorts on a fixed
-/// set of columns, named by the store's column names.
+/// What a list of QoS specs, user messages or transfers asks for: filters and sorts on
+/// a fixed set of columns, named by the store's column names.
 #[derive(Clone, Debug, Default)]
 pub struct ColumnQuery {
-    /// Only this project's (messages).
+    /// Only this project's (messages; transfers: those the project offers).
     pub project: Option<String>,
     /// Exact filters: (column, value).
     pub exact: Vec<(&'static str, String)>,

@@ -255,3 +255,80 @@ fn sigkill_during_attach_leaves_consistent_records() {
         assert_eq!(d.get(&format!("/volumes/{v}")).json()["volume"]["status"], "available");
     }
 }
+
+/// Offers and acceptances are one transaction each. Volumes go back and forth between
+/// two projects while hearthd is killed; afterwards every volume awaiting transfer has
+/// its transfer and every transfer its offered volume, each volume belongs to one
+/// project, and each project's quota usage counts exactly its volumes.
+#[test]
+fn sigkill_amid_transfers_leaves_each_whole_or_undone() {
+    const OTHER: &str = "0a1b2c3d4e5f40718293a4b5c6d7e8f9";
+    let mut d = Daemon::start_with(CONFIG);
+    let vols: Vec<String> = (0..6).map(|_| d.create_volume(json!({"size": 1}))).collect();
+    for v in &vols {
+        d.wait_status(v, "available");
+    }
+    let accepted = std::sync::atomic::AtomicUsize::new(0);
+    let pid = nix::unistd::Pid::from_raw(d.pid());
+    std::thread::scope(|s| {
+        for v in &vols {
+            let (d, accepted) = (&d, &accepted);
+            s.spawn(move || {
+                // Once the daemon dies, requests fail: stop quietly.
+                for (from, to) in [(PROJECT, OTHER), (OTHER, PROJECT)].into_iter().cycle() {
+                    let offer = json!({"transfer": {"volume_id": v}});
+                    let Some(r) = common::try_call_in(d, from, "POST", "/os-volume-transfer", offer) else { break };
+                    let t = &r.json()["transfer"];
+                    let (Some(id), Some(key)) = (t["id"].as_str(), t["auth_key"].as_str()) else { break };
+                    let path = format!("/os-volume-transfer/{id}/accept");
+                    let body = json!({"accept": {"auth_key": key}});
+                    match common::try_call_in(d, to, "POST", &path, body) {
+                        Some(r) if r.status == 202 => accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                        _ => break,
+                    };
+                }
+            });
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while accepted.load(std::sync::atomic::Ordering::Relaxed) < 30 {
+            assert!(std::time::Instant::now() < deadline, "transfers did not get going:\n{}", d.log());
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    });
+    d.kill9();
+    d.respawn();
+
+    let all = d.get("/volumes/detail?all_tenants=1").json()["volumes"].clone();
+    let all = all.as_array().unwrap();
+    assert_eq!(all.len(), vols.len(), "{all:?}");
+    let transfers = d.call("GET", "/os-volume-transfer/detail?all_tenants=1", None, Some("3.57")).json();
+    let transfers = transfers["transfers"].as_array().unwrap().clone();
+    for v in all {
+        let (id, owner) = (v["id"].as_str().unwrap(), v["os-vol-tenant-attr:tenant_id"].as_str().unwrap());
+        let offers: Vec<&serde_json::Value> = transfers.iter().filter(|t| t["volume_id"] == id).collect();
+        match v["status"].as_str().unwrap() {
+            "awaiting-transfer" => {
+                assert_eq!(offers.len(), 1, "{v}: {offers:?}");
+                assert_eq!(offers[0]["source_project_id"], owner, "{v}: {offers:?}");
+            }
+            "available" => assert!(offers.is_empty(), "{v}: {offers:?}"),
+            other => panic!("volume {id} is {other}"),
+        }
+    }
+    for project in [PROJECT, OTHER] {
+        let owned = all.iter().filter(|v| v["os-vol-tenant-attr:tenant_id"] == project).count();
+        let u = d.get(&format!("/os-quota-sets/{project}?usage=True")).json();
+        assert_eq!(u["quota_set"]["volumes"]["in_use"], owned, "{project}: {u}");
+        assert_eq!(u["quota_set"]["gigabytes"]["in_use"], owned, "{project}: {u}");
+    }
+    println!("offers open after the kill: {} of {} volumes", transfers.len(), all.len());
+    // Every offer left open can still be withdrawn.
+    for t in &transfers {
+        let path = format!("/os-volume-transfer/{}", t["id"].as_str().unwrap());
+        let from = t["source_project_id"].as_str().unwrap();
+        assert_eq!(d.call_in(from, "DELETE", &path, None, Some("3.0")).status, 202);
+    }
+    let left = d.get("/volumes/detail?all_tenants=1&status=awaiting-transfer").json();
+    assert_eq!(left["volumes"], json!([]));
+}

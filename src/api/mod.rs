@@ -32,6 +32,7 @@ pub mod router;
 pub mod server;
 pub mod services;
 pub mod snapshots;
+pub mod transfers;
 pub mod types;
 pub mod versions;
 pub mod views;

@@ -4,6 +4,7 @@
 //! method is a 405 and an unknown path a 404.
 
 use crate::api::metadata::{self, Owner};
+use crate::api::transfers::{self, Route};
 use crate::api::{
     attachments, bad_method, encryption, group_snapshots, group_types, groups, limits, messages, qos, quotas, services,
     snapshots, types, volumes, Ctx, Method, Reply,
@@ -107,6 +108,27 @@ pub fn dispatch(ctx: &mut Ctx<'_>, m: &Method, path: &[&str]) -> Result<Reply> {
         },
         ["attachments", id, "action"] => match m {
             Post => attachments::action(ctx, id),
+            _ => bad_method(m),
+        },
+        ["volume-transfers", ..] if !ctx.version.at_least(55) => {
+            Err(Error::NotFound("The volume-transfers API needs microversion 3.55 or later.".into()))
+        }
+        [kind @ ("os-volume-transfer" | "volume-transfers")] => match m {
+            Get => transfers::list(ctx, Route::of(kind), false),
+            Post => transfers::create(ctx, Route::of(kind)),
+            _ => bad_method(m),
+        },
+        [kind @ ("os-volume-transfer" | "volume-transfers"), "detail"] => match m {
+            Get => transfers::list(ctx, Route::of(kind), true),
+            _ => bad_method(m),
+        },
+        ["os-volume-transfer" | "volume-transfers", id] => match m {
+            Get => transfers::show(ctx, id),
+            Delete => transfers::delete(ctx, id),
+            _ => bad_method(m),
+        },
+        ["os-volume-transfer" | "volume-transfers", id, "accept"] => match m {
+            Post => transfers::accept(ctx, id),
             _ => bad_method(m),
         },
         ["types"] => match m {

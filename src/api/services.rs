@@ -131,6 +131,7 @@ pub fn extensions(_ctx: &mut Ctx<'_>) -> Result<Reply> {
             ext("qos-specs", "Qos_specs_manage", "QoS specs support."),
             ext("encryption", "VolumeTypeEncryption", "Encryption support for volume types."),
             ext("os-volume-encryption-metadata", "VolumeEncryptionMetadata", "Volume encryption metadata retrieval support."),
+            ext("os-volume-transfer", "VolumeTransfer", "Volume transfer management support."),
         ]}),
     ))
 }

@@ -109,6 +109,17 @@ rules! {
         "POST /snapshots/{id}/metadata, PUT /snapshots/{id}/metadata[/{key}]";
     SNAPSHOT_DELETE_METADATA = "volume:delete_snapshot_metadata", MEMBER, "DELETE /snapshots/{id}/metadata/{key}";
 
+    TRANSFER_GET_ALL = "volume:get_all_transfers", READER,
+        "GET /os-volume-transfer[/detail], /volume-transfers[/detail] (3.55)";
+    TRANSFER_CREATE = "volume:create_transfer", MEMBER, "POST /os-volume-transfer, /volume-transfers (3.55)";
+    TRANSFER_GET = "volume:get_transfer", READER, "GET /os-volume-transfer/{id}, /volume-transfers/{id} (3.55)";
+    /// Checked against the accepter's own project (the accepter is of another
+    /// project than the volume, as in Cinder).
+    TRANSFER_ACCEPT = "volume:accept_transfer", MEMBER,
+        "POST /os-volume-transfer/{id}/accept, /volume-transfers/{id}/accept (3.55), in the accepter's project";
+    TRANSFER_DELETE = "volume:delete_transfer", MEMBER,
+        "DELETE /os-volume-transfer/{id}, /volume-transfers/{id} (3.55)";
+
     TYPE_CREATE = "volume_extension:type_create", ADMIN, "POST /types";
     TYPE_UPDATE = "volume_extension:type_update", ADMIN, "PUT /types/{id}";
     TYPE_DELETE = "volume_extension:type_delete", ADMIN, "DELETE /types/{id}";

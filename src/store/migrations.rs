@@ -17,6 +17,7 @@ const MIGRATIONS: &[Migration] = &[
     quota_classes_and_frozen_services,
     qos_encryption_messages,
     generic_groups,
+    volume_transfers,
 ];
 
 /// How many migrations exist (the schema version of a current store).
@@ -307,6 +308,26 @@ fn generic_groups(tx: &Transaction<'_>) -> Result<()> {
          CREATE INDEX volumes_group ON volumes (group_id);
          ALTER TABLE snapshots ADD COLUMN group_snapshot_id TEXT REFERENCES group_snapshots(id);
          CREATE INDEX snapshots_group_snapshot ON snapshots (group_snapshot_id);",
+    )?;
+    Ok(())
+}
+
+/// Open volume transfers: at most one per volume, gone with the volume's record;
+/// `project_id` is the offering project. The auth key is kept as a salted SHA-256
+/// only.
+fn volume_transfers(tx: &Transaction<'_>) -> Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE transfers (
+             id TEXT PRIMARY KEY,
+             volume_id TEXT NOT NULL UNIQUE REFERENCES volumes(id) ON DELETE CASCADE,
+             name TEXT,
+             project_id TEXT NOT NULL,
+             no_snapshots INTEGER NOT NULL,
+             salt TEXT NOT NULL,
+             key_sha256 TEXT NOT NULL,
+             created_at TEXT NOT NULL);
+         CREATE INDEX transfers_project_created ON transfers (project_id, created_at, id);
+         CREATE INDEX transfers_created ON transfers (created_at, id);",
     )?;
     Ok(())
 }

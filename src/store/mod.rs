@@ -18,6 +18,7 @@ pub mod qos;
 pub mod quotas;
 pub mod services;
 pub mod snapshots;
+pub mod transfers;
 pub mod types;
 pub mod volumes;
 

@@ -6,7 +6,7 @@ use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use crate::error::{Error, Result};
-use crate::ids::Id;
+use crate::ids::{Id, Timestamp};
 use crate::model::{Snapshot, Task};
 
 use super::ts_col;
@@ -131,6 +131,13 @@ pub fn save(conn: &Connection, s: &Snapshot) -> Result<()> {
     if n == 0 {
         return Err(Error::NotFound(format!("Snapshot {} could not be found.", s.id)));
     }
+    Ok(())
+}
+
+/// Give a snapshot to another project and user (with its volume, by a transfer).
+pub fn set_owner(conn: &Connection, id: Id, project: &str, user: &str, updated_at: Timestamp) -> Result<()> {
+    conn.prepare_cached("UPDATE snapshots SET project_id = ?2, user_id = ?3, updated_at = ?4 WHERE id = ?1")?
+        .execute(params![id.to_string(), project, user, updated_at.to_string()])?;
     Ok(())
 }
 

@@ -218,6 +218,16 @@ pub fn save(conn: &Connection, v: &Volume) -> Result<()> {
     Ok(())
 }
 
+/// Give a volume to another project and user (a transfer's acceptance).
+pub fn set_owner(conn: &Connection, id: Id, project: &str, user: &str) -> Result<()> {
+    conn.prepare_cached("UPDATE volumes SET project_id = ?2, user_id = ?3 WHERE id = ?1")?.execute(params![
+        id.to_string(),
+        project,
+        user
+    ])?;
+    Ok(())
+}
+
 /// Replace a volume's user (`admin = false`) or admin metadata.
 pub fn replace_metadata(conn: &Connection, id: Id, meta: &BTreeMap<String, String>, admin: bool) -> Result<()> {
     let table = if admin { "volume_admin_metadata" } else { "volume_metadata" };

@@ -1,6 +1,6 @@
-//! The core: volumes, snapshots, volume types (with their QoS specs and encryption),
-//! generic volume groups, quotas, pools and services, user messages, and the
-//! background work that makes volumes real.
+//! The core: volumes, snapshots, attachments, transfers, volume types (with their QoS
+//! specs and encryption), generic volume groups, quotas, pools and services, user
+//! messages, and the background work that makes volumes real.
 //!
 //! [`Core`] is what the API calls. Every state change is a compare-and-set inside one
 //! store transaction (load, check the state machine in [`state`], save), so concurrent
@@ -20,6 +20,7 @@ pub mod reconcile;
 pub mod services;
 pub mod snapshots;
 pub mod state;
+pub mod transfers;
 pub mod types;
 pub mod volumes;
 

@@ -21,6 +21,10 @@
 //!    exports hold that no attachment explains (a target, a host let in) is removed.
 //! 7. Backend objects named like hearth's that no record explains are reported in the
 //!    log and left alone.
+//!
+//! Transfers need nothing here: they are records only, and each of their changes is
+//! one transaction (see [`super::transfers`]), so an `awaiting-transfer` volume always
+//! has its transfer and stays so across a restart.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -125,7 +125,11 @@ class Daemon:
     @property
     def endpoint(self) -> str:
         """The project-scoped Block Storage endpoint the clients are given."""
-        return f"{self.base_url}/v3/{PROJECT_ID}"
+        return self.endpoint_for(PROJECT_ID)
+
+    def endpoint_for(self, project: str) -> str:
+        """The endpoint of another project (noauth: the URL names the project)."""
+        return f"{self.base_url}/v3/{project}"
 
     def _read_stdout(self) -> None:
         assert self.proc and self.proc.stdout
@@ -309,11 +313,16 @@ class Clients:
     """Runs the openstack and cinder CLIs against one daemon, with the venv's
     bin dir first on PATH, a private HOME and no OS_* variables, so no
     clouds.yaml or credentials of the user's can leak in. Every command runs
-    with --debug, so a failure shows the HTTP requests and responses."""
+    with --debug, so a failure shows the HTTP requests and responses. They act
+    in PROJECT_ID as USER_ID unless made for another project (`as_project`)."""
 
-    def __init__(self, daemon: Daemon, home: Path, timeout: float = CLI_TIMEOUT):
+    def __init__(self, daemon: Daemon, home: Path, timeout: float = CLI_TIMEOUT,
+                 project: str = PROJECT_ID, user: str = USER_ID):
         self.daemon = daemon
         self.timeout = timeout
+        self.home = home
+        self.project = project
+        self.user = user
         self.bin = venv_bin()
         home.mkdir(parents=True, exist_ok=True)
         self.env = {
@@ -332,7 +341,12 @@ class Clients:
 
     @property
     def endpoint(self) -> str:
-        return self.daemon.endpoint
+        return self.daemon.endpoint_for(self.project)
+
+    def as_project(self, project: str, user: str) -> "Clients":
+        """The same CLIs acting in another project as another user (noauth: the
+        endpoint URL names the project, cinder's token `user:project` the user)."""
+        return Clients(self.daemon, self.home, self.timeout, project=project, user=user)
 
     def run(self, argv: list[str], check: bool = True, expect_fail: bool = False) -> Result:
         try:
@@ -366,8 +380,8 @@ class Clients:
 
     def cinder(self, *args: str, check: bool = True, expect_fail: bool = False) -> Result:
         argv = [str(self.bin / "cinder"), "--debug", "--os-auth-type", "noauth",
-                "--os-endpoint", self.endpoint, "--os-user-id", USER_ID,
-                "--os-project-id", PROJECT_ID, *args]
+                "--os-endpoint", self.endpoint, "--os-user-id", self.user,
+                "--os-project-id", self.project, *args]
         return self.run(argv, check=check, expect_fail=expect_fail)
 
 
