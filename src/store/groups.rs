@@ -11,8 +11,7 @@ use crate::ids::Id;
 use crate::model::{Group, GroupSnapshot, GroupType};
 use crate::query::{GroupQuery, SortDir};
 
-use super::volumes::keyset_after;
-use super::{bad_row, ts_col};
+use super::{bad_row, order_after, ts_col};
 
 fn id_col(row: &Row<'_>, i: usize) -> rusqlite::Result<Id> {
     let s: String = row.get(i)?;
@@ -60,24 +59,17 @@ fn select_page<T>(
 ) -> Result<Vec<T>> {
     let mut args = Vec::new();
     let mut cond = where_clause(q, &mut args);
-    let mut keys: Vec<(String, SortDir)> = if q.sort.is_empty() {
+    let keys: Vec<(String, SortDir)> = if q.sort.is_empty() {
         vec![(sort_expr("created_at"), SortDir::Desc)]
     } else {
         q.sort.iter().map(|(c, d)| (sort_expr(c), *d)).collect()
     };
-    if !keys.iter().any(|(e, _)| e == "a.id") {
-        let dir = keys.last().map(|(_, d)| *d).unwrap_or(SortDir::Desc);
-        keys.push(("a.id".into(), dir));
+    let (order, after) = order_after(conn, &format!("{table} a"), "a.id", &keys, q.marker, &mut args)?;
+    if let Some(after) = after {
+        cond = format!("{cond} AND {after}");
     }
-    if let Some(marker) = q.marker {
-        let k: Vec<(&str, SortDir)> = keys.iter().map(|(e, d)| (e.as_str(), *d)).collect();
-        cond = format!("{cond} AND {}", keyset_after(conn, &format!("{table} a"), "a.id", &k, marker, &mut args)?);
-    }
-    let order: Vec<String> =
-        keys.iter().map(|(e, d)| format!("{e} {}", if *d == SortDir::Asc { "ASC" } else { "DESC" })).collect();
     let sql = format!(
-        "SELECT {columns} FROM {table} a WHERE {cond} ORDER BY {} LIMIT {} OFFSET {}",
-        order.join(", "),
+        "SELECT {columns} FROM {table} a WHERE {cond} ORDER BY {order} LIMIT {} OFFSET {}",
         q.limit.map(|l| l as i64).unwrap_or(-1),
         q.offset
     );

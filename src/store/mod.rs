@@ -27,9 +27,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
 
 use crate::error::{Error, Result};
+use crate::ids::Id;
+use crate::query::SortDir;
 
 pub use quotas::{QuotaUsage, Reservation};
 
@@ -66,10 +69,8 @@ pub(crate) fn column_query_sql(
     conn: &Connection,
     table: &str,
     q: &crate::query::ColumnQuery,
-    args: &mut Vec<rusqlite::types::Value>,
+    args: &mut Vec<Value>,
 ) -> Result<(String, String)> {
-    use crate::query::SortDir;
-    use rusqlite::types::Value;
     let mut conds = vec!["1 = 1".to_string()];
     if q.match_nothing {
         conds.push("1 = 0".into());
@@ -87,24 +88,74 @@ pub(crate) fn column_query_sql(
         args.push(Value::Text(format!("%{escaped}%")));
         conds.push(format!("COALESCE(a.{col}, '') LIKE ?{} ESCAPE '\\'", args.len()));
     }
-    let mut keys: Vec<(String, SortDir)> = if q.sort.is_empty() {
+    let keys: Vec<(String, SortDir)> = if q.sort.is_empty() {
         vec![("a.created_at".into(), SortDir::Desc)]
     } else {
-        q.sort.iter().map(|(c, d)| (format!("COALESCE(a.{c}, '')"), *d)).collect()
+        q.sort
+            .iter()
+            .map(|(c, d)| (if *c == "id" { "a.id".into() } else { format!("COALESCE(a.{c}, '')") }, *d))
+            .collect()
     };
-    if !q.sort.iter().any(|(c, _)| *c == "id") {
+    let (order, after) = order_after(conn, &format!("{table} a"), "a.id", &keys, q.marker, args)?;
+    conds.extend(after);
+    let tail = format!("ORDER BY {order} LIMIT {} OFFSET {}", q.limit.map(|l| l as i64).unwrap_or(-1), q.offset);
+    Ok((conds.join(" AND "), tail))
+}
+
+/// The order of a paged list and, after a `marker`, the condition for the rows that
+/// follow it. `keys` are SQL expressions with their directions; the id (`id_expr`) is
+/// the last tie-breaker, appended in the last key's direction when missing. Returns
+/// the `ORDER BY` list and the condition, its values bound into `args`.
+pub(crate) fn order_after(
+    conn: &Connection,
+    from: &str,
+    id_expr: &str,
+    keys: &[(impl AsRef<str>, SortDir)],
+    marker: Option<Id>,
+    args: &mut Vec<Value>,
+) -> Result<(String, Option<String>)> {
+    let mut keys: Vec<(&str, SortDir)> = keys.iter().map(|(e, d)| (e.as_ref(), *d)).collect();
+    if !keys.iter().any(|(e, _)| *e == id_expr) {
         let dir = keys.last().map(|(_, d)| *d).unwrap_or(SortDir::Desc);
-        keys.push(("a.id".into(), dir));
-    }
-    if let Some(marker) = q.marker {
-        let k: Vec<(&str, SortDir)> = keys.iter().map(|(e, d)| (e.as_str(), *d)).collect();
-        conds.push(volumes::keyset_after(conn, &format!("{table} a"), "a.id", &k, marker, args)?);
+        keys.push((id_expr, dir));
     }
     let order: Vec<String> =
         keys.iter().map(|(e, d)| format!("{e} {}", if *d == SortDir::Asc { "ASC" } else { "DESC" })).collect();
-    let tail =
-        format!("ORDER BY {} LIMIT {} OFFSET {}", order.join(", "), q.limit.map(|l| l as i64).unwrap_or(-1), q.offset);
-    Ok((conds.join(" AND "), tail))
+    let after = marker.map(|m| keyset_after(conn, from, id_expr, &keys, m, args)).transpose()?;
+    Ok((order.join(", "), after))
+}
+
+/// Keyset pagination: the condition for rows strictly after `marker` in the order
+/// `keys` (which end with the id), its values bound into `args`.
+fn keyset_after(
+    conn: &Connection,
+    from: &str,
+    id_expr: &str,
+    keys: &[(&str, SortDir)],
+    marker: Id,
+    args: &mut Vec<Value>,
+) -> Result<String> {
+    let exprs: Vec<&str> = keys.iter().map(|(e, _)| *e).collect();
+    let sql = format!("SELECT {} FROM {from} WHERE {id_expr} = ?1", exprs.join(", "));
+    let marker_vals: Option<Vec<Value>> = conn
+        .prepare_cached(&sql)?
+        .query_row([marker.to_string()], |r| (0..exprs.len()).map(|i| r.get::<_, Value>(i)).collect())
+        .optional()?;
+    let marker_vals = marker_vals.ok_or_else(|| Error::NotFound(format!("Marker {marker} could not be found.")))?;
+    let mut ors = Vec::new();
+    for i in 0..keys.len() {
+        let mut ands = Vec::new();
+        for (j, (e, _)) in keys.iter().enumerate().take(i) {
+            args.push(marker_vals[j].clone());
+            ands.push(format!("{e} = ?{}", args.len()));
+        }
+        let (e, dir) = keys[i];
+        args.push(marker_vals[i].clone());
+        let op = if dir == SortDir::Asc { ">" } else { "<" };
+        ands.push(format!("{e} {op} ?{}", args.len()));
+        ors.push(format!("({})", ands.join(" AND ")));
+    }
+    Ok(format!("({})", ors.join(" OR ")))
 }
 
 /// Make a file readable and writable by its owner only (0600).

@@ -9,8 +9,7 @@ use crate::error::{Error, Result};
 use crate::ids::{Id, Timestamp};
 use crate::model::{Snapshot, Task};
 
-use super::ts_col;
-use super::volumes::keyset_after;
+use super::{order_after, ts_col};
 use crate::query::{SnapshotQuery, SortDir};
 
 const COLUMNS: &str = "s.id, s.project_id, s.user_id, s.volume_id, s.name, s.description, s.size, s.status,
@@ -249,24 +248,17 @@ fn sort_expr(col: &str) -> String {
 pub fn list(conn: &Connection, q: &SnapshotQuery) -> Result<Vec<Snapshot>> {
     let mut args = Vec::new();
     let mut cond = where_clause(q, &mut args);
-    let mut keys: Vec<(String, SortDir)> = if q.sort.is_empty() {
+    let keys: Vec<(String, SortDir)> = if q.sort.is_empty() {
         vec![(sort_expr("created_at"), SortDir::Desc)]
     } else {
         q.sort.iter().map(|(c, d)| (sort_expr(c), *d)).collect()
     };
-    if !keys.iter().any(|(e, _)| e == "s.id") {
-        let dir = keys.last().map(|(_, d)| *d).unwrap_or(SortDir::Desc);
-        keys.push(("s.id".into(), dir));
+    let (order, after) = order_after(conn, "snapshots s", "s.id", &keys, q.marker, &mut args)?;
+    if let Some(after) = after {
+        cond = format!("{cond} AND {after}");
     }
-    if let Some(marker) = q.marker {
-        let k: Vec<(&str, SortDir)> = keys.iter().map(|(e, d)| (e.as_str(), *d)).collect();
-        cond = format!("{cond} AND {}", keyset_after(conn, "snapshots s", "s.id", &k, marker, &mut args)?);
-    }
-    let order: Vec<String> =
-        keys.iter().map(|(e, d)| format!("{e} {}", if *d == SortDir::Asc { "ASC" } else { "DESC" })).collect();
     let sql = format!(
-        "SELECT {COLUMNS} FROM snapshots s WHERE {cond} ORDER BY {} LIMIT {} OFFSET {}",
-        order.join(", "),
+        "SELECT {COLUMNS} FROM snapshots s WHERE {cond} ORDER BY {order} LIMIT {} OFFSET {}",
         q.limit.map(|l| l as i64).unwrap_or(-1),
         q.offset
     );

@@ -10,7 +10,7 @@ use crate::ids::Id;
 use crate::model::{Task, Volume};
 use crate::query::{FilterOp, ListQuery, Scalar, SortDir, SortKey, Summary, VolumeField};
 
-use super::{bad_row, ts_col, Store};
+use super::{bad_row, order_after, ts_col, Store};
 
 /// The SQL expression; nullable text sorts as the empty string so that keyset
 /// pagination can compare it.
@@ -350,64 +350,26 @@ fn where_clause(q: &ListQuery, args: &mut Vec<Value>) -> String {
 }
 
 fn sort_keys(q: &ListQuery) -> Vec<(SortKey, SortDir)> {
-    let mut keys = if q.sort.is_empty() { vec![(VolumeField::CreatedAt, SortDir::Desc)] } else { q.sort.clone() };
-    if !keys.iter().any(|(k, _)| *k == VolumeField::Id) {
-        let dir = keys.last().map(|(_, d)| *d).unwrap_or(SortDir::Desc);
-        keys.push((VolumeField::Id, dir));
+    if q.sort.is_empty() {
+        vec![(VolumeField::CreatedAt, SortDir::Desc)]
+    } else {
+        q.sort.clone()
     }
-    keys
-}
-
-/// Keyset pagination: the condition for rows strictly after `marker` in the order
-/// `keys` (which end with the id), its values bound into `args`.
-pub(super) fn keyset_after(
-    conn: &Connection,
-    from: &str,
-    id_expr: &str,
-    keys: &[(&str, SortDir)],
-    marker: Id,
-    args: &mut Vec<Value>,
-) -> Result<String> {
-    let exprs: Vec<&str> = keys.iter().map(|(e, _)| *e).collect();
-    let sql = format!("SELECT {} FROM {from} WHERE {id_expr} = ?1", exprs.join(", "));
-    let marker_vals: Option<Vec<Value>> = conn
-        .prepare_cached(&sql)?
-        .query_row([marker.to_string()], |r| (0..exprs.len()).map(|i| r.get::<_, Value>(i)).collect())
-        .optional()?;
-    let marker_vals = marker_vals.ok_or_else(|| Error::NotFound(format!("Marker {marker} could not be found.")))?;
-    let mut ors = Vec::new();
-    for i in 0..keys.len() {
-        let mut ands = Vec::new();
-        for (j, (e, _)) in keys.iter().enumerate().take(i) {
-            args.push(marker_vals[j].clone());
-            ands.push(format!("{e} = ?{}", args.len()));
-        }
-        let (e, dir) = keys[i];
-        args.push(marker_vals[i].clone());
-        let op = if dir == SortDir::Asc { ">" } else { "<" };
-        ands.push(format!("{e} {op} ?{}", args.len()));
-        ors.push(format!("({})", ands.join(" AND ")));
-    }
-    Ok(format!("({})", ors.join(" OR ")))
 }
 
 /// List volumes as `q` asks, metadata included.
 pub fn list(conn: &Connection, q: &ListQuery) -> Result<Vec<Volume>> {
     let mut args = Vec::new();
     let mut cond = where_clause(q, &mut args);
-    let keys = sort_keys(q);
-    if let Some(marker) = q.marker {
-        let exprs: Vec<(&str, SortDir)> = keys.iter().map(|(k, d)| (expr(*k), *d)).collect();
-        let after = keyset_after(conn, "volumes v", "v.id", &exprs, marker, &mut args)?;
+    let keys: Vec<(&str, SortDir)> = sort_keys(q).iter().map(|(k, d)| (expr(*k), *d)).collect();
+    let (order, after) = order_after(conn, "volumes v", "v.id", &keys, q.marker, &mut args)?;
+    if let Some(after) = after {
         cond = format!("{cond} AND {after}");
     }
-    let order: Vec<String> =
-        keys.iter().map(|(k, d)| format!("{} {}", expr(*k), if *d == SortDir::Asc { "ASC" } else { "DESC" })).collect();
     let limit = q.limit.map(|l| l as i64).unwrap_or(-1);
     let sql = format!(
         "SELECT {COLUMNS} FROM volumes v JOIN volume_types t ON t.id = v.volume_type_id
-         WHERE {cond} ORDER BY {} LIMIT {limit} OFFSET {}",
-        order.join(", "),
+         WHERE {cond} ORDER BY {order} LIMIT {limit} OFFSET {}",
         q.offset
     );
     let mut stmt = conn.prepare_cached(&sql)?;
