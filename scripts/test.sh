@@ -2,7 +2,7 @@
 # hearth's test command: every tier, installing what it needs (apt, pip).
 #
 #   scripts/test.sh            # all tiers
-#   scripts/test.sh lint unit  # only some: lint unit clients vm
+#   scripts/test.sh lint unit  # only some: lint unit clients tempest vm
 #
 # Tiers:
 #   lint     every .nix file parses (nix-instantiate --parse, Debian's nix-bin),
@@ -10,7 +10,10 @@
 #   unit     cargo test: unit tests, API tests against the real daemon over HTTP,
 #            scheduler and crash tests (file backend, temp dirs, ephemeral ports)
 #   clients  the real openstack and cinder CLIs and openstacksdk (pip, in .venv)
-#            driving hearthd
+#            driving hearthd; a real Keystone (scripts/identity/keystone.sh, pip, in
+#            .venv-keystone) runs for the tier, for the tests of auth_strategy keystone
+#   tempest  tempest's volume API tests (pip, in .venv-tempest) against hearthd with
+#            keystone auth and a Keystone of its own (tests/tempest/run-hearth.sh)
 #   vm       a QEMU/Debian guest with real LVM, LIO and open-iscsi (vm-tests/): the
 #            scenario tests run there against the lvm backend, thin and thick, and
 #            api_lio against real configfs; then two guests (vm-tests/two-guests.sh):
@@ -24,7 +27,7 @@ set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 tiers=("$@")
-[[ ${#tiers[@]} -gt 0 ]] || tiers=(lint unit clients vm)
+[[ ${#tiers[@]} -gt 0 ]] || tiers=(lint unit clients tempest vm)
 passed=0
 failed=0
 failures=()
@@ -93,11 +96,22 @@ tier_unit() {
 }
 
 tier_clients() {
-    local venv
+    local venv ks rc=0
     venv=$(scripts/setup-venv.sh) || return 1
     cargo build --locked --bin hearthd || return 1
+    # One Keystone for the tier; each keystone test's hearthd has its own catalog region.
+    ks=$(mktemp -d "${TMPDIR:-/tmp}/hearth-keystone.XXXXXX")
+    scripts/identity/keystone.sh start "$ks" || { rm -rf "$ks"; return 1; }
     # Two at a time (pytest-xdist): each test has its own hearthd, port, HOME and tmp dir.
-    HEARTHD="$repo/target/debug/hearthd" "$venv/bin/pytest" -q -n 2 tests/clients
+    HEARTH_KEYSTONE_DIR=$ks HEARTHD="$repo/target/debug/hearthd" "$venv/bin/pytest" -q -n 2 tests/clients || rc=1
+    scripts/identity/keystone.sh stop "$ks" || rc=1
+    [[ $rc -ne 0 ]] || rm -rf "$ks"
+    return $rc
+}
+
+tier_tempest() {
+    cargo build --locked --bin hearthd || return 1
+    tests/tempest/run-hearth.sh --hearthd "$repo/target/debug/hearthd"
 }
 
 tier_vm() {
@@ -123,8 +137,8 @@ for line in sys.stdin:
 ensure_rust
 for t in "${tiers[@]}"; do
     case $t in
-        lint | unit | clients | vm) ;;
-        *) echo "test.sh: unknown tier '$t' (lint unit clients vm)" >&2; exit 2 ;;
+        lint | unit | clients | tempest | vm) ;;
+        *) echo "test.sh: unknown tier '$t' (lint unit clients tempest vm)" >&2; exit 2 ;;
     esac
     say "tier $t"
     start=$SECONDS
