@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
-# Create (or refresh) the Python venv with the OpenStack clients used by
-# tests/clients/. Idempotent: the requirements are installed only when
-# scripts/requirements-clients.txt (or the Python interpreter) changed since
-# the last successful install. Quiet on success; prints the venv path.
+# Create (or refresh) a pinned Python venv: by default the one with the OpenStack
+# clients used by tests/clients/; scripts/identity/keystone.sh (Keystone) and
+# tests/tempest/run.sh (tempest) use it for theirs. Idempotent: the requirements are
+# installed only when the requirements file (or the Python interpreter) changed since
+# the last successful install; one setup at a time per venv. Quiet on success; prints
+# the venv path.
 #
 #   scripts/setup-venv.sh                  # venv at <repo>/.venv
 #   HEARTH_VENV=/some/where scripts/setup-venv.sh
 #   HEARTH_PYTHON=python3.11 scripts/setup-venv.sh   # interpreter to use
+#   HEARTH_VENV_REQUIREMENTS=FILE          # requirements (default scripts/requirements-clients.txt)
+#   HEARTH_VENV_TOOLS="a b"                # commands that must be in bin/ after the install
+#   HEARTH_VENV_IMPORT="import x, y"       # Python that must run after the install
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${HEARTH_VENV:-$repo/.venv}
-req=$repo/scripts/requirements-clients.txt
+req=${HEARTH_VENV_REQUIREMENTS:-$repo/scripts/requirements-clients.txt}
+tools=${HEARTH_VENV_TOOLS:-openstack cinder pytest}
+import_check=${HEARTH_VENV_IMPORT:-}
 python=${HEARTH_PYTHON:-python3}
 stamp=$venv/.hearth-requirements.sha256
 log=$(mktemp "${TMPDIR:-/tmp}/hearth-setup-venv.XXXXXX")
@@ -64,9 +71,12 @@ if [[ $want != "$have" ]]; then
     PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 \
         "$venv/bin/python" -m pip install -q -r "$req" >>"$log" 2>&1 ||
         die "pip install -r $req failed"
-    for tool in openstack cinder pytest; do
+    for tool in $tools; do
         [[ -x $venv/bin/$tool ]] || die "$tool missing from $venv/bin after install"
     done
+    if [[ -n $import_check ]]; then
+        "$venv/bin/python" -c "$import_check" >>"$log" 2>&1 || die "'$import_check' fails in $venv"
+    fi
     echo "$want" >"$stamp"
 fi
 

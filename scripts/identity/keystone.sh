@@ -58,7 +58,6 @@ region=RegionOne
 
 log=""      # a file whose tail die() shows
 started=""  # pid of a gunicorn that start launched and has not handed over yet
-setup_log="" # setup's pip log (a temp file)
 dir=""
 
 die() {
@@ -67,7 +66,6 @@ die() {
         echo "---- $log (last 60 lines) ----" >&2
         tail -n 60 "$log" >&2
     fi
-    if [[ -n $setup_log ]]; then rm -f "$setup_log"; fi
     exit 1
 }
 
@@ -88,61 +86,9 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 # ---------------------------------------------------------------------------
 
 cmd_setup() {
-    setup_log=$(mktemp "${TMPDIR:-/tmp}/hearth-keystone-setup.XXXXXX")
-    log=$setup_log
-    local stamp=$venv/.hearth-requirements.sha256
-
-    command -v "$python" >/dev/null 2>&1 || die "no $python on PATH"
-    [[ -f $req ]] || die "missing $req"
-
-    # One setup at a time per venv (two test runs starting together).
-    mkdir -p "$(dirname "$venv")"
-    if command -v flock >/dev/null 2>&1; then
-        local lockfile
-        lockfile=${TMPDIR:-/tmp}/hearth-venv-$(printf %s "$venv" | sha256sum | cut -c1-16).lock
-        exec 9>"$lockfile"
-        flock 9
-    fi
-
-    # `python3 -m venv` needs ensurepip, which Debian ships separately.
-    if ! "$python" -c 'import venv, ensurepip' >/dev/null 2>&1; then
-        command -v apt-get >/dev/null 2>&1 || die "$python lacks venv/ensurepip and there is no apt-get"
-        local pyver
-        pyver=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-        {
-            apt-get update -q
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv "python$pyver-venv" ||
-                DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv
-        } >>"$log" 2>&1 || die "apt-get install python3-venv failed"
-        "$python" -c 'import venv, ensurepip' >/dev/null 2>&1 || die "$python still has no working venv"
-    fi
-
-    # (Re)create the venv when it is missing or its interpreter no longer runs.
-    if ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
-        rm -rf "$venv"
-        "$python" -m venv "$venv" >>"$log" 2>&1 || die "python -m venv $venv failed"
-    fi
-
-    local want have
-    want=$( { sha256sum "$req" | cut -d' ' -f1; "$venv/bin/python" -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1)
-    have=$(cat "$stamp" 2>/dev/null || true)
-    if [[ $want != "$have" ]]; then
-        rm -f "$stamp"
-        PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 \
-            "$venv/bin/python" -m pip install -q -r "$req" >>"$log" 2>&1 ||
-            die "pip install -r $req failed"
-        local tool
-        for tool in keystone-manage gunicorn; do
-            [[ -x $venv/bin/$tool ]] || die "$tool missing from $venv/bin after install"
-        done
-        "$venv/bin/python" -c 'import keystone.server.wsgi, requests' >>"$log" 2>&1 ||
-            die "keystone does not import in $venv"
-        echo "$want" >"$stamp"
-    fi
-    rm -f "$setup_log"
-    setup_log=""
-    log=""
-    echo "$venv"
+    HEARTH_VENV=$venv HEARTH_PYTHON=$python HEARTH_VENV_REQUIREMENTS=$req \
+        HEARTH_VENV_TOOLS="keystone-manage gunicorn" HEARTH_VENV_IMPORT="import keystone.server.wsgi, requests" \
+        "$repo/scripts/setup-venv.sh"
 }
 
 # ---------------------------------------------------------------------------

@@ -63,14 +63,12 @@ backend_names=${TEMPEST_BACKEND_NAMES:-file}
 if [[ $backend_names == *,* ]]; then multi_backend=True; else multi_backend=False; fi
 
 log=""
-setup_log=""
 die() {
     echo "tempest/run.sh: $*" >&2
     if [[ -n $log && -s $log ]]; then
         echo "---- $log (last 60 lines) ----" >&2
         tail -n 60 "$log" >&2
     fi
-    if [[ -n $setup_log ]]; then rm -f "$setup_log"; fi
     exit 1
 }
 usage() {
@@ -88,51 +86,8 @@ done
 # ---------------------------------------------------------------------------
 
 setup_venv() {
-    local stamp=$venv/.hearth-requirements.sha256
-    setup_log=$(mktemp "${TMPDIR:-/tmp}/hearth-tempest-setup.XXXXXX")
-    log=$setup_log
-    command -v "$python" >/dev/null 2>&1 || die "no $python on PATH"
-    [[ -f $req ]] || die "missing $req"
-    mkdir -p "$(dirname "$venv")"
-    if command -v flock >/dev/null 2>&1; then
-        local lockfile
-        lockfile=${TMPDIR:-/tmp}/hearth-venv-$(printf %s "$venv" | sha256sum | cut -c1-16).lock
-        exec 9>"$lockfile"
-        flock 9
-    fi
-    if ! "$python" -c 'import venv, ensurepip' >/dev/null 2>&1; then
-        command -v apt-get >/dev/null 2>&1 || die "$python lacks venv/ensurepip and there is no apt-get"
-        local pyver
-        pyver=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-        {
-            apt-get update -q
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv "python$pyver-venv" ||
-                DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv
-        } >>"$setup_log" 2>&1 || die "apt-get install python3-venv failed"
-        "$python" -c 'import venv, ensurepip' >/dev/null 2>&1 || die "$python still has no working venv"
-    fi
-    if ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
-        rm -rf "$venv"
-        "$python" -m venv "$venv" >>"$setup_log" 2>&1 || die "python -m venv $venv failed"
-    fi
-    local want have
-    want=$( { sha256sum "$req" | cut -d' ' -f1; "$venv/bin/python" -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1)
-    have=$(cat "$stamp" 2>/dev/null || true)
-    if [[ $want != "$have" ]]; then
-        rm -f "$stamp"
-        PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 \
-            "$venv/bin/python" -m pip install -q -r "$req" >>"$setup_log" 2>&1 ||
-            die "pip install -r $req failed"
-        local tool
-        for tool in tempest stestr subunit2pyunit; do
-            [[ -x $venv/bin/$tool ]] || die "$tool missing from $venv/bin after install"
-        done
-        echo "$want" >"$stamp"
-    fi
-    rm -f "$setup_log"
-    setup_log=""
-    log=""
-    exec 9>&-
+    HEARTH_VENV=$venv HEARTH_PYTHON=$python HEARTH_VENV_REQUIREMENTS=$req \
+        HEARTH_VENV_TOOLS="tempest stestr subunit2pyunit" "$repo/scripts/setup-venv.sh" >/dev/null
 }
 
 # ---------------------------------------------------------------------------
