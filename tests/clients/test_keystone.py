@@ -13,7 +13,7 @@ import requests
 
 from keystone import (  # noqa: F401 (fixtures)
     KeystoneClients, hearthd_config, keystone, ks_clients, ks_daemon, start_keystone, stop_keystone)
-from support import WAIT_TIMEOUT, wait_for
+from support import WAIT_TIMEOUT, parse_tables, wait_for
 
 
 def status(c: KeystoneClients, cloud: str, vid: str) -> str:
@@ -42,8 +42,20 @@ def test_lifecycle_with_password_auth_and_the_catalog(ks_clients):
     shown = c.osc_json("admin", "volume", "show", v["id"])
     assert shown["os-vol-tenant-attr:tenant_id"] == c.ks.project_id("demo"), shown
     assert shown["user_id"] == c.ks.user("demo")["id"], shown
-    # The cinder CLI with password auth, through the catalog.
+    # The cinder CLI with password auth, through the catalog: list, then attach and
+    # detach as Nova does (attachments API, a connector, complete, delete).
     assert v["id"] in c.cinder_as("demo", "list").stdout
+    mv = ("--os-volume-api-version", "3.54")
+    server = "5d4f4b8e-2a7c-4c52-9b1e-2f0d6b1a7c11"
+    res = c.cinder_as("demo", *mv, "attachment-create", "--connect", "True", "--initiator",
+                      "iqn.1994-05.com.redhat:ks", "--ip", "127.0.0.1", "--host", "ks-host", v["id"], server)
+    tables = [{r["Property"]: r["Value"] for r in t} for t in parse_tables(res.stdout)]
+    aid = tables[0]["id"]
+    assert tables[1]["driver_volume_type"] == "local", res.report("no connection_info")
+    c.cinder_as("demo", *mv, "attachment-complete", aid)
+    assert status(c, "demo", v["id"]) == "in-use"
+    c.cinder_as("demo", *mv, "attachment-delete", aid)
+    assert status(c, "demo", v["id"]) == "available"
     c.osc("demo", "volume", "delete", v2["id"])
     c.osc("demo", "volume", "snapshot", "delete", s["id"])
     wait_for(lambda: c.osc("demo", "volume", "snapshot", "list", "-f", "value").stdout.strip(),
