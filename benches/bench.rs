@@ -19,7 +19,7 @@ const PROJECT: &str = "bench";
 
 mod support;
 
-use support::{start, stop, Conn, Hearthd};
+use support::{percentiles, start, stop, timed, Conn, Hearthd};
 
 fn config(dir: &std::path::Path) -> String {
     format!(
@@ -37,22 +37,6 @@ fn rss_mib(pid: u32) -> f64 {
         .and_then(|kb| kb.parse::<f64>().ok())
         .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN)
-}
-
-fn percentiles(mut xs: Vec<Duration>) -> (f64, f64) {
-    xs.sort();
-    let at = |p: f64| xs[((xs.len() as f64 * p) as usize).min(xs.len() - 1)].as_secs_f64() * 1000.0;
-    (at(0.50), at(0.99))
-}
-
-fn timed(n: usize, mut f: impl FnMut(usize)) -> Vec<Duration> {
-    (0..n)
-        .map(|i| {
-            let t = Instant::now();
-            f(i);
-            t.elapsed()
-        })
-        .collect()
 }
 
 fn main() {

@@ -15,13 +15,12 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use base64::Engine;
 
 mod support;
 
-use support::{start, stop, Conn, Hearthd};
+use support::{percentiles, start, stop, timed, Conn, Hearthd};
 
 const VOLUMES: usize = 1000;
 const ROUNDS: usize = 5;
@@ -38,22 +37,6 @@ fn backend(dir: &Path, name: &str) -> String {
         "data_dir = {:?}\n[quota]\nquota_volumes = -1\nquota_gigabytes = -1\n[backends.file]\ndriver = \"file\"\nsize_gb = 100000\nvolume_clear = \"none\"\n",
         dir.join(name).display().to_string()
     )
-}
-
-fn percentiles(mut xs: Vec<Duration>) -> (f64, f64) {
-    xs.sort();
-    let at = |p: f64| xs[((xs.len() as f64 * p) as usize).min(xs.len() - 1)].as_secs_f64() * 1000.0;
-    (at(0.50), at(0.99))
-}
-
-fn timed(n: usize, mut f: impl FnMut(usize)) -> Vec<Duration> {
-    (0..n)
-        .map(|i| {
-            let t = Instant::now();
-            f(i);
-            t.elapsed()
-        })
-        .collect()
 }
 
 fn fill(c: &mut Conn) -> Vec<String> {

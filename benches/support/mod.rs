@@ -130,3 +130,21 @@ impl Conn {
         (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
     }
 }
+
+/// p50 and p99 of `xs`, in milliseconds.
+pub fn percentiles(mut xs: Vec<Duration>) -> (f64, f64) {
+    xs.sort();
+    let at = |p: f64| xs[((xs.len() as f64 * p) as usize).min(xs.len() - 1)].as_secs_f64() * 1000.0;
+    (at(0.50), at(0.99))
+}
+
+/// Run `f` `n` times; how long each took.
+pub fn timed(n: usize, mut f: impl FnMut(usize)) -> Vec<Duration> {
+    (0..n)
+        .map(|i| {
+            let t = Instant::now();
+            f(i);
+            t.elapsed()
+        })
+        .collect()
+}
