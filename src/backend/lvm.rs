@@ -55,6 +55,9 @@ struct Tools {
     lvchange: Tool,
     lvs: Tool,
     vgs: Tool,
+    /// For what changed between two thin LVs (backups); absent: hash comparison.
+    thin_delta: Option<Tool>,
+    dmsetup: Option<Tool>,
 }
 
 /// One LV as `lvs` reports it.
@@ -94,6 +97,8 @@ pub struct LvmBackend {
     dev: PathBuf,
     /// A thick group's free space as `vgs` last measured it (see [`FreeBase`]).
     free_base: Mutex<Option<FreeBase>>,
+    /// Held while the pool's metadata snapshot is reserved (one at a time per pool).
+    metadata_snap: Mutex<()>,
 }
 
 /// How long a thick group's free space measured by `vgs` is carried forward by
@@ -152,6 +157,8 @@ impl LvmBackend {
             lvchange: Tool::resolve("lvchange")?,
             lvs: Tool::resolve("lvs")?,
             vgs: Tool::resolve("vgs")?,
+            thin_delta: Tool::resolve("thin_delta").ok(),
+            dmsetup: Tool::resolve("dmsetup").ok(),
         };
         Ok(LvmBackend {
             vg,
@@ -165,7 +172,55 @@ impl LvmBackend {
             tools,
             dev: PathBuf::from("/dev"),
             free_base: Mutex::new(None),
+            metadata_snap: Mutex::new(()),
         })
+    }
+
+    /// The byte ranges (sorted, merged, within `size`) in which thin LV `new` may
+    /// differ from thin LV `old`, read from the pool's metadata rather than the data:
+    ///
+    /// 1. both LVs' thin device ids (`lvs -o thin_id`);
+    /// 2. a metadata snapshot of the live pool (`dmsetup message <pool>-tpool 0
+    ///    reserve_metadata_snap`; one left reserved by a crash is released first);
+    /// 3. `thin_delta -m --snap1 <old> --snap2 <new>` on the pool's metadata device,
+    ///    parsed by [`thin_delta::parse`](super::thin_delta::parse);
+    /// 4. the snapshot released, whatever happened.
+    ///
+    /// `None` when it cannot tell: the LVs are not thin LVs of hearth's pool, or the
+    /// tools are missing; the caller then compares the data itself.
+    pub fn thin_changed_ranges(&self, old: &str, new: &str, size: u64) -> Result<Option<Vec<std::ops::Range<u64>>>> {
+        let (Some(thin_delta), Some(dmsetup)) = (&self.tools.thin_delta, &self.tools.dmsetup) else {
+            return Ok(None);
+        };
+        let out = self.run(&self.tools.lvs, &["--reportformat", "json", "-o", "lv_name,pool_lv,thin_id", &self.vg])?;
+        let rows = report_rows(&out, "lv")?;
+        let id_of = |lv: &str| {
+            rows.iter()
+                .find(|r| text(r, "lv_name") == lv && text(r, "pool_lv") == names::LVM_THIN_POOL)
+                .and_then(|r| text(r, "thin_id").parse::<u64>().ok())
+        };
+        let (Some(old_id), Some(new_id)) = (id_of(old), id_of(new)) else {
+            return Ok(None);
+        };
+        let pool = super::dm::lv_layer_dm_name(&self.vg, names::LVM_THIN_POOL, "tpool");
+        let meta =
+            self.dev.join("mapper").join(super::dm::lv_dm_name(&self.vg, &format!("{}_tmeta", names::LVM_THIN_POOL)));
+        let _held = self.metadata_snap.lock().unwrap_or_else(|p| p.into_inner());
+        let message = |what: &str| self.run(dmsetup, &["message", &pool, "0", what]);
+        if let Err(first) = message("reserve_metadata_snap") {
+            // A snapshot left reserved by a crash: release it and try once more.
+            let _ = message("release_metadata_snap");
+            message("reserve_metadata_snap").map_err(|_| first)?;
+        }
+        let (a, b) = (old_id.to_string(), new_id.to_string());
+        let meta_arg = meta.display().to_string();
+        let delta = self.run(thin_delta, &["-m", "--snap1", &a, "--snap2", &b, &meta_arg]);
+        if let Err(e) = message("release_metadata_snap") {
+            log::error!("lvm {}: releasing the thin pool's metadata snapshot failed: {e}", self.vg);
+        }
+        let parsed = super::thin_delta::parse(&delta?)
+            .map_err(|e| Error::Backend(format!("lvm {}: comparing {old} and {new}: {e}", self.vg)))?;
+        Ok(Some(parsed.byte_ranges(size)))
     }
 
     fn run(&self, tool: &Tool, args: &[&str]) -> Result<String> {

@@ -11,6 +11,7 @@
 pub mod dm;
 pub mod file;
 pub mod lvm;
+pub mod thin_delta;
 
 use std::path::PathBuf;
 use std::sync::Arc;
