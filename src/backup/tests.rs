@@ -312,9 +312,9 @@ fn an_incremental_of_a_grown_volume_reads_the_new_end() {
     vol.set_len(grown).unwrap();
     vol.write_all_at(&[5u8; 64], 12 * CS as u64).unwrap();
     let cancel = AtomicBool::new(false);
-    let changed = [12 * CS as u64..12 * CS as u64 + 64];
-    let inc =
-        repo.backup(BackupJob { size: grown, ..job("inc", &vol, Some("full"), Some(&changed), &cancel) }).unwrap();
+    let written = 12 * CS as u64..12 * CS as u64 + 64;
+    let changed = std::slice::from_ref(&written);
+    let inc = repo.backup(BackupJob { size: grown, ..job("inc", &vol, Some("full"), Some(changed), &cancel) }).unwrap();
     // Chunk 10 (short in the parent, whole now) and 12 are read; 11 is a hole.
     assert_eq!(inc.bytes_read, 2 * CS as u64);
     assert_eq!(restore(&fx, &repo, "inc", grown), read_all(&fx.path("vol")));
