@@ -13,21 +13,27 @@
 //!    new directory survives a crash);
 //! 2. `fdatasync` the temporary file;
 //! 3. `rename` it over the object's name (atomic within a directory);
-//! 4. `fsync` the directory, so that the rename is durable before `put` returns.
+//! 4. remember the directory; [`Target::flush`] `fsync`s every directory remembered,
+//!    which makes the renames durable: one sync for many chunks, where a sync per
+//!    chunk would double the journal commits. As the data was synced before the
+//!    rename, a name that survives a crash always holds the whole object.
 //!
-//! [`Target::put_new`] does steps 1–2, then `link`s the temporary file to the
-//! object's name, which fails with `EEXIST` when the name exists: the classic NFS-safe
-//! lock file (when `link` reports an error, the temporary file's link count says
-//! whether it really happened, as a retransmitted NFS `LINK` can fail after
-//! succeeding). Deleting an object syncs its directory too, so that a deleted manifest
-//! cannot reappear after a crash once the chunks it named are gone.
+//! Deleting an object remembers its directory the same way (the repository flushes
+//! after deleting a manifest, so that it cannot reappear after a crash once the chunks
+//! it named are gone). [`Target::put_new`] does steps 1–2, then `link`s the temporary
+//! file to the object's name, which fails with `EEXIST` when the name exists: the
+//! classic NFS-safe lock file (when `link` reports an error, the temporary file's link
+//! count says whether it really happened, as a retransmitted NFS `LINK` can fail after
+//! succeeding); it syncs the directory at once.
 //!
 //! A crash can leave temporary files behind; listing removes those older than a day.
 
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, ErrorKind, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use crate::backup::target::{check_key, check_prefix, Target};
@@ -42,6 +48,8 @@ const TEMP_PREFIX: &str = ".tmp-";
 /// A backup target in a directory.
 pub struct PosixTarget {
     root: PathBuf,
+    /// Directories with renames or removals not yet synced (step 4).
+    unsynced: Mutex<HashSet<PathBuf>>,
 }
 
 impl PosixTarget {
@@ -53,7 +61,7 @@ impl PosixTarget {
         }
         fs::create_dir_all(&root)
             .map_err(|e| Error::Backend(format!("posix:{}: could not make the directory: {e}", root.display())))?;
-        Ok(PosixTarget { root })
+        Ok(PosixTarget { root, unsynced: Mutex::new(HashSet::new()) })
     }
 
     /// The directory.
@@ -127,7 +135,8 @@ impl Target for PosixTarget {
             let _ = fs::remove_file(&temp);
             return Err(self.err("rename into place", key, e));
         }
-        sync_dir(path.parent().expect("checked key")).map_err(|e| self.err("sync the directory of", key, e))
+        self.unsynced.lock().expect("unsynced directories").insert(path.parent().expect("checked key").to_path_buf());
+        Ok(())
     }
 
     fn put_new(&self, key: &str, data: &[u8]) -> Result<bool> {
@@ -178,7 +187,21 @@ impl Target for PosixTarget {
             Err(e) if is_missing(&e) => return Ok(()),
             Err(e) => return Err(self.err("delete", key, e)),
         }
-        sync_dir(path.parent().expect("checked key")).map_err(|e| self.err("sync the directory of", key, e))
+        self.unsynced.lock().expect("unsynced directories").insert(path.parent().expect("checked key").to_path_buf());
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<()> {
+        let dirs: Vec<PathBuf> = self.unsynced.lock().expect("unsynced directories").drain().collect();
+        for (i, dir) in dirs.iter().enumerate() {
+            if let Err(e) = sync_dir(dir) {
+                // Keep the ones not synced for the next flush.
+                self.unsynced.lock().expect("unsynced directories").extend(dirs[i..].iter().cloned());
+                let rel = dir.strip_prefix(&self.root).unwrap_or(dir).display().to_string();
+                return Err(self.err("sync the directory", &format!("{rel}/"), e));
+            }
+        }
+        Ok(())
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<(String, SystemTime)>> {
@@ -256,6 +279,24 @@ mod tests {
         // No temporary file is left beside the object.
         let names: Vec<_> = fs::read_dir(t.root().join("chunks/ab")).unwrap().collect();
         assert!(names.is_empty(), "{names:?}");
+    }
+
+    #[test]
+    fn flush_syncs_the_directories_written_and_says_which_failed() {
+        let (_d, t) = target();
+        t.put("chunks/ab/1", b"1").unwrap();
+        t.put("chunks/cd/2", b"2").unwrap();
+        t.delete("chunks/ab/1").unwrap();
+        assert_eq!(t.unsynced.lock().unwrap().len(), 2);
+        t.flush().unwrap();
+        assert!(t.unsynced.lock().unwrap().is_empty());
+        t.put("chunks/ef/3", b"3").unwrap();
+        fs::remove_dir_all(t.root().join("chunks/ef")).unwrap();
+        match t.flush() {
+            Err(Error::Backend(msg)) => assert!(msg.contains("sync the directory the object chunks/ef/"), "{msg}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(t.unsynced.lock().unwrap().len(), 1, "kept for the next flush");
     }
 
     #[test]

@@ -367,8 +367,12 @@ impl Repository {
         };
         let json = serde_json::to_vec(&manifest).expect("a manifest serializes");
         let object = self.codec.encode_object(&key, &json);
+        // The chunks' names are durable before the manifest's, and the manifest
+        // before Ok.
+        self.target.flush()?;
         lock.check()?;
         self.target.put(&key, &object)?;
+        self.target.flush()?;
         if let Err(e) = lock.release() {
             log::warn!("backup {id}: {e}");
         }
@@ -678,7 +682,9 @@ impl Repository {
     /// Remove a backup's manifest (its chunks go at the next gc). Missing is Ok.
     pub fn delete(&self, backup_id: &str) -> Result<()> {
         check_backup_id(backup_id)?;
-        self.target.delete(&manifest_key(backup_id))
+        self.target.delete(&manifest_key(backup_id))?;
+        // Durable before any gc deletes the chunks it named.
+        self.target.flush()
     }
 
     /// Remove the chunks no manifest references, safely against backups running at the

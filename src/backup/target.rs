@@ -22,6 +22,8 @@ pub trait Target: Send + Sync {
     /// A short description for logs and errors (`posix:/srv/backups`, `s3:bucket@host`).
     fn describe(&self) -> String;
     /// Store an object whole: readers see the old object or the new one, never a part.
+    /// The object is durable (survives a crash of the host) once [`Target::flush`]
+    /// returns; its content is durable before its name appears.
     fn put(&self, key: &str, data: &[u8]) -> Result<()>;
     /// Store an object only if no object has the key; Ok(false) when one exists (its
     /// content is left as it is). Used for lock files. On S3 without conditional
@@ -31,11 +33,18 @@ pub trait Target: Send + Sync {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// Whether an object exists.
     fn exists(&self, key: &str) -> Result<bool>;
-    /// Remove an object; removing a missing object is Ok.
+    /// Remove an object; removing a missing object is Ok. Durable once
+    /// [`Target::flush`] returns.
     fn delete(&self, key: &str) -> Result<()>;
     /// Every key under `prefix` (which ends with `/` or is empty), with its last
     /// modification time, in no particular order.
     fn list(&self, prefix: &str) -> Result<Vec<(String, SystemTime)>>;
+    /// Make every `put` and `delete` done so far durable. A target whose writes are
+    /// durable when they return (S3) keeps this default; the posix target syncs the
+    /// directories it renamed into here, once for many chunks.
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// The longest key a target accepts, in bytes.

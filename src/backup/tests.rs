@@ -62,6 +62,9 @@ impl Target for Faulty {
     fn list(&self, prefix: &str) -> crate::error::Result<Vec<(String, SystemTime)>> {
         self.inner.list(prefix)
     }
+    fn flush(&self) -> crate::error::Result<()> {
+        self.inner.flush()
+    }
 }
 
 fn fast() -> LockTiming {
