@@ -744,3 +744,11 @@ fn parallelism_one_works_and_objects_are_plain_zstd_without_encryption() {
     assert_eq!(format::to_hex(&sha2::Sha256::digest(&chunk)), first);
     assert_eq!(&chunk[..], &read_all(&fx.path("vol"))[..CS]);
 }
+
+#[test]
+fn a_repository_is_shared_between_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Repository>();
+    send_sync::<PosixTarget>();
+    send_sync::<Arc<dyn Target>>();
+}
