@@ -18,6 +18,9 @@
 //!    chunk would double the journal commits. As the data was synced before the
 //!    rename, a name that survives a crash always holds the whole object.
 //!
+//! Finding an object with [`Target::exists`] remembers its directory too: another
+//! process may have renamed it into place and not synced yet, and a backup that uses a
+//! chunk it found must not write a manifest that outlives the chunk's name in a crash.
 //! Deleting an object remembers its directory the same way (the repository flushes
 //! after deleting a manifest, so that it cannot reappear after a crash once the chunks
 //! it named are gone). [`Target::put_new`] does steps 1–2, then `link`s the temporary
@@ -174,7 +177,16 @@ impl Target for PosixTarget {
     fn exists(&self, key: &str) -> Result<bool> {
         let path = self.path(key)?;
         match fs::symlink_metadata(&path) {
-            Ok(m) => Ok(m.is_file()),
+            Ok(m) if m.is_file() => {
+                // Another process may have renamed it into place without syncing the
+                // directory yet: whoever relies on it finding it flushes.
+                self.unsynced
+                    .lock()
+                    .expect("unsynced directories")
+                    .insert(path.parent().expect("checked key").to_path_buf());
+                Ok(true)
+            }
+            Ok(_) => Ok(false),
             Err(e) if is_missing(&e) => Ok(false),
             Err(e) => Err(self.err("look up", key, e)),
         }
@@ -290,6 +302,13 @@ mod tests {
         assert_eq!(t.unsynced.lock().unwrap().len(), 2);
         t.flush().unwrap();
         assert!(t.unsynced.lock().unwrap().is_empty());
+        // Found present: synced at the next flush, as another process may have put it.
+        fs::create_dir_all(t.root().join("chunks/99")).unwrap();
+        fs::write(t.root().join("chunks/99/x"), b"x").unwrap();
+        assert!(t.exists("chunks/99/x").unwrap());
+        assert!(!t.exists("chunks/99/y").unwrap());
+        assert_eq!(t.unsynced.lock().unwrap().len(), 1);
+        t.flush().unwrap();
         t.put("chunks/ef/3", b"3").unwrap();
         fs::remove_dir_all(t.root().join("chunks/ef")).unwrap();
         match t.flush() {

@@ -39,9 +39,11 @@ pub trait Target: Send + Sync {
     /// Every key under `prefix` (which ends with `/` or is empty), with its last
     /// modification time, in no particular order.
     fn list(&self, prefix: &str) -> Result<Vec<(String, SystemTime)>>;
-    /// Make every `put` and `delete` done so far durable. A target whose writes are
-    /// durable when they return (S3) keeps this default; the posix target syncs the
-    /// directories it renamed into here, once for many chunks.
+    /// Make durable every `put` and `delete` done so far through this target, and every
+    /// object `exists` found (which another process may have written and not yet made
+    /// durable). A target whose writes are durable when they return (S3) keeps this
+    /// default; the posix target syncs the directories concerned here, once for many
+    /// chunks.
     fn flush(&self) -> Result<()> {
         Ok(())
     }
