@@ -239,6 +239,14 @@ impl Repository {
         let object = match target.get(CONFIG_KEY)? {
             Some(bytes) => ConfigObject::parse(&bytes, &here)?,
             None => {
+                // A repository whose config was lost is not made anew over its backups:
+                // a new salt would orphan every encrypted chunk.
+                if !target.list(MANIFESTS_PREFIX)?.is_empty() {
+                    return Err(Error::Backend(format!(
+                        "{here} holds backup manifests but no repository config object; put the config back \
+                         (or move the manifests away) before using it"
+                    )));
+                }
                 let made = new_config_object(&config);
                 let json = serde_json::to_vec_pretty(&made).expect("a config serializes");
                 if target.put_new(CONFIG_KEY, &json)? {

@@ -463,7 +463,13 @@ fn a_newer_format_or_a_corrupt_config_is_refused_at_open() {
     let msg = backend_message(Repository::open(target.clone(), RepoConfig::default()));
     assert!(msg.contains("has format version 2; this hearth reads version 1 at most"), "{msg}");
     fx.target.put("config", b"\x00garbage").unwrap();
-    assert!(backend_message(Repository::open(target, RepoConfig::default())).contains("is corrupt"));
+    assert!(backend_message(Repository::open(target.clone(), RepoConfig::default())).contains("is corrupt"));
+    // A lost config is not made anew over existing backups.
+    fx.target.put("manifests/b", b"x").unwrap();
+    fx.target.delete("config").unwrap();
+    let msg = backend_message(Repository::open(target, RepoConfig::default()));
+    assert!(msg.contains("holds backup manifests but no repository config object"), "{msg}");
+    assert!(!fx.target.exists("config").unwrap());
 }
 
 #[test]
