@@ -413,7 +413,7 @@ mod tests {
     fn fast() -> LockTiming {
         LockTiming {
             refresh: Duration::from_millis(20),
-            stale: Duration::from_secs(2),
+            stale: Duration::from_secs(10),
             wait: Duration::from_millis(400),
             poll: Duration::from_millis(10),
         }

@@ -70,7 +70,7 @@ impl Target for Faulty {
 fn fast() -> LockTiming {
     LockTiming {
         refresh: Duration::from_millis(50),
-        stale: Duration::from_secs(5),
+        stale: Duration::from_secs(30),
         wait: Duration::from_secs(20),
         poll: Duration::from_millis(10),
     }
@@ -757,4 +757,57 @@ fn a_repository_is_shared_between_threads() {
     send_sync::<Repository>();
     send_sync::<PosixTarget>();
     send_sync::<Arc<dyn Target>>();
+}
+
+/// The child of [`a_killed_backup_leaves_only_garbage`]: a slow backup, killed midway.
+#[test]
+#[ignore = "run in a child process by a_killed_backup_leaves_only_garbage"]
+fn child_backup_to_be_killed() {
+    let Some(dir) = std::env::var_os("HEARTH_TEST_KILL_DIR") else { return };
+    let dir = PathBuf::from(dir);
+    let target = Faulty::new(&dir.join("repo"));
+    *target.put_delay.lock().unwrap() = Duration::from_millis(50);
+    let target: Arc<dyn Target> = target;
+    let repo = Repository::open(target, RepoConfig { chunk_size: CS, encryption_key: None, parallelism: 2 }).unwrap();
+    let vol = File::open(dir.join("vol")).unwrap();
+    backup(&repo, "killed", &vol, None);
+    panic!("the backup was to be killed before it finished");
+}
+
+#[test]
+fn a_killed_backup_leaves_only_garbage() {
+    let fx = Fixture::new();
+    let size = 60 * CS as u64;
+    make_volume(&fx.path("vol"), size, 61);
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "backup::tests::child_backup_to_be_killed", "--ignored", "--test-threads=1"])
+        .env("HEARTH_TEST_KILL_DIR", fx.dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let chunks = || fx.target.list(CHUNKS_PREFIX).map(|l| l.len()).unwrap_or(0);
+    while chunks() < 5 {
+        assert!(std::time::Instant::now() < deadline, "the child stored no chunks");
+        assert!(child.try_wait().unwrap().is_none(), "the child ended early");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let orphans = chunks();
+    assert!((5..36).contains(&orphans), "{orphans}");
+    assert!(fx.keys(MANIFESTS_PREFIX).is_empty(), "no manifest after a kill");
+    assert_eq!(fx.keys(LOCKS_PREFIX).len(), 1, "the dead backup's lock is left");
+    let repo = fx.repo();
+    assert_eq!(repo.manifest("killed").unwrap(), None);
+    // Its holder is gone (same machine, no such process): stale at once.
+    let report = repo.gc().unwrap();
+    assert_eq!((report.chunks_deleted, report.stale_locks_removed), (orphans as u64, 1));
+    assert!(fx.keys(LOCKS_PREFIX).is_empty());
+    let vol = File::open(fx.path("vol")).unwrap();
+    backup(&repo, "killed", &vol, None);
+    assert!(repo.verify("killed").unwrap().is_intact());
+    assert_eq!(restore(&fx, &repo, "killed", size), read_all(&fx.path("vol")));
 }
