@@ -18,6 +18,7 @@
 pub mod api;
 pub mod auth;
 pub mod backend;
+pub mod backup;
 pub mod cmd;
 pub mod config;
 pub mod daemon;

@@ -1,0 +1,7 @@
+//! Backups: a repository of deduplicated chunks and manifests on a [`Target`].
+
+pub mod s3;
+pub mod target;
+
+pub use s3::{S3Settings, S3Target};
+pub use target::Target;
