@@ -53,6 +53,7 @@
 #   SWIFT_STOP_TIMEOUT    seconds from SIGTERM to SIGKILL (default 10)
 #   SWIFT_MEMCACHED       auto (default: use memcached when installed), 1 (required), 0 (never)
 #   SWIFT_BUCKET          the bucket to create (default hearth-test)
+#   SWIFT_S3_MAX_LISTING  the most keys in one S3 listing page (default 1000, as AWS)
 #   SWIFT_WATCH_PID       stop the store when this process exits
 set -euo pipefail
 
@@ -84,6 +85,7 @@ for v in start_timeout stop_timeout; do
 done
 [[ $use_memcached =~ ^(auto|0|1)$ ]] || die "SWIFT_MEMCACHED must be auto, 0 or 1, not '$use_memcached'"
 [[ -z $watch_pid || $watch_pid =~ ^[0-9]+$ ]] || die "SWIFT_WATCH_PID must be a pid, not '$watch_pid'"
+[[ ${SWIFT_S3_MAX_LISTING:-1000} =~ ^[1-9][0-9]*$ ]] || die "SWIFT_S3_MAX_LISTING must be a positive number, not '$SWIFT_S3_MAX_LISTING'"
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }

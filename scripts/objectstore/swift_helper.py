@@ -122,6 +122,7 @@ def cmd_build(d, proxy_port, memcached):
     secret = base64.urlsafe_b64encode(os.urandom(24)).decode().rstrip("=")
     fernet_key = base64.urlsafe_b64encode(os.urandom(32)).decode()
     hash_suffix = os.urandom(8).hex()
+    max_listing = int(os.environ.get("SWIFT_S3_MAX_LISTING") or 1000)
     user = os.environ.get("USER") or __import__("pwd").getpwuid(os.getuid()).pw_name
 
     write(os.path.join(etc, "swift.conf"), f"""\
@@ -191,6 +192,8 @@ use = egg:swift#proxy_logging
 [filter:s3api]
 use = egg:swift#s3api
 location = {REGION}
+# keys per listing page at most (tests lower it to page with few keys)
+max_bucket_listing = {max_listing}
 
 [filter:tempauth]
 use = egg:swift#tempauth

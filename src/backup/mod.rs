@@ -3,5 +3,5 @@
 pub mod s3;
 pub mod target;
 
-pub use s3::{S3Settings, S3Target};
+pub use s3::{S3Settings, S3Target, S3Timeouts};
 pub use target::Target;

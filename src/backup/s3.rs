@@ -25,12 +25,20 @@
 //!    settings to check. The secret key never appears in an error (nor does a signed
 //!    URL: it is a bearer credential until it expires).
 //!
-//! `put_new` (lock files) is a conditional write: HEAD, then PUT with
-//! `If-None-Match: *`, which AWS, Swift, MinIO and current Ceph RGW refuse with 412
-//! when the object exists, atomically. A store that ignores the header overwrites
-//! instead, so there the HEAD before it is all that protects the object: best effort,
-//! with a window between the HEAD and the PUT. A store that refuses the header
-//! (501) gets a plain PUT after the HEAD, with the same window.
+//! `put_new` (lock files) is a conditional write, then a check:
+//!
+//! 1. HEAD: an existing object means Ok(false) at once.
+//! 2. PUT with `If-None-Match: *`: 412 means an object exists (Ok(false)). AWS S3
+//!    documents this check as atomic. Swift's object server checks it when the PUT
+//!    *starts*, so PUTs that overlap in time all succeed (measured on the test store:
+//!    up to 3 of 8 writers racing for one key), and a store that ignores the header
+//!    simply overwrites; one that refuses it (501) gets a plain PUT from then on.
+//! 3. GET: Ok(true) only if the object holds our bytes; a racing writer that
+//!    overwrote it wins instead. This narrows the window of a non-atomic store but
+//!    does not close it (a writer can read back its bytes just before another one's
+//!    overlapping PUT lands), so on such stores `put_new` is **best effort**: a lock
+//!    protocol on top must not rely on it alone (restic's re-checks the lock files
+//!    it can see after writing its own).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -753,15 +761,17 @@ impl Target for S3Target {
             return Ok(false);
         }
         if data.len() as u64 > self.single_put_limit {
-            // No conditional multipart completion everywhere: HEAD then PUT only.
+            // No conditional multipart completion everywhere: HEAD, PUT, read back.
             self.put_multipart(key, data)?;
-            return Ok(true);
+            return Ok(self.get(key)?.as_deref() == Some(data));
         }
         let conditional = self.conditional_writes.load(Ordering::Relaxed);
         let answer = self.put_single(key, data, conditional)?;
         let op = Op { verb: "PUT (if none)", key };
         match answer.status {
-            200..=299 => Ok(true),
+            // Stored; but a store whose check is not atomic (Swift) may have let a
+            // racing writer store too: ours only if the object still holds our bytes.
+            200..=299 => Ok(self.get(key)?.as_deref() == Some(data)),
             // The object exists: someone else's, or ours if an earlier attempt of this
             // call was stored but its answer lost: read it back to tell.
             412 if answer.earlier_attempt_may_have_applied => Ok(self.get(key)?.as_deref() == Some(data)),
@@ -774,7 +784,7 @@ impl Target for S3Target {
                 self.conditional_writes.store(false, Ordering::Relaxed);
                 let answer = self.put_single(key, data, false)?;
                 if (200..300).contains(&answer.status) {
-                    Ok(true)
+                    Ok(self.get(key)?.as_deref() == Some(data))
                 } else {
                     Err(self.http_error(Op { verb: "PUT", key }, &answer))
                 }
