@@ -11,6 +11,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -413,6 +414,85 @@ fn content_md5_lets_the_store_refuse_corrupted_data() {
     assert_eq!(stored.len(), data.len());
     assert_ne!(stored, data);
     swift.target().delete(&format!("{p}unchecked")).unwrap();
+}
+
+/// How a flaky proxy fails a connection.
+#[derive(Clone, Copy)]
+enum Failure {
+    /// Answers 503 SlowDown without reaching the store.
+    SlowDown,
+    /// Closes the connection after reading the request's first bytes.
+    Reset,
+}
+
+/// A proxy that fails its first `fail` connections as `how` and forwards the rest;
+/// returns its address and its connection count.
+fn flaky_proxy(upstream: String, fail: usize, how: Failure) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { return };
+            if seen.fetch_add(1, Ordering::SeqCst) < fail {
+                let mut buf = [0u8; 1024];
+                let _ = client.read(&mut buf);
+                if let Failure::SlowDown = how {
+                    let body = "<?xml version=\"1.0\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+                    let _ = write!(
+                        client,
+                        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                }
+                continue;
+            }
+            let Ok(server) = TcpStream::connect(&upstream) else { return };
+            let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let mut server = server;
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut s2, &mut c2);
+                let _ = c2.shutdown(std::net::Shutdown::Both);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut client, &mut server);
+                let _ = server.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    (addr, count)
+}
+
+#[test]
+fn connection_errors_and_5xx_are_retried_a_bounded_number_of_times() {
+    let swift = swift();
+    let upstream = swift.get("endpoint_url").trim_start_matches("http://").to_string();
+    let p = prefix("retry");
+    let data = bytes(200_000, 6);
+    for how in [Failure::SlowDown, Failure::Reset] {
+        // Three failures: the fourth attempt gets through.
+        let (proxy, count) = flaky_proxy(upstream.clone(), 3, how);
+        let mut settings = swift.settings();
+        settings.endpoint_url = format!("http://{proxy}");
+        let t = S3Target::new(settings).unwrap().with_retry_delay(Duration::from_millis(20));
+        t.put(&format!("{p}k"), &data).unwrap();
+        assert_eq!(count.load(Ordering::SeqCst), 4);
+        assert_eq!(t.get(&format!("{p}k")).unwrap().as_deref(), Some(&data[..]));
+
+        // Failing for ever: an error after four attempts, no more.
+        let (proxy, count) = flaky_proxy(upstream.clone(), usize::MAX, how);
+        let mut settings = swift.settings();
+        settings.endpoint_url = format!("http://{proxy}");
+        let t = S3Target::new(settings).unwrap().with_retry_delay(Duration::from_millis(20));
+        let m = backend_message(t.get(&format!("{p}k")));
+        assert!(m.contains(&format!("GET {p}k")) && m.contains("after 4 attempts"), "{m}");
+        if let Failure::SlowDown = how {
+            assert!(m.contains("503") && m.contains("SlowDown"), "{m}");
+        }
+        assert_eq!(count.load(Ordering::SeqCst), 4);
+    }
+    swift.target().delete(&format!("{p}k")).unwrap();
 }
 
 #[test]

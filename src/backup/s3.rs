@@ -220,6 +220,8 @@ struct Answer {
     /// Whether an earlier attempt may have reached the store and taken effect (it
     /// failed after sending, or with a 5xx): what a conditional write must know.
     earlier_attempt_may_have_applied: bool,
+    /// Attempts made for this answer (more than one after retries).
+    attempts: u32,
 }
 
 impl Answer {
@@ -379,6 +381,7 @@ impl S3Target {
                 return match outcome {
                     Ok(mut a) => {
                         a.earlier_attempt_may_have_applied = may_have_applied;
+                        a.attempts = attempt;
                         Ok(a)
                     }
                     Err(_) => Err(self.error(
@@ -442,7 +445,13 @@ impl S3Target {
                 )));
             }
         }
-        Ok(Answer { status, headers: response.headers().clone(), body, earlier_attempt_may_have_applied: false })
+        Ok(Answer {
+            status,
+            headers: response.headers().clone(),
+            body,
+            earlier_attempt_may_have_applied: false,
+            attempts: 1,
+        })
     }
 
     /// What a transport failure was, for an error or a log line.
@@ -497,6 +506,9 @@ impl S3Target {
                 Some("PermanentRedirect" | "AuthorizationHeaderMalformed" | "IllegalLocationConstraintException"),
             ) => cause.push_str(": check backup_s3_endpoint_url and backup_s3_region"),
             _ => {}
+        }
+        if a.attempts > 1 {
+            cause.push_str(&format!(" (after {} attempts)", a.attempts));
         }
         self.error(op, &cause)
     }
@@ -938,6 +950,7 @@ mod tests {
             headers: http::HeaderMap::new(),
             body: b"<?xml version='1.0'?><Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match s3cr3t-value.</Message></Error>".to_vec(),
             earlier_attempt_may_have_applied: false,
+            attempts: 1,
         };
         let Error::Backend(msg) = t.http_error(Op { verb: "PUT", key: "k" }, &a) else { panic!() };
         assert!(msg.starts_with("S3 backup target s3:bkt@127.0.0.1:9: PUT k: HTTP 403 SignatureDoesNotMatch"), "{msg}");
