@@ -32,13 +32,15 @@ struct Swift {
 }
 
 impl Swift {
-    fn start() -> Swift {
+    /// A new store; `env` adds to swift.sh's environment.
+    fn start(env: &[(&str, &str)]) -> Swift {
         let dir = tempfile::tempdir().unwrap();
         let out = Command::new(repo().join("scripts/objectstore/swift.sh"))
             .arg("start")
             .arg(dir.path())
             .env("SWIFT_WATCH_PID", std::process::id().to_string())
             .env("SWIFT_S3_MAX_LISTING", PAGE.to_string())
+            .envs(env.iter().copied())
             .output()
             .expect("running scripts/objectstore/swift.sh");
         assert!(
@@ -64,6 +66,7 @@ impl Swift {
             self.get("bucket"),
         );
         s.region = self.get("region").to_string();
+        s.ca_cert_file = self.info["ca_cert_file"].as_str().map(Into::into);
         s
     }
 
@@ -113,7 +116,7 @@ fn swift() -> Arc<Swift> {
     if let Some(s) = shared.upgrade() {
         return s;
     }
-    let s = Arc::new(Swift::start());
+    let s = Arc::new(Swift::start(&[]));
     *shared = Arc::downgrade(&s);
     s
 }
@@ -523,4 +526,41 @@ fn a_silent_store_times_out() {
         assert!(!m.contains(secret), "{m}");
     }
     drop(listener);
+}
+
+#[test]
+fn https_with_a_private_ca() {
+    let swift = Swift::start(&[("SWIFT_TLS", "1")]);
+    assert!(swift.get("endpoint_url").starts_with("https://"));
+    let p = prefix("tls");
+
+    // backup_s3_ca_cert_file: the store's CA is trusted.
+    let t = swift.target();
+    t.check().unwrap();
+    t.put(&format!("{p}k"), b"over TLS").unwrap();
+    assert_eq!(t.get(&format!("{p}k")).unwrap().as_deref(), Some(&b"over TLS"[..]));
+
+    // Without it the built-in roots do not know that CA: a clear error, not retried.
+    let mut settings = swift.settings();
+    settings.ca_cert_file = None;
+    let t = S3Target::new(settings.clone()).unwrap();
+    let started = Instant::now();
+    let m = backend_message(t.check());
+    assert!(m.to_lowercase().contains("certificate"), "{m}");
+    assert!(!m.contains("attempts"), "a certificate error is not retried: {m}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // backup_s3_verify_ssl = false: any certificate.
+    settings.verify_ssl = false;
+    let t = S3Target::new(settings).unwrap();
+    assert_eq!(t.get(&format!("{p}k")).unwrap().as_deref(), Some(&b"over TLS"[..]));
+    t.delete(&format!("{p}k")).unwrap();
+
+    // A file with no certificate in it is refused when the target is made.
+    let mut settings = swift.settings();
+    let empty = swift.dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    settings.ca_cert_file = Some(empty);
+    let m = backend_message(S3Target::new(settings));
+    assert!(m.contains("backup_s3_ca_cert_file") && m.contains("no certificate"), "{m}");
 }

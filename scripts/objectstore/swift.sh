@@ -23,11 +23,12 @@
 #   until each answers, checks nobody else listens on its port, creates the bucket
 #   through the Swift API, checks a signed S3 HEAD of it, and writes
 #     DIR/objectstore.env   shell KEY=value lines: OBJECTSTORE_ENDPOINT_URL, _REGION,
-#                           _ACCESS_KEY, _SECRET_KEY, _BUCKET, _PORT, _PROXY_PID,
-#                           SWIFT_AUTH_URL, SWIFT_USER, SWIFT_KEY, SWIFT_STORAGE_URL
-#     DIR/objectstore.json  the same, structured (endpoint_url, region, access_key,
-#                           secret_key, bucket, port, swift{auth_url,user,key,
-#                           storage_url}, pids, memcached, log_dir)
+#                           _CA_CERT_FILE, _ACCESS_KEY, _SECRET_KEY, _BUCKET, _PORT,
+#                           _PROXY_PID, SWIFT_AUTH_URL, SWIFT_USER, SWIFT_KEY,
+#                           SWIFT_STORAGE_URL
+#     DIR/objectstore.json  the same, structured (endpoint_url, ca_cert_file, region,
+#                           access_key, secret_key, bucket, port, swift{auth_url, user,
+#                           key, storage_url}, pids, memcached, log_dir)
 #   The recorded pids are in DIR/swift.pids ("NAME PID" lines). PORT is the S3/Swift
 #   endpoint's port (0 or absent: a free one). With SWIFT_WATCH_PID=N, a watcher
 #   (`tail --pid`) stops the store when process N exits: a test that is killed does
@@ -54,6 +55,9 @@
 #   SWIFT_MEMCACHED       auto (default: use memcached when installed), 1 (required), 0 (never)
 #   SWIFT_BUCKET          the bucket to create (default hearth-test)
 #   SWIFT_S3_MAX_LISTING  the most keys in one S3 listing page (default 1000, as AWS)
+#   SWIFT_TLS             1: the endpoint is https, with a certificate for 127.0.0.1 and
+#                         localhost signed by a CA made for it (DIR/tls/ca.pem,
+#                         OBJECTSTORE_CA_CERT_FILE / ca_cert_file)
 #   SWIFT_WATCH_PID       stop the store when this process exits
 set -euo pipefail
 
@@ -85,6 +89,7 @@ for v in start_timeout stop_timeout; do
 done
 [[ $use_memcached =~ ^(auto|0|1)$ ]] || die "SWIFT_MEMCACHED must be auto, 0 or 1, not '$use_memcached'"
 [[ -z $watch_pid || $watch_pid =~ ^[0-9]+$ ]] || die "SWIFT_WATCH_PID must be a pid, not '$watch_pid'"
+[[ ${SWIFT_TLS:-0} =~ ^[01]$ ]] || die "SWIFT_TLS must be 0 or 1, not '$SWIFT_TLS'"
 [[ ${SWIFT_S3_MAX_LISTING:-1000} =~ ^[1-9][0-9]*$ ]] || die "SWIFT_S3_MAX_LISTING must be a positive number, not '$SWIFT_S3_MAX_LISTING'"
 
 now() { date +%s.%N; }
@@ -252,7 +257,9 @@ cmd_start() {
     trap - EXIT
     local mc=""
     [[ -z $memcached ]] || mc=", memcached"
-    echo "swift: ready at http://127.0.0.1:$PORT_PROXY (bucket ${SWIFT_BUCKET:-hearth-test}$mc) in $(elapsed "$t0") s; $dir/objectstore.env"
+    local scheme=http
+    [[ ${SWIFT_TLS:-0} != 1 ]] || scheme=https
+    echo "swift: ready at $scheme://127.0.0.1:$PORT_PROXY (bucket ${SWIFT_BUCKET:-hearth-test}$mc) in $(elapsed "$t0") s; $dir/objectstore.env"
 }
 
 # ---------------------------------------------------------------------------

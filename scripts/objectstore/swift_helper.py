@@ -90,6 +90,53 @@ def build_rings(etc, ports):
         b.get_ring().save(os.path.join(etc, f"{name}.ring.gz"))
 
 
+def make_tls(d):
+    """A CA and a certificate for 127.0.0.1 and localhost signed by it, valid for a
+    day: DIR/tls/ca.pem (what clients trust), server.pem and server.key (the proxy's)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    import ipaddress
+
+    tls = os.path.join(d, "tls")
+    os.makedirs(tls, exist_ok=True)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    start, end = now - datetime.timedelta(hours=1), now + datetime.timedelta(days=1)
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hearth test object store CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(start).not_valid_after(end)
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                       content_commitment=False, key_encipherment=False,
+                                       data_encipherment=False, key_agreement=False,
+                                       encipher_only=False, decipher_only=False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start).not_valid_after(end)
+            .add_extension(x509.SubjectAlternativeName([
+                x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+                critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    pem = serialization.Encoding.PEM
+    write(os.path.join(tls, "ca.pem"), ca.public_bytes(pem).decode())
+    write(os.path.join(tls, "server.pem"), cert.public_bytes(pem).decode())
+    write(os.path.join(tls, "server.key"), key.private_bytes(
+        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode(), 0o600)
+    return tls
+
+
 def write(path, text, mode=0o644):
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "w") as f:
@@ -116,6 +163,10 @@ def cmd_build(d, proxy_port, memcached):
         ports["memcached"] = free_port(set(ports.values()))
 
     build_rings(etc, ports)
+    tls_conf = ""
+    if os.environ.get("SWIFT_TLS") == "1":
+        tls = make_tls(d)
+        tls_conf = f"cert_file = {tls}/server.pem\nkey_file = {tls}/server.key\n"
 
     # A fresh secret and fernet key per store: tests look for the secret in error
     # texts, which a well-known one ("testing") would make meaningless.
@@ -177,7 +228,7 @@ memcache_servers = 127.0.0.1:{ports['memcached']}
 # Written by scripts/objectstore/swift.sh.
 {common}bind_port = {ports['proxy']}
 log_name = proxy-server
-
+{tls_conf}
 [pipeline:main]
 # s3api before the auth middleware; slo for S3 multipart uploads, copy for CopyObject
 pipeline = catch_errors gatekeeper healthcheck proxy-logging {cache}listing_formats bulk s3api tempauth copy slo dlo versioned_writes symlink proxy-logging proxy-server
@@ -253,10 +304,13 @@ def socket_inodes(pid):
     return inodes
 
 
+SSL_CONTEXT = None
+
+
 def http(method, url, headers=None, timeout=5.0):
     req = urllib.request.Request(url, method=method, headers=headers or {})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout, context=SSL_CONTEXT) as r:
             return r.status, dict(r.headers), r.read()
     except urllib.error.HTTPError as e:
         return e.code, dict(e.headers), e.read()
@@ -287,8 +341,14 @@ def sigv4_headers(method, url_path, host, access, secret):
 
 
 def cmd_ready(d, timeout, servers):
+    global SSL_CONTEXT
     deadline = time.monotonic() + timeout
     log_dir = os.path.join(d, "log")
+    ca_file = os.path.join(d, "tls", "ca.pem")
+    tls = os.path.exists(ca_file)
+    if tls:
+        import ssl
+        SSL_CONTEXT = ssl.create_default_context(cafile=ca_file)
 
     def fail(msg, name=None):
         print(f"swift_helper: {msg}", file=sys.stderr)
@@ -311,7 +371,8 @@ def cmd_ready(d, timeout, servers):
                 if name == "memcached":
                     socket.create_connection(("127.0.0.1", port), timeout=1).close()
                     break
-                status, _, body = http("GET", f"http://127.0.0.1:{port}/healthcheck", timeout=2)
+                scheme = "https" if tls and name == "proxy" else "http"
+                status, _, body = http("GET", f"{scheme}://127.0.0.1:{port}/healthcheck", timeout=2)
                 if status == 200:
                     break
             except OSError:
@@ -330,7 +391,7 @@ def cmd_ready(d, timeout, servers):
 
     # 3. Authenticate, create the bucket (a container of the account), check S3.
     proxy_port = servers["proxy"][1]
-    base = f"http://127.0.0.1:{proxy_port}"
+    base = f"{'https' if tls else 'http'}://127.0.0.1:{proxy_port}"
     secret = open(os.path.join(d, "secret")).read().strip()
     user = f"{ACCOUNT}:{USER}"
     bucket = os.environ.get("SWIFT_BUCKET", "hearth-test")
@@ -359,6 +420,7 @@ def cmd_ready(d, timeout, servers):
 
     info = {
         "endpoint_url": base,
+        "ca_cert_file": ca_file if tls else None,
         "region": REGION,
         "access_key": user,
         "secret_key": secret,
@@ -374,6 +436,7 @@ def cmd_ready(d, timeout, servers):
     env = {
         "OBJECTSTORE_ENDPOINT_URL": base,
         "OBJECTSTORE_REGION": REGION,
+        "OBJECTSTORE_CA_CERT_FILE": ca_file if tls else "",
         "OBJECTSTORE_ACCESS_KEY": user,
         "OBJECTSTORE_SECRET_KEY": secret,
         "OBJECTSTORE_BUCKET": bucket,

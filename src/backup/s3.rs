@@ -471,6 +471,13 @@ impl S3Target {
             ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
                 "cannot connect to the store (connection refused)".into()
             }
+            ureq::Error::Io(e) if tls_error(e).is_some() => format!(
+                "TLS: {} (check backup_s3_ca_cert_file and backup_s3_verify_ssl)",
+                tls_error(e).map(ToString::to_string).unwrap_or_default()
+            ),
+            ureq::Error::Rustls(e) => {
+                format!("TLS: {e} (check backup_s3_ca_cert_file and backup_s3_verify_ssl)")
+            }
             ureq::Error::Io(e) => format!("connection error ({e})"),
             ureq::Error::HostNotFound => "the endpoint's host name does not resolve".into(),
             other => format!("{other}"),
@@ -697,12 +704,19 @@ fn classify(e: &ureq::Error) -> (bool, bool) {
     match e {
         ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => (true, false),
         ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => (true, false),
+        // A certificate the configuration does not trust: trying again will not help.
+        ureq::Error::Io(e) if tls_error(e).is_some() => (false, false),
         ureq::Error::Timeout(ureq::Timeout::Connect | ureq::Timeout::Resolve) => (true, false),
         ureq::Error::Timeout(_) | ureq::Error::Io(_) | ureq::Error::Protocol(_) | ureq::Error::BodyStalled => {
             (true, true)
         }
         _ => (false, true),
     }
+}
+
+/// The TLS failure inside an I/O error (rustls reports a refused certificate so).
+fn tls_error(e: &std::io::Error) -> Option<&rustls::Error> {
+    e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>())
 }
 
 /// A number in [0, 1) for the retry jitter.
