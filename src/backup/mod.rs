@@ -3,7 +3,7 @@
 //! local or NFS, or an S3 bucket).
 //!
 //! - [`Target`] ([`target`]): where a repository's objects live; [`PosixTarget`]
-//!   ([`posix`]) is a directory;
+//!   ([`posix`]) is a directory, [`S3Target`] ([`s3`]) an S3 bucket;
 //! - [`Repository`] ([`repo`]): backups, restores, verify, delete and gc on a target;
 //! - [`format`]: the objects and their JSON (see `docs/backup-format.md`);
 //!   [`codec`]: compression and sealing; [`crypto`]: the keys; [`lock`]: the lock
@@ -15,6 +15,7 @@ pub mod format;
 pub mod lock;
 pub mod posix;
 pub mod repo;
+pub mod s3;
 pub mod target;
 
 #[cfg(test)]
@@ -27,6 +28,7 @@ pub use repo::{
     BackupJob, BackupSummary, BadChunk, GcReport, Progress, RepoConfig, Repository, VerifyReport, DEFAULT_CHUNK_SIZE,
     DEFAULT_PARALLELISM,
 };
+pub use s3::{S3Settings, S3Target};
 pub use target::Target;
 
 /// Fill `buf` with random bytes from the kernel.
