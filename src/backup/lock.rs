@@ -361,7 +361,10 @@ impl Drop for RepoLock {
 fn refresh_loop(target: &dyn Target, key: &str, mut object: LockObject, timing: LockTiming, state: &State) {
     let mut stop = state.stop.lock().expect("lock stop flag");
     loop {
-        stop = state.wake.wait_timeout(stop, timing.refresh).expect("lock stop flag").0;
+        // A stop asked before this thread first waited must not wait a whole refresh.
+        if !*stop {
+            stop = state.wake.wait_timeout(stop, timing.refresh).expect("lock stop flag").0;
+        }
         if *stop {
             return;
         }
