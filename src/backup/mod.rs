@@ -28,7 +28,7 @@ pub use repo::{
     BackupJob, BackupSummary, BadChunk, GcReport, Progress, RepoConfig, Repository, VerifyReport, DEFAULT_CHUNK_SIZE,
     DEFAULT_PARALLELISM,
 };
-pub use s3::{S3Settings, S3Target};
+pub use s3::{S3Settings, S3Target, S3Timeouts};
 pub use target::Target;
 
 /// Fill `buf` with random bytes from the kernel.
