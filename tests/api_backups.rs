@@ -164,20 +164,44 @@ fn wait_gc(d: &Daemon, n: usize) {
     }
 }
 
-/// The whole scenario of the issue on one hearth: full backup, a 1% change, an
-/// incremental backup, the source deleted, the incremental restored into a new volume
-/// and into an existing one (a too small one refused), parent deletion refused while
-/// the child lives.
+/// The whole scenario of the issue on the posix target.
 #[test]
 fn full_incremental_restore_and_delete() {
     let d = daemon();
-    let v = volume_with_data(&d, "src", 1);
+    let repo = d.data_dir().join("backups");
+    scenario(&d, &|| chunk_files(&repo).len());
+}
+
+/// The same scenario on the S3 target, against a real object store (OpenStack Swift
+/// with s3api, started for the test).
+#[test]
+fn full_incremental_restore_and_delete_on_s3() {
+    use hearth::backup::Target;
+    let swift = common::swift::Swift::start();
+    let d = Daemon::start_with(&config(&swift.config()));
+    let target = swift.target();
+    let r = std::process::Command::new(env!("CARGO_BIN_EXE_hearthd"))
+        .args(["--config", d.config_path.to_str().unwrap(), "check-config"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&r.stdout);
+    assert!(r.status.success() && out.contains("backup_driver S3: ok, repository s3:"), "{out}");
+    scenario(&d, &|| target.list("chunks/").unwrap().len());
+    assert!(target.exists("config").unwrap(), "the repository lives in the bucket");
+}
+
+/// Full backup, a 1% change, an incremental backup, the source deleted, the
+/// incremental restored into a new volume and into an existing one (a too small one
+/// refused), parent deletion refused while the child lives; once every backup is
+/// deleted the repository holds no chunk (`chunks` counts them).
+fn scenario(d: &Daemon, chunks: &dyn Fn() -> usize) {
+    let v = volume_with_data(d, "src", 1);
     let path = d.volume_path(&v);
     let full_sha = sha256(&path, 1 << 30);
 
-    let full = create_backup(&d, json!({"volume_id": v, "name": "full", "description": "first"}));
+    let full = create_backup(d, json!({"volume_id": v, "name": "full", "description": "first"}));
     // The volume is backing-up meanwhile, then available again.
-    let b = wait_backup(&d, &full, "available");
+    let b = wait_backup(d, &full, "available");
     assert_eq!(d.wait_status(&v, "available")["status"], "available");
     assert_eq!(b["is_incremental"], false);
     assert_eq!(b["has_dependent_backups"], false);
@@ -185,8 +209,9 @@ fn full_incremental_restore_and_delete() {
     assert_eq!(b["volume_id"], v.as_str());
     let full_objects = b["object_count"].as_u64().unwrap();
     assert!(full_objects >= 12, "{b}");
-    let s = stats(&d, &full);
+    let s = stats(d, &full);
     assert_eq!(s["chunk_count"], full_objects);
+    assert!(chunks() >= 12, "the repository holds the chunks");
 
     // Change ~1% of the volume: three 4 KiB writes in three chunks, one of them where
     // the volume had no data.
@@ -195,11 +220,11 @@ fn full_incremental_restore_and_delete() {
     }
     let incr_sha = sha256(&path, 1 << 30);
     assert_ne!(incr_sha, full_sha);
-    let incr = create_backup(&d, json!({"volume_id": v, "name": "incr", "incremental": true}));
-    let b = wait_backup(&d, &incr, "available");
+    let incr = create_backup(d, json!({"volume_id": v, "name": "incr", "incremental": true}));
+    let b = wait_backup(d, &incr, "available");
     assert_eq!(b["is_incremental"], true);
-    assert_eq!(backup(&d, &full)["has_dependent_backups"], true);
-    let s = stats(&d, &incr);
+    assert_eq!(backup(d, &full)["has_dependent_backups"], true);
+    let s = stats(d, &incr);
     let new_chunks = s["new_chunks"].as_u64().unwrap();
     assert!((1..=3).contains(&new_chunks), "an incremental after a 1% change stores few chunks: {s}");
     assert!(b["object_count"].as_u64().unwrap() >= full_objects, "{b}");
@@ -228,12 +253,12 @@ fn full_incremental_restore_and_delete() {
     // The source goes; the incremental restores alone into a new volume.
     assert_eq!(d.delete(&format!("/volumes/{v}")).status, 202);
     d.wait_gone(&v);
-    let r = restore(&d, &incr, json!(null));
+    let r = restore(d, &incr, json!(null));
     assert_eq!(r["backup_id"], incr.as_str());
     assert_eq!(r["volume_name"], format!("restore_backup_{incr}"));
     let nv = r["volume_id"].as_str().unwrap().to_string();
     let vol = d.wait_status(&nv, "available");
-    assert_eq!(wait_backup(&d, &incr, "available")["status"], "available");
+    assert_eq!(wait_backup(d, &incr, "available")["status"], "available");
     assert_eq!(sha256(&d.volume_path(&nv), 1 << 30), incr_sha, "the restore holds the source at backup time");
     // As Cinder: the source's name and metadata come back, with src_backup_id.
     assert_eq!(vol["name"], "src");
@@ -246,14 +271,14 @@ fn full_incremental_restore_and_delete() {
     let big = d.create_volume(json!({"size": 2, "name": "target"}));
     d.wait_status(&big, "available");
     write_at(&d.volume_path(&big), 0, &pattern(77, 8 * MIB as usize));
-    let bigger = create_backup(&d, json!({"volume_id": big}));
-    wait_backup(&d, &bigger, "available");
+    let bigger = create_backup(d, json!({"volume_id": big}));
+    wait_backup(d, &bigger, "available");
     let m = d
         .post(&format!("/backups/{bigger}/restore"), json!({"restore": {"volume_id": small}}))
         .fault(400, "badRequest");
     assert!(m.contains("too small"), "{m}");
     d.post(&format!("/backups/{full}/restore"), json!({"restore": {"volume_id": OTHER}})).fault(404, "itemNotFound");
-    let r = restore(&d, &full, json!({"volume_id": big, "name": "ignored"}));
+    let r = restore(d, &full, json!({"volume_id": big, "name": "ignored"}));
     assert_eq!(r["volume_id"], big.as_str());
     assert_eq!(r["volume_name"], "target");
     let vol = d.wait_status(&big, "available");
@@ -261,7 +286,7 @@ fn full_incremental_restore_and_delete() {
     assert_eq!(sha256(&d.volume_path(&big), 1 << 30), full_sha);
 
     // A restore named by the client (OSC's `volume backup restore b v`).
-    let r = restore(&d, &full, json!({"name": "named"}));
+    let r = restore(d, &full, json!({"name": "named"}));
     let named = r["volume_id"].as_str().unwrap().to_string();
     assert_eq!(r["volume_name"], "named");
     assert_eq!(d.wait_status(&named, "available")["name"], "named");
@@ -276,14 +301,14 @@ fn full_incremental_restore_and_delete() {
 
     // Deletes: the child, then the parent; the repository keeps no chunk of theirs.
     assert_eq!(d.delete(&format!("/backups/{incr}")).status, 202);
-    wait_backup_gone(&d, &incr);
+    wait_backup_gone(d, &incr);
     assert_eq!(d.delete(&format!("/backups/{full}")).status, 202);
-    wait_backup_gone(&d, &full);
+    wait_backup_gone(d, &full);
     assert_eq!(d.delete(&format!("/backups/{bigger}")).status, 202);
-    wait_backup_gone(&d, &bigger);
+    wait_backup_gone(d, &bigger);
     d.delete(&format!("/backups/{full}")).fault(404, "itemNotFound");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !chunk_files(&d.data_dir().join("backups")).is_empty() {
+    while chunks() != 0 {
         assert!(Instant::now() < deadline, "chunks were not collected:\n{}", d.log());
         std::thread::sleep(Duration::from_millis(50));
     }
