@@ -13,6 +13,8 @@
 //!   (bytes read, time) and without them (read and hash everything);
 //! - a restore into a new file against a raw sequential write of the same bytes
 //!   (4 MiB `pwrite`s, then `fsync`);
+//! - a second volume like the first but for 5% of its chunks, backed up alone into the
+//!   same repository (deduplication);
 //! - a verify of the full backup.
 //!
 //! Each comparison alternates its two sides for `HEARTH_BENCH_BACKUP_ROUNDS` rounds
@@ -131,6 +133,31 @@ fn main() {
             inc2.new_chunks
         ),
     ));
+
+    // Deduplication: a second volume like the first but for 5% of its chunks.
+    let other_path = dir.join("other-volume");
+    let other = make_volume(&other_path, size);
+    let mut differ = 0;
+    for i in (1..chunks).step_by(20) {
+        other.write_all_at(b"this volume differs here", i * CHUNK + 999).unwrap();
+        differ += 1;
+    }
+    other.sync_all().unwrap();
+    cold(&other_path);
+    let second = backup(&repo, "other", &other, None, None);
+    rows.push((
+        format!("a second volume, {differ} of its chunks differing from the first's, backed up alone"),
+        format!(
+            "{} new chunks, {} MiB stored ({:.1}% of the first's {} MiB; both: {:.2}× deduplicated)",
+            second.new_chunks,
+            second.bytes_stored / MIB,
+            second.bytes_stored as f64 * 100.0 / full.bytes_stored as f64,
+            full.bytes_stored / MIB,
+            (full.bytes_stored + full.bytes_stored) as f64 / (full.bytes_stored + second.bytes_stored) as f64
+        ),
+    ));
+    drop(other);
+    std::fs::remove_file(&other_path).unwrap();
 
     // Restores against raw sequential writes of the same bytes, alternating.
     let data = std::fs::read(&vol_path).unwrap();

@@ -481,8 +481,12 @@ mod tests {
         let lock = RepoLock::shared(&t, fast(), "backup a", None).unwrap();
         let read = || serde_json::from_slice::<LockObject>(&t.get(&lock.key).unwrap().unwrap()).unwrap();
         let first = read();
-        std::thread::sleep(Duration::from_millis(1100));
-        assert!(read().refreshed > first.refreshed);
+        // The time is in whole seconds: wait for a refresh in a later second.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while read().refreshed <= first.refreshed {
+            assert!(Instant::now() < deadline, "the lock was not refreshed");
+            std::thread::sleep(Duration::from_millis(50));
+        }
         lock.check().unwrap();
     }
 
@@ -491,7 +495,11 @@ mod tests {
         let (_d, t) = target();
         let lock = RepoLock::shared(&t, fast(), "backup a", None).unwrap();
         t.delete(&lock.key).unwrap();
-        std::thread::sleep(Duration::from_millis(200));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while lock.check().is_ok() {
+            assert!(Instant::now() < deadline, "the loss was not noticed");
+            std::thread::sleep(Duration::from_millis(10));
+        }
         match lock.check() {
             Err(Error::Backend(msg)) => assert!(msg.contains("another process removed it"), "{msg}"),
             other => panic!("{other:?}"),

@@ -5,7 +5,7 @@
 //! - [`Target`] ([`target`]): where a repository's objects live; [`PosixTarget`]
 //!   ([`posix`]) is a directory, [`S3Target`] ([`s3`]) an S3 bucket;
 //! - [`Repository`] ([`repo`]): backups, restores, verify, delete and gc on a target;
-//! - [`format`]: the objects and their JSON (see `docs/backup-format.md`);
+//! - [`format`](mod@format): the objects and their JSON (see `docs/backup-format.md`);
 //!   [`codec`]: compression and sealing; [`crypto`]: the keys; [`lock`]: the lock
 //!   protocol between backups and gc.
 

@@ -594,7 +594,7 @@ impl Repository {
                         let written =
                             self.fetch_chunk(&mut dec, &name, out).map_err(|p| chunk_error(mc, index, &name, p));
                         let written = written.and_then(|res| res).and_then(|()| {
-                            write_through(dest, out, range.start).map_err(|e| {
+                            dest.write_all_at(out, range.start).map_err(|e| {
                                 Error::Backend(format!(
                                     "restore of backup {backup_id}: could not write at byte {}: {e}",
                                     range.start
@@ -1138,21 +1138,6 @@ fn file_len(file: &File) -> io::Result<u64> {
     }
     let end = nix::unistd::lseek(file, 0, nix::unistd::Whence::SeekEnd).map_err(io::Error::from)?;
     Ok(end as u64)
-}
-
-/// Write `data` at `offset` and start writing it back to the device at once
-/// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`, which does not wait), so that the
-/// restore's final sync finds little left to write: the disk writes while the next
-/// chunks are fetched and checked.
-fn write_through(dest: &File, data: &[u8], offset: u64) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    dest.write_all_at(data, offset)?;
-    // SAFETY: sync_file_range reads no memory of ours; `dest` is an open descriptor for
-    // the whole call. A failure (a filesystem without it) only loses the head start.
-    let _ = unsafe {
-        nix::libc::sync_file_range(dest.as_raw_fd(), offset as i64, data.len() as i64, nix::libc::SYNC_FILE_RANGE_WRITE)
-    };
-    Ok(())
 }
 
 /// Make `range` of `dest` read as zeroes: punch it out (files: a hole; block devices:
