@@ -152,6 +152,9 @@ impl Running {
 struct GcState {
     running: bool,
     again: bool,
+    /// The last collection failed (a backup held the repository): retry when the
+    /// next backup or restore ends.
+    failed: bool,
 }
 
 /// hearth's side of the backup repository: the repository (opened at first use),
@@ -556,6 +559,7 @@ impl Core {
         let outcome = self.make_backup(id, &run);
         self.backups.unregister(id);
         self.conclude_backup(id, outcome, origin);
+        self.retry_backup_gc();
     }
 
     /// Read the source into the repository; the error says which detail a message
@@ -873,12 +877,19 @@ impl Core {
         self.spawn(async move {
             loop {
                 let c = core.clone();
-                smol::unblock(move || match c.backups.repo(&c.config).and_then(|r| r.gc()) {
-                    Ok(report) => log::info!("backup repository gc: {report:?}"),
-                    Err(e) => log::error!("backup repository gc failed: {e}"),
+                let ok = smol::unblock(move || match c.backups.repo(&c.config).and_then(|r| r.gc()) {
+                    Ok(report) => {
+                        log::info!("backup repository gc: {report:?}");
+                        true
+                    }
+                    Err(e) => {
+                        log::warn!("backup repository gc failed (retried when the next backup or restore ends): {e}");
+                        false
+                    }
                 })
                 .await;
                 let mut gc = lock(&core.backups.gc);
+                gc.failed = !ok;
                 if !gc.again {
                     gc.running = false;
                     break;
@@ -887,6 +898,15 @@ impl Core {
             }
             core.background.fetch_sub(1, Ordering::SeqCst);
         });
+    }
+
+    /// Collect unreferenced chunks again if the last collection failed (a backup or
+    /// restore held the repository then); called as each one ends.
+    fn retry_backup_gc(self: &Arc<Core>) {
+        let failed = lock(&self.backups.gc).failed;
+        if failed {
+            self.schedule_backup_gc();
+        }
     }
 
     /// `os-reset_status` on a backup (admin): `available` or `error`.
@@ -1098,6 +1118,7 @@ impl Core {
         if let Some(host) = self.store.read(|tx| sv::get(tx, volume)).ok().flatten().and_then(|v| v.host) {
             self.refresh_pool_now(&host);
         }
+        self.retry_backup_gc();
     }
 
     /// `export_record` (step 4): the record for another hearth.
