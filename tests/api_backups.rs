@@ -806,3 +806,52 @@ fn sigkill_amid_backups_restores_and_deletes() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// What a crash can leave, written into the store of a stopped hearthd, settled at the
+/// next start: a `deleting` backup is deleted (record and manifest), a `creating` one
+/// whose manifest is complete becomes `available`, a `restoring` one `available` with
+/// its target `error_restoring`, and a volume left `backing-up` what it was.
+#[test]
+fn reconcile_settles_what_a_crash_left() {
+    let mut d = daemon();
+    let v = volume_with_data(&d, "v", 9);
+    let target = d.create_volume(json!({"size": 1}));
+    d.wait_status(&target, "available");
+    let ids: Vec<String> = (0..3)
+        .map(|i| {
+            let b = create_backup(&d, json!({"volume_id": v, "name": format!("b{i}")}));
+            wait_backup(&d, &b, "available");
+            b
+        })
+        .collect();
+    let (deleting, creating, restoring) = (&ids[0], &ids[1], &ids[2]);
+    d.kill9();
+    {
+        let conn = rusqlite::Connection::open(d.data_dir().join("hearth.db")).unwrap();
+        let set = |sql: &str, args: &[&str]| {
+            conn.execute(sql, rusqlite::params_from_iter(args.iter())).unwrap();
+        };
+        set("UPDATE backups SET status = 'deleting' WHERE id = ?1", &[deleting]);
+        set("UPDATE backups SET status = 'creating', object_count = 0 WHERE id = ?1", &[creating]);
+        set("UPDATE backups SET status = 'restoring', restore_volume_id = ?2 WHERE id = ?1", &[restoring, &target]);
+        let task = format!("backup_restore:{restoring}");
+        set("UPDATE volumes SET status = 'restoring-backup', task = ?2 WHERE id = ?1", &[&target, &task]);
+        set("UPDATE volumes SET status = 'backing-up' WHERE id = ?1", &[&v]);
+    }
+    d.respawn();
+    wait_backup_gone(&d, deleting);
+    assert!(!d.data_dir().join("backups/manifests").join(deleting).exists());
+    let b = backup(&d, creating);
+    assert_eq!(b["status"], "available", "{b}");
+    assert!(b["object_count"].as_u64().unwrap() > 0, "{b}");
+    assert_eq!(backup(&d, restoring)["status"], "available");
+    let t = d.get(&format!("/volumes/{target}")).json()["volume"].clone();
+    assert_eq!(t["status"], "error_restoring", "{t}");
+    assert_eq!(d.get(&format!("/volumes/{v}")).json()["volume"]["status"], "available");
+    check_settled(&d);
+    // The error_restoring volume can be deleted, and the backups restore.
+    assert_eq!(d.delete(&format!("/volumes/{target}")).status, 202);
+    d.wait_gone(&target);
+    let r = restore(&d, creating, json!(null));
+    d.wait_status(r["volume_id"].as_str().unwrap(), "available");
+}
