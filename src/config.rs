@@ -215,6 +215,29 @@ impl<'de> Deserialize<'de> for OverSubscription {
     }
 }
 
+/// Where backups are kept (Cinder's `backup_driver`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub enum BackupDriver {
+    /// A directory: a local disk or a mounted NFS export (`backup_posix_path`).
+    #[default]
+    #[serde(rename = "posix", alias = "cinder.backup.drivers.posix.PosixBackupDriver")]
+    Posix,
+    /// An S3 bucket (`backup_s3_*`).
+    #[serde(rename = "s3", alias = "cinder.backup.drivers.s3.S3BackupDriver")]
+    S3,
+}
+
+impl BackupDriver {
+    /// Cinder's name of the driver, which backup records carry (`service`) and
+    /// `export_record` gives as `backup_service`.
+    pub fn cinder_name(self) -> &'static str {
+        match self {
+            BackupDriver::Posix => "cinder.backup.drivers.posix.PosixBackupDriver",
+            BackupDriver::S3 => "cinder.backup.drivers.s3.S3BackupDriver",
+        }
+    }
+}
+
 /// Default quotas (Cinder's `quota_*` options).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -367,6 +390,36 @@ pub struct Config {
     pub message_reap_interval: u64,
     /// Default quotas.
     pub quota: QuotaConfig,
+    /// Where backups are kept: `posix` (a directory) or `s3`.
+    pub backup_driver: BackupDriver,
+    /// posix: the directory of the backup repository (default `<data_dir>/backups`).
+    pub backup_posix_path: Option<PathBuf>,
+    /// s3: the store's URL (`https://s3.example.org`; path-style addressing).
+    pub backup_s3_endpoint_url: Option<String>,
+    /// s3: the access key.
+    pub backup_s3_store_access_key: Option<String>,
+    /// s3: the secret key.
+    pub backup_s3_store_secret_key: Option<String>,
+    /// s3: a file holding the secret key instead (hearth's key, as `password_file`);
+    /// one trailing newline is ignored.
+    pub backup_s3_store_secret_key_file: Option<PathBuf>,
+    /// s3: the bucket (Cinder's default `volumebackups`); it must exist.
+    pub backup_s3_store_bucket: String,
+    /// s3: the SigV4 signing region (hearth's; Cinder has none).
+    pub backup_s3_region: String,
+    /// s3: objects larger than this many bytes are uploaded in parts.
+    pub backup_s3_object_size: u64,
+    /// s3: send each object's MD5 for the store to check.
+    pub backup_s3_md5_validation: bool,
+    /// s3: a PEM CA bundle to verify the store's certificate.
+    pub backup_s3_ca_cert_file: Option<PathBuf>,
+    /// s3: verify the store's certificate.
+    pub backup_s3_verify_ssl: bool,
+    /// A file of 32 random bytes (raw, or 64 hex digits) that encrypts the backup
+    /// repository's chunks and manifests (hearth's key); none: not encrypted.
+    pub backup_encryption_key_file: Option<PathBuf>,
+    /// Backups and restores that run at once; more wait their turn (0: no limit).
+    pub backup_max_operations: usize,
     /// The backends, by name (Cinder's `enabled_backends` sections).
     pub backends: BTreeMap<String, BackendConfig>,
 }
@@ -403,6 +456,20 @@ impl Default for Config {
             message_ttl: 2_592_000,
             message_reap_interval: 86_400,
             quota: QuotaConfig::default(),
+            backup_driver: BackupDriver::Posix,
+            backup_posix_path: None,
+            backup_s3_endpoint_url: None,
+            backup_s3_store_access_key: None,
+            backup_s3_store_secret_key: None,
+            backup_s3_store_secret_key_file: None,
+            backup_s3_store_bucket: "volumebackups".into(),
+            backup_s3_region: "us-east-1".into(),
+            backup_s3_object_size: 52_428_800,
+            backup_s3_md5_validation: true,
+            backup_s3_ca_cert_file: None,
+            backup_s3_verify_ssl: true,
+            backup_encryption_key_file: None,
+            backup_max_operations: 15,
             backends: BTreeMap::new(),
         }
     }
@@ -507,6 +574,7 @@ impl Config {
                 return Err(value_err(key, "must be -1 (unlimited) or a count >= 0"));
             }
         }
+        self.validate_backup()?;
         for (name, b) in &self.backends {
             let key = |k: &str| format!("backends.{name}.{k}");
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
@@ -629,6 +697,81 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The backup keys: those of the other driver are refused, the chosen driver's
+    /// required ones must be there.
+    fn validate_backup(&self) -> Result<(), ConfigError> {
+        let s3_set = [
+            ("backup_s3_endpoint_url", self.backup_s3_endpoint_url.is_some()),
+            ("backup_s3_store_access_key", self.backup_s3_store_access_key.is_some()),
+            ("backup_s3_store_secret_key", self.backup_s3_store_secret_key.is_some()),
+            ("backup_s3_store_secret_key_file", self.backup_s3_store_secret_key_file.is_some()),
+            ("backup_s3_ca_cert_file", self.backup_s3_ca_cert_file.is_some()),
+        ];
+        match self.backup_driver {
+            BackupDriver::Posix => {
+                if let Some((k, _)) = s3_set.iter().find(|(_, set)| *set) {
+                    return Err(value_err(*k, "is a key of backup_driver = \"s3\", not of \"posix\""));
+                }
+            }
+            BackupDriver::S3 => {
+                if self.backup_posix_path.is_some() {
+                    return Err(value_err("backup_posix_path", "is a key of backup_driver = \"posix\", not of \"s3\""));
+                }
+                match &self.backup_s3_endpoint_url {
+                    None => return Err(value_err("backup_s3_endpoint_url", "is required with backup_driver = \"s3\"")),
+                    Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
+                        return Err(value_err("backup_s3_endpoint_url", "must be an http:// or https:// URL"))
+                    }
+                    Some(_) => {}
+                }
+                if self.backup_s3_store_access_key.as_deref().is_none_or(str::is_empty) {
+                    return Err(value_err("backup_s3_store_access_key", "is required with backup_driver = \"s3\""));
+                }
+                match (&self.backup_s3_store_secret_key, &self.backup_s3_store_secret_key_file) {
+                    (Some(_), Some(_)) => {
+                        return Err(value_err(
+                            "backup_s3_store_secret_key_file",
+                            "give backup_s3_store_secret_key or backup_s3_store_secret_key_file, not both",
+                        ))
+                    }
+                    (None, None) => {
+                        return Err(value_err(
+                            "backup_s3_store_secret_key",
+                            "is required with backup_driver = \"s3\" (or backup_s3_store_secret_key_file)",
+                        ))
+                    }
+                    _ => {}
+                }
+                let b = &self.backup_s3_store_bucket;
+                let ok = (3..=63).contains(&b.len())
+                    && b.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.')
+                    && !b.starts_with(['-', '.'])
+                    && !b.ends_with(['-', '.']);
+                if !ok {
+                    return Err(value_err(
+                        "backup_s3_store_bucket",
+                        "must be an S3 bucket name: 3 to 63 lower-case letters, digits, '-' and '.'",
+                    ));
+                }
+                if self.backup_s3_object_size < (5 << 20) {
+                    return Err(value_err(
+                        "backup_s3_object_size",
+                        "must be at least 5242880 bytes (S3's smallest part)",
+                    ));
+                }
+            }
+        }
+        if self.backup_posix_path.as_ref().is_some_and(|p| !p.is_absolute()) {
+            return Err(value_err("backup_posix_path", "must be an absolute path"));
+        }
+        Ok(())
+    }
+
+    /// The directory of the posix backup repository.
+    pub fn backup_posix_path(&self) -> PathBuf {
+        self.backup_posix_path.clone().unwrap_or_else(|| self.data_dir().join("backups"))
     }
 
     fn validate_auth(&self) -> Result<(), ConfigError> {
@@ -870,6 +1013,29 @@ mod tests {
             ("[backends.l]\ndriver = \"lvm\"\nvolume_group = \"vg\"\npath = \"/x\"\n", "backends.l.path"),
             ("[backends.l]\ndriver = \"lvm\"\nvolume_group = \"vg\"\nlvm_type = \"fat\"\n", "lvm_type"),
             ("[backends.f]\ndriver = \"file\"\nvolume_group = \"vg\"\n", "backends.f.volume_group"),
+            ("backup_driver = \"tape\"\n", "tape"),
+            ("backup_s3_endpoint_url = \"http://s3:8080\"\n", "backup_s3_endpoint_url"),
+            ("backup_driver = \"s3\"\n", "backup_s3_endpoint_url"),
+            ("backup_driver = \"s3\"\nbackup_s3_endpoint_url = \"s3:8080\"\n", "backup_s3_endpoint_url"),
+            (
+                "backup_driver = \"s3\"\nbackup_s3_endpoint_url = \"http://s3:8080\"\n",
+                "backup_s3_store_access_key",
+            ),
+            (
+                "backup_driver = \"s3\"\nbackup_s3_endpoint_url = \"http://s3:8080\"\nbackup_s3_store_access_key = \"a\"\n",
+                "backup_s3_store_secret_key",
+            ),
+            (
+                "backup_driver = \"s3\"\nbackup_s3_endpoint_url = \"http://s3:8080\"\nbackup_s3_store_access_key = \"a\"\n\
+                 backup_s3_store_secret_key = \"s\"\nbackup_s3_store_bucket = \"Bad_Bucket\"\n",
+                "backup_s3_store_bucket",
+            ),
+            (
+                "backup_driver = \"s3\"\nbackup_s3_endpoint_url = \"http://s3:8080\"\nbackup_s3_store_access_key = \"a\"\n\
+                 backup_s3_store_secret_key = \"s\"\nbackup_posix_path = \"/b\"\n",
+                "backup_posix_path",
+            ),
+            ("backup_posix_path = \"relative\"\n", "backup_posix_path"),
             ("[backends.f]\ndriver = \"file\"\ntarget_helper = \"tgtadm\"\n", "tgtadm"),
             ("[backends.f]\ndriver = \"file\"\ntarget_helper = \"lioadm\"\n", "backends.f.target_ip_address"),
             ("[backends.f]\ndriver = \"file\"\ntarget_port = 3260\n", "backends.f.target_port"),
@@ -923,6 +1089,23 @@ mod tests {
         assert_eq!(b.target_helper, TargetHelper::Lioadm);
         assert_eq!(b.target_secondary_ip_addresses.as_deref().unwrap().len(), 1);
         assert_eq!(b.target_port, Some(3261));
+    }
+
+    #[test]
+    fn backup_drivers_take_cinders_names() {
+        let c = Config::parse(
+            "backup_driver = \"cinder.backup.drivers.s3.S3BackupDriver\"\n\
+             backup_s3_endpoint_url = \"http://127.0.0.1:8080\"\nbackup_s3_store_access_key = \"test:tester\"\n\
+             backup_s3_store_secret_key = \"testing\"\n[backends.f]\ndriver = \"file\"\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.backup_driver, BackupDriver::S3);
+        assert_eq!(c.backup_s3_store_bucket, "volumebackups");
+        let d = Config::load(None).unwrap();
+        assert_eq!(d.backup_driver, BackupDriver::Posix);
+        assert_eq!(d.backup_posix_path(), d.data_dir().join("backups"));
+        assert_eq!(d.backup_driver.cinder_name(), "cinder.backup.drivers.posix.PosixBackupDriver");
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! - [`flow`] and [`scheduler`]: multi-step work with undo, and pool placement;
 //! - [`store`]: state in SQLite; [`query`] is what lists ask of it;
 //! - [`backend`]: where volumes live (`file`: sparse files; `lvm`: thick or thin LVs);
+//! - [`backup`]: backups of volumes into a deduplicated repository on a directory or
+//!   an S3 bucket;
 //! - [`export`]: how hosts reach them (`local` paths; `lio`: iSCSI through LIO's
 //!   configfs);
 //! - [`cmd`] runs external programs, [`names`] names everything hearth creates on the
@@ -18,6 +20,7 @@
 pub mod api;
 pub mod auth;
 pub mod backend;
+pub mod backup;
 pub mod cmd;
 pub mod config;
 pub mod daemon;

@@ -35,8 +35,16 @@ struct Cli {
 enum Command {
     /// Serve the API (the default).
     Serve,
-    /// Read and check the configuration and the backends, then exit.
+    /// Read and check the configuration, the backends and the backup target, then
+    /// exit.
     CheckConfig,
+    /// Re-read every chunk of a backup from the backup repository and check it; print
+    /// the report and exit with status 1 when chunks are missing or corrupt. Read-only:
+    /// the backup's record is left as it is (the API's `os-verify` marks it `error`).
+    BackupVerify {
+        /// The backup's id.
+        id: String,
+    },
 }
 
 fn load(cli: &Cli) -> Result<Config, String> {
@@ -99,6 +107,13 @@ fn check_config(config: &Config) -> Result<(), String> {
             }
         }
     }
+    match hearth::volume::backups::open_repository(config) {
+        Ok(r) => println!("backup_driver {:?}: ok, repository {}", config.backup_driver, r.describe()),
+        Err(e) => {
+            println!("backup_driver {:?}: FAILED: {e}", config.backup_driver);
+            failed = true;
+        }
+    }
     if failed {
         Err("some checks failed".into())
     } else {
@@ -119,6 +134,13 @@ fn limit_malloc_arenas() {
     }
 }
 
+fn backup_verify(config: &Config, id: &str) -> Result<bool, String> {
+    let (intact, report) = hearth::volume::backups::verify_offline(config, id).map_err(|e| e.to_string())?;
+    println!("{}", serde_json::to_string_pretty(&report).unwrap_or_else(|_| report.to_string()));
+    println!("backup {id}: {}", if intact { "intact" } else { "DAMAGED: chunks are missing or corrupt" });
+    Ok(intact)
+}
+
 fn main() -> ExitCode {
     limit_malloc_arenas();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
@@ -134,6 +156,11 @@ fn main() -> ExitCode {
     };
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::CheckConfig => check_config(&config),
+        Command::BackupVerify { id } => match backup_verify(&config, &id) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(1),
+            Err(e) => Err(e),
+        },
         Command::Serve => hearth::daemon::run(config, Duration::from_secs(cli.stop_grace)).map_err(|e| e.to_string()),
     };
     match result {

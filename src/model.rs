@@ -1,5 +1,6 @@
-//! The records hearth keeps: volumes, snapshots, attachments, transfers, volume types,
-//! generic volume groups (group types, groups, group snapshots), quotas and services.
+//! The records hearth keeps: volumes, snapshots, attachments, transfers, backups,
+//! volume types, generic volume groups (group types, groups, group snapshots), quotas
+//! and services.
 //!
 //! These are plain data, shared by the store (which persists them), the core (which
 //! changes them through state machines) and the API views (which render them). The
@@ -178,6 +179,9 @@ pub enum Task {
     BackendExtend(Gib),
     /// The backend is reverting the volume to the given snapshot.
     BackendRevert(Id),
+    /// The volume is being overwritten with the given backup's data (a restore): until
+    /// it finishes, the volume holds a mix of old and new data.
+    BackupRestore(Id),
 }
 
 impl Task {
@@ -189,6 +193,7 @@ impl Task {
             Task::BackendDelete => "backend_delete".into(),
             Task::BackendExtend(size) => format!("backend_extend:{}", size.get()),
             Task::BackendRevert(snap) => format!("backend_revert:{snap}"),
+            Task::BackupRestore(backup) => format!("backup_restore:{backup}"),
         }
     }
 
@@ -200,6 +205,9 @@ impl Task {
             "backend_delete" => Some(Task::BackendDelete),
             _ if s.starts_with("backend_revert:") => {
                 s.strip_prefix("backend_revert:").and_then(Id::parse).map(Task::BackendRevert)
+            }
+            _ if s.starts_with("backup_restore:") => {
+                s.strip_prefix("backup_restore:").and_then(Id::parse).map(Task::BackupRestore)
             }
             _ => s
                 .strip_prefix("backend_extend:")
@@ -423,6 +431,104 @@ impl AuthKeyHash {
 impl fmt::Debug for AuthKeyHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("AuthKeyHash(..)")
+    }
+}
+
+string_enum! {
+    /// A backup's `status` (Cinder's `BackupStatus`).
+    BackupStatus {
+        /// Being made (its data is being read and stored).
+        Creating = "creating",
+        /// Complete: it can be restored, exported and deleted.
+        Available = "available",
+        /// Being deleted (a `creating` one: being cancelled).
+        Deleting = "deleting",
+        /// Its data is being written into a volume.
+        Restoring = "restoring",
+        /// Failed (`fail_reason` says why).
+        Error = "error",
+        /// Failed to delete.
+        ErrorDeleting = "error_deleting",
+    }
+}
+
+/// A backup: a copy of a volume's data (or a snapshot's) in the backup repository,
+/// standing alone: the volume, its pool, even this hearth may be gone and the backup
+/// still restores (see [`crate::volume::backups`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Backup {
+    /// Its id.
+    pub id: Id,
+    /// The owning project.
+    pub project_id: String,
+    /// The user who made (or imported) it.
+    pub user_id: String,
+    /// The volume it is a backup of (the volume may be gone since).
+    pub volume_id: Id,
+    /// The snapshot it was made from, when it was made from one.
+    pub snapshot_id: Option<Id>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Display description.
+    pub description: Option<String>,
+    /// Lifecycle status.
+    pub status: BackupStatus,
+    /// The volume's size in GiB (what a restore needs).
+    pub size: u64,
+    /// Chunks its manifest lists (Cinder's `object_count`).
+    pub object_count: u64,
+    /// The container the client named, kept and shown (the repository decides where
+    /// the data goes).
+    pub container: Option<String>,
+    /// Availability zone.
+    pub availability_zone: Option<String>,
+    /// The backup this incremental one was made against.
+    pub parent_id: Option<Id>,
+    /// Backups made against this one (computed, never stored).
+    pub dependents: u64,
+    /// Why it is in an error state.
+    pub fail_reason: Option<String>,
+    /// When the data it holds was current: its creation, or its snapshot's.
+    pub data_timestamp: Timestamp,
+    /// The backup driver that made it, as Cinder names drivers
+    /// (`cinder.backup.drivers.posix.PosixBackupDriver`).
+    pub service: String,
+    /// The repository's name of its data (the manifest), which an imported record
+    /// with another id still points at.
+    pub service_metadata: String,
+    /// The volume a restore is writing into.
+    pub restore_volume_id: Option<Id>,
+    /// The temporary snapshot an in-use volume is read from, while it exists.
+    pub temp_snapshot_id: Option<Id>,
+    /// The pool of that snapshot (`host@backend#pool`).
+    pub temp_snapshot_host: Option<String>,
+    /// Bytes of the source read so far (progress of a backup or restore).
+    pub bytes_done: u64,
+    /// Bytes to read in all.
+    pub bytes_total: u64,
+    /// What the repository reported when the backup finished (bytes read and stored,
+    /// new chunks), for operators.
+    pub stats: Option<serde_json::Value>,
+    /// What a restore gives back besides the data: the source volume's name,
+    /// description, metadata and bootable flag when it was backed up.
+    pub source_volume: serde_json::Value,
+    /// User metadata (3.43).
+    pub metadata: BTreeMap<String, String>,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+}
+
+impl Backup {
+    /// Whether it was made against a parent (Cinder's `is_incremental`).
+    pub fn is_incremental(&self) -> bool {
+        self.parent_id.is_some()
+    }
+
+    /// Whether incremental backups were made against it.
+    pub fn has_dependent_backups(&self) -> bool {
+        self.dependents > 0
     }
 }
 

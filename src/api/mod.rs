@@ -16,6 +16,7 @@
 //! Nothing here touches the store, a backend or the host directly.
 
 pub mod attachments;
+pub mod backups;
 pub mod body;
 pub mod encryption;
 pub mod group_snapshots;

@@ -6,8 +6,8 @@
 use crate::api::metadata::{self, Owner};
 use crate::api::transfers::{self, Route};
 use crate::api::{
-    attachments, bad_method, encryption, group_snapshots, group_types, groups, limits, messages, qos, quotas, services,
-    snapshots, types, volumes, Ctx, Method, Reply,
+    attachments, backups, bad_method, encryption, group_snapshots, group_types, groups, limits, messages, qos, quotas,
+    services, snapshots, types, volumes, Ctx, Method, Reply,
 };
 use crate::error::{Error, Result};
 
@@ -108,6 +108,38 @@ pub fn dispatch(ctx: &mut Ctx<'_>, m: &Method, path: &[&str]) -> Result<Reply> {
         },
         ["attachments", id, "action"] => match m {
             Post => attachments::action(ctx, id),
+            _ => bad_method(m),
+        },
+        ["backups"] => match m {
+            Get => backups::list(ctx, false),
+            Post => backups::create(ctx),
+            _ => bad_method(m),
+        },
+        ["backups", "detail"] => match m {
+            Get => backups::list(ctx, true),
+            _ => bad_method(m),
+        },
+        ["backups", "import_record"] => match m {
+            Post => backups::import_record(ctx),
+            _ => bad_method(m),
+        },
+        ["backups", id] => match m {
+            Get => backups::show(ctx, id),
+            Put if ctx.version.at_least(9) => backups::update(ctx, id),
+            Put => Err(Error::NotFound("Updating a backup needs microversion 3.9 or later.".into())),
+            Delete => backups::delete(ctx, id),
+            _ => bad_method(m),
+        },
+        ["backups", id, "restore"] => match m {
+            Post => backups::restore(ctx, id),
+            _ => bad_method(m),
+        },
+        ["backups", id, "export_record"] => match m {
+            Get => backups::export_record(ctx, id),
+            _ => bad_method(m),
+        },
+        ["backups", id, "action"] => match m {
+            Post => backups::action(ctx, id),
             _ => bad_method(m),
         },
         ["volume-transfers", ..] if !ctx.version.at_least(55) => {

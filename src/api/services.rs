@@ -132,6 +132,7 @@ pub fn extensions(_ctx: &mut Ctx<'_>) -> Result<Reply> {
             ext("encryption", "VolumeTypeEncryption", "Encryption support for volume types."),
             ext("os-volume-encryption-metadata", "VolumeEncryptionMetadata", "Volume encryption metadata retrieval support."),
             ext("os-volume-transfer", "VolumeTransfer", "Volume transfer management support."),
+            ext("backups", "Backups", "Backups support."),
         ]}),
     ))
 }
@@ -141,6 +142,7 @@ pub fn resource_filters(ctx: &mut Ctx<'_>) -> Result<Reply> {
     let all = [
         ("volume", crate::api::params::volume_filter_names()),
         ("snapshot", vec!["name", "status", "volume_id", "metadata"]),
+        ("backup", crate::api::backups::USER_FILTERS.to_vec()),
         ("group", vec!["name"]),
         ("group_snapshot", vec!["name", "status", "group_id"]),
         ("attachment", vec!["volume_id", "status", "instance_id", "attach_status"]),

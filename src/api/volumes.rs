@@ -48,10 +48,8 @@ pub fn create(ctx: &mut Ctx<'_>) -> Result<Reply> {
                 .into(),
         ));
     }
-    if let (true, Some(b)) = (ctx.version.at_least(47), v.get("backup_id")) {
-        // hearth keeps no backups, so no backup id names one.
-        return Err(Error::NotFound(format!("Backup {} could not be found.", b.as_str().unwrap_or_default())));
-    }
+    // A volume from a backup (3.47); before 3.47 the key is ignored, as Cinder does.
+    let backup_id = if ctx.version.at_least(47) { v.opt_str("backup_id")? } else { None };
     let (name, description) = name_and_description(&v)?;
     let req = NewVolume {
         size: v.opt_uint("size")?,
@@ -63,6 +61,7 @@ pub fn create(ctx: &mut Ctx<'_>) -> Result<Reply> {
         snapshot_id: v.opt_str("snapshot_id")?,
         source_volid: v.opt_str("source_volid")?,
         group_id: v.opt_str("group_id")?,
+        backup_id,
     };
     if req.size == Some(0) {
         return Err(Error::Invalid("Invalid input received: size must be an integer greater than 0.".into()));

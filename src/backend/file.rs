@@ -456,6 +456,18 @@ impl Backend for FileBackend {
         self.path(id)
     }
 
+    fn snapshot_device(&self, pool: &str, snapshot: Id) -> Result<PathBuf> {
+        self.check_pool(pool)?;
+        let path = self.snapshot_path(snapshot);
+        fs::metadata(&path).map_err(|e| io_err("opening", &path, e))?;
+        Ok(path)
+    }
+
+    fn new_volumes_read_zero(&self, _pool: &str) -> bool {
+        // Thick volumes are allocated with fallocate, which reads as zeroes too.
+        true
+    }
+
     fn check(&self) -> Result<()> {
         let probe = self.dir.join(".hearth-write-check");
         fs::write(&probe, b"").map_err(|e| io_err("writing in", &self.dir, e))?;

@@ -812,6 +812,24 @@ impl Backend for LvmBackend {
         self.lv_path(&names::volume(id))
     }
 
+    fn snapshot_device(&self, pool: &str, snapshot: Id) -> Result<PathBuf> {
+        self.check_pool(pool)?;
+        let name = names::lv_snapshot(snapshot);
+        match self.lv(&name)? {
+            None => return Err(Error::Backend(format!("lvm: snapshot {name} does not exist"))),
+            // Thin snapshots are made with "activation skip": activate to read.
+            Some(lv) if !lv.is_active() => self.activate(&name)?,
+            Some(_) => {}
+        }
+        Ok(self.lv_path(&name))
+    }
+
+    fn new_volumes_read_zero(&self, _pool: &str) -> bool {
+        // A new thin LV maps no blocks and reads as zeroes; a thick one holds
+        // whatever the disk held.
+        self.is_thin().unwrap_or(false)
+    }
+
     fn check(&self) -> Result<()> {
         let (size, free) = self.vg_size_free()?;
         log::info!("lvm: volume group {}: {size} bytes, {free} free", self.vg);

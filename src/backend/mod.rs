@@ -13,6 +13,7 @@ pub mod file;
 pub mod lvm;
 pub mod thin_delta;
 
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -120,6 +121,31 @@ pub trait Backend: Send + Sync {
     /// Whether something on this host holds the volume open (it must not be deleted).
     fn volume_busy(&self, _pool: &str, _id: Id) -> Result<bool> {
         Ok(false)
+    }
+
+    /// Where a snapshot's data can be read on this host (a backup reads it), made
+    /// readable first when it needs to be (a thin LV snapshot is activated).
+    fn snapshot_device(&self, pool: &str, snapshot: Id) -> Result<PathBuf>;
+
+    /// Whether a volume just made by [`Backend::create_volume`] reads as zeroes
+    /// everywhere (a sparse file, a thin LV), so that a restore into it may skip
+    /// writing zeroes. `false` is always safe.
+    fn new_volumes_read_zero(&self, _pool: &str) -> bool {
+        false
+    }
+
+    /// The byte ranges of snapshot `now` that may differ from snapshot `since` (both
+    /// of the same volume), when the backend can tell without reading them; `None`:
+    /// it cannot, and an incremental backup reads everything and compares chunk
+    /// hashes with its parent's.
+    ///
+    /// This is the seam for thin LVM's `thin_delta` (a metadata snapshot of the pool,
+    /// then the mappings that differ between the two thin devices): an incremental
+    /// backup would then read only those ranges. No backend implements it yet, and a
+    /// backup keeps no snapshot of what it read for the next one to compare with, so
+    /// every incremental backup today reads the whole volume.
+    fn changed_ranges(&self, _pool: &str, _since: Id, _now: Id) -> Result<Option<Vec<Range<u64>>>> {
+        Ok(None)
     }
 
     /// Verify that the backend can work (directories, tools, volume groups).

@@ -29,6 +29,13 @@
 //! copies that make a group from a source ([`crate::volume::groups`]) are recorded by
 //! that operation and built here by [`build`].
 //!
+//! A volume made to receive a backup's data (3.47 `backup_id`, or a restore that names
+//! no volume, see [`crate::volume::backups`]) is scheduled like any other and made
+//! empty; the backup is marked `restoring` in the transaction that records the volume,
+//! and step 7 hands the volume over to the restore (task `backup_restore`, status
+//! `creating` for 3.47 or `restoring-backup` for a restore) instead of making it
+//! `available`: the restore finishes it.
+//!
 //! A crash anywhere leaves a record whose task says what was in flight; see
 //! [`crate::volume::reconcile`].
 
@@ -68,6 +75,18 @@ pub struct NewVolume {
     pub source_volid: Option<String>,
     /// Make it in this generic volume group.
     pub group_id: Option<String>,
+    /// Fill it with this backup's data (3.47).
+    pub backup_id: Option<String>,
+}
+
+/// A new volume that a backup's data will be restored into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RestoreInto {
+    /// The backup.
+    pub backup: Id,
+    /// Whether the volume shows `restoring-backup` while the data is written (a
+    /// restore), or stays `creating` (a volume made from a backup, 3.47).
+    pub shows_restoring: bool,
 }
 
 /// What a new volume is copied from.
@@ -111,6 +130,20 @@ struct ApiCtx<'a> {
     encryption_key_id: Option<Id>,
     reservations: Vec<Id>,
     volume: Option<Volume>,
+    restore: Option<RestoreInto>,
+}
+
+/// Check that a backup is fit to restore into a new volume (visible to the caller,
+/// `available`), in a transaction.
+fn check_backup(core: &Core, tx: &rusqlite::Connection, caller: &Caller, id: &str) -> Result<crate::model::Backup> {
+    let b = core.backup_in(tx, caller, id, rules::BACKUP_GET)?;
+    if b.status != crate::model::BackupStatus::Available {
+        return Err(Error::InvalidState(format!(
+            "Invalid backup: Backup {} status must be available, but it is {}.",
+            b.id, b.status
+        )));
+    }
+    Ok(b)
 }
 
 /// Check that a source is (still) fit to copy from, in a transaction.
@@ -188,6 +221,19 @@ impl Step<ApiCtx<'_>> for Extract {
     fn execute(&self, c: &mut ApiCtx<'_>) -> Result<()> {
         let core = c.core;
         c.caller.authorize_own(rules::VOLUME_CREATE)?;
+        let backup_size = match &c.req.backup_id {
+            Some(_) if c.req.snapshot_id.is_some() || c.req.source_volid.is_some() => {
+                return Err(Error::Invalid(
+                    "Invalid input received: give only one of snapshot_id, source_volid and backup_id.".into(),
+                ))
+            }
+            Some(bid) => {
+                let b = core.store.read(|tx| check_backup(core, tx, c.caller, bid))?;
+                c.restore = Some(RestoreInto { backup: b.id, shows_restoring: c.restore.is_some() });
+                Some(b.size)
+            }
+            None => None,
+        };
         let (vtype, zones, source, key) = core.store.read(|tx| {
             let source = check_source(core, tx, c.caller, &c.req)?;
             let t = match (&c.req.volume_type, &source) {
@@ -215,14 +261,21 @@ impl Step<ApiCtx<'_>> for Extract {
         if vtype.multiattach() {
             c.caller.authorize_own(rules::VOLUME_MULTIATTACH)?;
         }
-        let size = match (c.req.size, &source) {
-            (Some(n), Some((_, min, _, _))) if n < *min => {
+        let min = backup_size.or(source.as_ref().map(|(_, min, _, _)| *min));
+        let size = match (c.req.size, min) {
+            (Some(n), Some(min)) if n < min && backup_size.is_some() => {
+                return Err(Error::Invalid(format!(
+                    "Invalid input received: Volume size '{n}'GB cannot be smaller than the backup size {min}GB. It \
+                     must be >= backup size."
+                )))
+            }
+            (Some(n), Some(min)) if n < min => {
                 return Err(Error::Invalid(format!(
                     "Invalid input received: Volume size '{n}'GB cannot be smaller than the source's size {min}GB. They must be >= the original size."
                 )))
             }
             (Some(n), _) => n,
-            (None, Some((_, min, _, _))) => *min,
+            (None, Some(min)) => min,
             (None, None) => {
                 return Err(Error::Invalid(
                     "Invalid input received: size is required when no snapshot or source volume is given.".into(),
@@ -370,16 +423,35 @@ impl Step<ApiCtx<'_>> for CreateRecord {
             if let Some(gid) = &req.group_id {
                 check_group(core, tx, caller, gid)?;
             }
-            sv::insert(tx, &v)
+            sv::insert(tx, &v)?;
+            if let Some(bid) = &req.backup_id {
+                // From now on the backup cannot be deleted: it is being restored.
+                let mut b = check_backup(core, tx, caller, bid)?;
+                b.status = crate::model::BackupStatus::Restoring;
+                b.restore_volume_id = Some(v.id);
+                b.updated_at = now;
+                crate::store::backups::save(tx, &b)?;
+            }
+            Ok(())
         })?;
         c.volume = Some(v);
         Ok(())
     }
     fn revert(&self, c: &mut ApiCtx<'_>) -> Result<()> {
-        match c.volume.take() {
-            Some(v) => c.core.store.write(|tx| sv::delete(tx, v.id)),
-            None => Ok(()),
-        }
+        let Some(v) = c.volume.take() else { return Ok(()) };
+        let restore = c.restore;
+        c.core.store.write(|tx| {
+            if let Some(r) = restore {
+                if let Some(mut b) = crate::store::backups::get(tx, r.backup)? {
+                    if b.restore_volume_id == Some(v.id) && b.status == crate::model::BackupStatus::Restoring {
+                        b.status = crate::model::BackupStatus::Available;
+                        b.updated_at = Timestamp::now();
+                        crate::store::backups::save(tx, &b)?;
+                    }
+                }
+            }
+            sv::delete(tx, v.id)
+        })
     }
 }
 
@@ -396,6 +468,18 @@ impl Step<ApiCtx<'_>> for CommitQuota {
 
 /// Steps 1–4, then steps 5–7 in the background. Returns the `creating` record.
 pub fn create(core: &Arc<Core>, caller: &Caller, req: NewVolume) -> Result<Volume> {
+    create_with(core, caller, req, false)
+}
+
+/// [`create`] for a restore of `req.backup_id` that names no volume: the volume shows
+/// `restoring-backup` while the data is written.
+pub fn create_for_restore(core: &Arc<Core>, caller: &Caller, req: NewVolume) -> Result<Volume> {
+    create_with(core, caller, req, true)
+}
+
+fn create_with(core: &Arc<Core>, caller: &Caller, req: NewVolume, shows_restoring: bool) -> Result<Volume> {
+    // Extract turns this marker into the backup to restore, when one is named.
+    let marker = shows_restoring.then_some(RestoreInto { backup: Id::nil(), shows_restoring });
     let mut ctx = ApiCtx {
         core,
         caller,
@@ -408,6 +492,7 @@ pub fn create(core: &Arc<Core>, caller: &Caller, req: NewVolume) -> Result<Volum
         encryption_key_id: None,
         reservations: Vec::new(),
         volume: None,
+        restore: marker,
     };
     flow::run("create volume", &[&Extract, &ReserveQuota, &CreateRecord, &CommitQuota], &mut ctx)
         .map_err(|e| e.error)?;
@@ -415,10 +500,15 @@ pub fn create(core: &Arc<Core>, caller: &Caller, req: NewVolume) -> Result<Volum
     let vtype = ctx.vtype.expect("extract ran");
     let source = ctx.source;
     let pin = ctx.group.map(|(_, host)| host);
+    let restore = ctx.restore.filter(|r| r.backup != Id::nil());
     let v = volume.clone();
     let origin = caller.origin(&volume.project_id);
     core.spawn_blocking("create volume", move |core| {
-        build(core, v, vtype, source, pin, origin);
+        let vid = v.id;
+        let made = build_with(core, v, vtype, source, pin, origin.clone(), restore);
+        if let Some(r) = restore {
+            core.restore_into_new_volume(r, vid, made, origin);
+        }
     });
     Ok(volume)
 }
@@ -433,6 +523,7 @@ struct MgrCtx<'a> {
     pin: Option<String>,
     pool: Option<String>,
     exclude: Vec<String>,
+    restore: Option<RestoreInto>,
 }
 
 impl MgrCtx<'_> {
@@ -511,10 +602,19 @@ impl Step<MgrCtx<'_>> for Finish {
             let mut v = sv::get(tx, c.volume.id)?
                 .ok_or_else(|| Error::NotFound(format!("Volume {} could not be found.", c.volume.id)))?;
             // An admin may have reset the status meanwhile; only `creating` finishes.
-            if v.status == VolumeStatus::Creating {
-                v.status = VolumeStatus::Available;
-            }
             v.task = None;
+            if v.status == VolumeStatus::Creating {
+                match c.restore {
+                    // The restore finishes it (see `crate::volume::backups`).
+                    Some(r) => {
+                        v.task = Some(Task::BackupRestore(r.backup));
+                        if r.shows_restoring {
+                            v.status = VolumeStatus::RestoringBackup;
+                        }
+                    }
+                    None => v.status = VolumeStatus::Available,
+                }
+            }
             v.updated_at = Timestamp::now();
             sv::save(tx, &v)?;
             c.volume = v;
@@ -539,16 +639,37 @@ pub fn build(
     pin: Option<String>,
     origin: Origin,
 ) -> bool {
+    build_with(core, volume, vtype, source, pin, origin, None)
+}
+
+/// [`build`], handing the volume over to a restore when `restore` says so.
+fn build_with(
+    core: &Arc<Core>,
+    volume: Volume,
+    vtype: VolumeType,
+    source: Option<Source>,
+    pin: Option<String>,
+    origin: Origin,
+    restore: Option<RestoreInto>,
+) -> bool {
     let pin = source.as_ref().map(|s| s.host().to_string()).or(pin);
     // A pinned volume can only be made on that pool: one attempt.
     let attempts = if pin.is_some() { 1 } else { core.config.scheduler_max_attempts };
-    let mut ctx = MgrCtx { core, origin, volume, vtype, source, pin, pool: None, exclude: Vec::new() };
+    let mut ctx = MgrCtx { core, origin, volume, vtype, source, pin, pool: None, exclude: Vec::new(), restore };
     let mut reasons = Vec::new();
     for attempt in 1..=attempts {
         ctx.pool = None;
         match flow::run("create volume", &[&Schedule, &CreateOnBackend, &Finish], &mut ctx) {
             Ok(()) => {
-                log::info!("volume {} is available on {}", ctx.volume.id, ctx.volume.host.as_deref().unwrap_or("?"));
+                let host = ctx.volume.host.as_deref().unwrap_or("?");
+                match ctx.restore {
+                    Some(r) => log::info!(
+                        "volume {} is made on {host}; backup {} is restored into it",
+                        ctx.volume.id,
+                        r.backup
+                    ),
+                    None => log::info!("volume {} is available on {host}", ctx.volume.id),
+                }
                 return true;
             }
             Err(e) => {

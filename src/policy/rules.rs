@@ -120,6 +120,23 @@ rules! {
     TRANSFER_DELETE = "volume:delete_transfer", MEMBER,
         "DELETE /os-volume-transfer/{id}, /volume-transfers/{id} (3.55)";
 
+    BACKUP_GET_ALL = "backup:get_all", READER, "GET /backups, /backups/detail";
+    BACKUP_PROJECT_ATTRIBUTE = "backup:backup_project_attribute", ADMIN,
+        "os-backup-project-attr:project_id (3.18) and user_id (3.56) in GET /backups/{id}, /backups/detail";
+    BACKUP_CREATE = "backup:create", MEMBER, "POST /backups";
+    BACKUP_GET = "backup:get", READER, "GET /backups/{id}";
+    BACKUP_UPDATE = "backup:update", MEMBER, "PUT /backups/{id} (3.9)";
+    BACKUP_DELETE = "backup:delete", MEMBER, "DELETE /backups/{id}";
+    BACKUP_RESTORE = "backup:restore", MEMBER, "POST /backups/{id}/restore";
+    BACKUP_IMPORT = "backup:backup-import", ADMIN, "POST /backups/import_record";
+    BACKUP_EXPORT = "backup:export-import", ADMIN, "GET /backups/{id}/export_record";
+    BACKUP_RESET_STATUS = "volume_extension:backup_admin_actions:reset_status", ADMIN,
+        "os-reset_status on /backups/{id}";
+    BACKUP_FORCE_DELETE = "volume_extension:backup_admin_actions:force_delete", ADMIN,
+        "os-force_delete on /backups/{id}";
+    /// hearth's own rule (Cinder has no verify action).
+    BACKUP_VERIFY = "hearth:backup_verify", ADMIN, "os-verify on /backups/{id} (hearth's)";
+
     TYPE_CREATE = "volume_extension:type_create", ADMIN, "POST /types";
     TYPE_UPDATE = "volume_extension:type_update", ADMIN, "PUT /types/{id}";
     TYPE_DELETE = "volume_extension:type_delete", ADMIN, "DELETE /types/{id}";

@@ -18,6 +18,7 @@ const MIGRATIONS: &[Migration] = &[
     qos_encryption_messages,
     generic_groups,
     volume_transfers,
+    backups,
 ];
 
 /// How many migrations exist (the schema version of a current store).
@@ -328,6 +329,52 @@ fn volume_transfers(tx: &Transaction<'_>) -> Result<()> {
              created_at TEXT NOT NULL);
          CREATE INDEX transfers_project_created ON transfers (project_id, created_at, id);
          CREATE INDEX transfers_created ON transfers (created_at, id);",
+    )?;
+    Ok(())
+}
+
+/// Backups and their metadata. A backup names its volume without a foreign key: it
+/// outlives the volume. `service_metadata` is the repository's name of its data.
+fn backups(tx: &Transaction<'_>) -> Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE backups (
+             id TEXT PRIMARY KEY,
+             project_id TEXT NOT NULL,
+             user_id TEXT NOT NULL,
+             volume_id TEXT NOT NULL,
+             snapshot_id TEXT,
+             name TEXT,
+             description TEXT,
+             status TEXT NOT NULL,
+             size INTEGER NOT NULL,
+             object_count INTEGER NOT NULL,
+             container TEXT,
+             availability_zone TEXT,
+             parent_id TEXT,
+             fail_reason TEXT,
+             data_timestamp TEXT NOT NULL,
+             service TEXT NOT NULL,
+             service_metadata TEXT NOT NULL,
+             restore_volume_id TEXT,
+             temp_snapshot_id TEXT,
+             temp_snapshot_host TEXT,
+             bytes_done INTEGER NOT NULL,
+             bytes_total INTEGER NOT NULL,
+             stats TEXT,
+             source_volume TEXT NOT NULL,
+             created_at TEXT NOT NULL,
+             updated_at TEXT NOT NULL);
+         CREATE INDEX backups_project_created ON backups (project_id, created_at, id);
+         CREATE INDEX backups_created ON backups (created_at, id);
+         CREATE INDEX backups_volume ON backups (volume_id, created_at);
+         CREATE INDEX backups_parent ON backups (parent_id);
+         CREATE INDEX backups_status ON backups (status);
+         CREATE INDEX backups_service_metadata ON backups (service_metadata);
+         CREATE TABLE backup_metadata (
+             backup_id TEXT NOT NULL REFERENCES backups(id) ON DELETE CASCADE,
+             key TEXT NOT NULL,
+             value TEXT NOT NULL,
+             PRIMARY KEY (backup_id, key));",
     )?;
     Ok(())
 }

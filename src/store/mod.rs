@@ -10,6 +10,7 @@
 //! which PostgreSQL shares), so that a PostgreSQL store can follow for fleets.
 
 pub mod attachments;
+pub mod backups;
 pub mod encryption;
 pub mod groups;
 pub mod messages;

@@ -1,9 +1,10 @@
 //! Quota limits per project, usage derived from the records, and reservations.
 //!
-//! Usage is never stored as a counter: it is counted from the rows themselves (volumes,
-//! snapshots, groups), so it cannot drift from what exists, even across crashes. In-flight requests hold
-//! *reservations* (rows) between their check and their commit; start-up clears the
-//! reservations of a previous process, whose requests are gone.
+//! Usage is never stored as a counter: it is counted from the rows themselves
+//! (volumes, snapshots, groups, backups), so it cannot drift from what exists, even
+//! across crashes. In-flight requests hold *reservations* (rows) between their check
+//! and their commit; start-up clears the reservations of a previous process, whose
+//! requests are gone.
 
 use std::collections::BTreeMap;
 
@@ -109,6 +110,12 @@ pub fn usage(conn: &Connection, project: &str) -> Result<QuotaUsage> {
     }
     let groups: i64 =
         conn.prepare_cached("SELECT COUNT(*) FROM groups WHERE project_id = ?1")?.query_row([project], |r| r.get(0))?;
+    // Backups count toward backups and, by their volume's size, backup_gigabytes.
+    let (backups, backup_gigabytes): (i64, i64) = conn
+        .prepare_cached("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM backups WHERE project_id = ?1")?
+        .query_row([project], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    u.in_use.insert("backups".into(), backups);
+    u.in_use.insert("backup_gigabytes".into(), backup_gigabytes);
     u.in_use.insert("groups".into(), groups);
     u.in_use.insert("volumes".into(), volumes);
     u.in_use.insert("snapshots".into(), snapshots);

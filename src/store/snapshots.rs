@@ -203,6 +203,16 @@ pub fn unsettled(conn: &Connection) -> Result<Vec<Snapshot>> {
     Ok(out)
 }
 
+/// Every snapshot in `status` (reconcile: those a backup left `backing-up`).
+pub fn with_status(conn: &Connection, status: crate::model::SnapshotStatus) -> Result<Vec<Snapshot>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM snapshots s WHERE s.status = ?1 ORDER BY s.created_at, s.id"
+    ))?;
+    let mut out = stmt.query_map([status.as_str()], from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    load_metadata(conn, &mut out)?;
+    Ok(out)
+}
+
 /// Every snapshot on a pool.
 pub fn on_host(conn: &Connection, host: &str) -> Result<Vec<Id>> {
     let mut stmt = conn.prepare_cached("SELECT id FROM snapshots WHERE host = ?1")?;

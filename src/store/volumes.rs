@@ -274,6 +274,20 @@ pub fn unsettled(conn: &Connection) -> Result<Vec<Volume>> {
     Ok(out)
 }
 
+/// Every volume in `status` (reconcile: those a backup or restore left behind).
+pub fn with_status(conn: &Connection, status: crate::model::VolumeStatus) -> Result<Vec<Volume>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM volumes v JOIN volume_types t ON t.id = v.volume_type_id
+         WHERE v.status = ?1 ORDER BY v.created_at, v.id"
+    );
+    let mut out = conn
+        .prepare_cached(&sql)?
+        .query_map([status.as_str()], volume_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    load_metadata(conn, &mut out)?;
+    Ok(out)
+}
+
 /// Volumes being made from `source` (a volume or a snapshot id) right now.
 pub fn being_copied_from(conn: &Connection, source: Id) -> Result<u64> {
     let n: i64 = conn

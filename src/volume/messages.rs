@@ -20,6 +20,10 @@
 //! | the backend failed to grow a volume | `VOLUME` | 007 extend volume | 010 driver failed extend |
 //! | the backend failed to make a snapshot | `VOLUME_SNAPSHOT` | 009 create snapshot | 013 snapshot create error |
 //! | the backend failed to delete a snapshot | `VOLUME_SNAPSHOT` | 010 delete snapshot | 016 snapshot delete error |
+//! | a backup could not read its source or store its data | `VOLUME_BACKUP` | 013 create backup | 019 backup device error, 020 backup driver error |
+//! | a backup's temporary snapshot could not be removed | `VOLUME_BACKUP` | 013 create backup | 023 cleanup error |
+//! | the repository could not delete a backup | `VOLUME_BACKUP` | 014 delete backup | 025 backup delete driver error |
+//! | a restore failed (a missing or corrupt chunk, the volume) | `VOLUME_BACKUP` | 015 restore backup | 026 backup restore error |
 
 use rusqlite::Connection;
 
@@ -38,6 +42,8 @@ pub enum Resource {
     Volume,
     /// A snapshot.
     VolumeSnapshot,
+    /// A backup.
+    VolumeBackup,
 }
 
 impl Resource {
@@ -46,6 +52,7 @@ impl Resource {
         match self {
             Resource::Volume => "VOLUME",
             Resource::VolumeSnapshot => "VOLUME_SNAPSHOT",
+            Resource::VolumeBackup => "VOLUME_BACKUP",
         }
     }
 }
@@ -134,10 +141,23 @@ pub mod detail {
     pub const SNAPSHOT_IS_BUSY: Detail = Detail("015", "Snapshot is busy.");
     /// 016
     pub const SNAPSHOT_DELETE_ERROR: Detail = Detail("016", "Snapshot failed to delete.");
+    /// 017
+    pub const BACKUP_INVALID_STATE: Detail = Detail("017", "Backup status is invalid.");
+    /// 019
+    pub const BACKUP_CREATE_DEVICE_ERROR: Detail =
+        Detail("019", "Failed to get backup device from the volume service.");
+    /// 020
+    pub const BACKUP_CREATE_DRIVER_ERROR: Detail = Detail("020", "Backup driver failed to create backup.");
     /// 021
     pub const ATTACH_ERROR: Detail = Detail("021", "Failed to attach volume.");
     /// 022
     pub const DETACH_ERROR: Detail = Detail("022", "Failed to detach volume.");
+    /// 023
+    pub const BACKUP_CREATE_CLEANUP_ERROR: Detail = Detail("023", "Cleanup of temporary volume/snapshot failed.");
+    /// 025
+    pub const BACKUP_DELETE_DRIVER_ERROR: Detail = Detail("025", "Backup driver failed to delete backup.");
+    /// 026
+    pub const BACKUP_RESTORE_ERROR: Detail = Detail("026", "Backup driver failed to restore backup.");
     /// 027
     pub const VOLUME_INVALID_STATE: Detail = Detail("027", "Volume status is invalid.");
 
@@ -151,8 +171,14 @@ pub mod detail {
         SNAPSHOT_CREATE_ERROR,
         SNAPSHOT_IS_BUSY,
         SNAPSHOT_DELETE_ERROR,
+        BACKUP_INVALID_STATE,
+        BACKUP_CREATE_DEVICE_ERROR,
+        BACKUP_CREATE_DRIVER_ERROR,
         ATTACH_ERROR,
         DETACH_ERROR,
+        BACKUP_CREATE_CLEANUP_ERROR,
+        BACKUP_DELETE_DRIVER_ERROR,
+        BACKUP_RESTORE_ERROR,
         VOLUME_INVALID_STATE,
     ];
 }

@@ -1,6 +1,6 @@
-//! The core: volumes, snapshots, attachments, transfers, volume types (with their QoS
-//! specs and encryption), generic volume groups, quotas, pools and services, user
-//! messages, and the background work that makes volumes real.
+//! The core: volumes, snapshots, attachments, transfers, backups, volume types (with
+//! their QoS specs and encryption), generic volume groups, quotas, pools and services,
+//! user messages, and the background work that makes volumes real.
 //!
 //! [`Core`] is what the API calls. Every state change is a compare-and-set inside one
 //! store transaction (load, check the state machine in [`state`], save), so concurrent
@@ -9,6 +9,7 @@
 //! [`reconcile`] finishes or undoes whatever a previous process left in flight.
 
 pub mod attach;
+pub mod backups;
 pub mod encryption;
 pub mod group_snapshots;
 pub mod group_types;
@@ -146,6 +147,8 @@ pub struct Core {
     /// One lock per volume around "export, then record the connection" and "forget
     /// the connection, then unexport", so the export always matches the records.
     connection_locks: std::sync::Mutex<std::collections::HashMap<crate::ids::Id, Arc<std::sync::Mutex<()>>>>,
+    /// The backup repository and the backups and restores running.
+    pub backups: backups::BackupService,
 }
 
 impl Core {
@@ -204,6 +207,7 @@ impl Core {
         }
         let scheduler = Scheduler::new(states, config.capacity_weight_multiplier);
         let policy = Arc::new(Policy::new(&config.policy).map_err(Error::Internal)?);
+        let backups = backups::BackupService::new(&config);
         Ok(Arc::new(Core {
             config,
             store,
@@ -216,6 +220,7 @@ impl Core {
             background: AtomicUsize::new(0),
             backend_slots: Arc::new(smol::lock::Semaphore::new(BACKEND_SLOTS)),
             connection_locks: Default::default(),
+            backups,
         }))
     }
 
@@ -231,6 +236,9 @@ impl Core {
                 .map_err(|e| Error::internal("starting background threads", e))?;
         }
         reconcile::run(self)?;
+        // Chunks of backups a previous process did not finish, and of deletes it did
+        // not collect after.
+        self.schedule_backup_gc();
         for pool in self.pools.keys() {
             self.refresh_pool_now(pool);
         }

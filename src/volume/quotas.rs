@@ -50,7 +50,26 @@ pub fn snapshot_needs(size: u64, type_name: &str) -> Vec<Need> {
     ]
 }
 
+/// The amounts a backup of a volume of `size` GiB needs.
+pub fn backup_needs(size: u64) -> Vec<Need> {
+    vec![
+        Need { resource: "backups".into(), delta: 1 },
+        Need { resource: "backup_gigabytes".into(), delta: size as i64 },
+    ]
+}
+
 fn over_quota(resource: &str, limit: i64, used: i64, delta: i64) -> Error {
+    if resource == "backups" {
+        return Error::OverQuota(format!(
+            "BackupLimitExceeded: Maximum number of backups allowed ({limit}) exceeded for quota 'backups'."
+        ));
+    }
+    if resource == "backup_gigabytes" {
+        return Error::OverQuota(format!(
+            "VolumeBackupSizeExceedsAvailableQuota: Requested backup exceeds allowed Backup gigabytes quota. \
+             Requested {delta}G, quota is {limit}G and {used}G has been consumed."
+        ));
+    }
     if resource == "groups" {
         return Error::OverQuota(format!(
             "GroupLimitExceeded: Maximum number of groups allowed ({limit}) exceeded for quota 'groups'."
@@ -287,6 +306,10 @@ mod tests {
         assert!(e.contains("Requested 2G, quota is 1000G and 999G has been consumed"), "{e}");
         let e = over_quota("volumes_fast", 1, 1, 1).to_string();
         assert!(e.contains("'volumes_fast'"), "{e}");
+        let e = over_quota("backups", 2, 2, 1).to_string();
+        assert!(e.starts_with("BackupLimitExceeded") && e.contains("(2)"), "{e}");
+        let e = over_quota("backup_gigabytes", 10, 9, 2).to_string();
+        assert!(e.contains("Requested 2G, quota is 10G and 9G has been consumed"), "{e}");
     }
 
     #[test]

@@ -1,7 +1,13 @@
 //! Start-up reconcile: make the records and the backends agree before serving.
 //!
 //! 1. Reservations of the previous process are dropped (its requests are gone).
-//! 2. Half-made backend objects (`.partial-volume-*`) are removed.
+//! 2. Half-made backend objects (`.partial-volume-*`) are removed; then backups are
+//!    settled ([`super::backups`]): a `creating` backup becomes `available` when its
+//!    manifest is in the repository, else `error`, and its volume (or snapshot) comes
+//!    back from `backing-up`; a `deleting` one is deleted; a `restoring` one is
+//!    `available` again and the volume it was writing into `error_restoring` (a new
+//!    volume: `error`); temporary snapshots of in-use volumes are removed. The
+//!    repository's chunks that no manifest names are collected in the background.
 //! 3. Each volume with recorded work is finished or undone, never guessed:
 //!    - `creating`: `available` when its pool holds a complete volume of its size,
 //!      else `error` (with the reason, and no host, so it can be deleted at once);
@@ -60,6 +66,8 @@ pub struct Report {
     pub exports_pruned: usize,
     /// Unexplained hearth-named objects.
     pub unexplained: usize,
+    /// Backups, and volumes or snapshots they held, settled.
+    pub backups: usize,
 }
 
 /// Run reconcile; resumed work continues in the background.
@@ -76,6 +84,7 @@ pub fn run(core: &Arc<Core>) -> Result<Report> {
             Err(e) => log::error!("reconcile: cannot clean pool {name}: {e}"),
         }
     }
+    report.backups = core.reconcile_backups()?;
     // Members of groups and group snapshots being deleted are deleted by step 5.
     let groups = core.store.read(|tx| sg::unsettled_groups(tx))?;
     let group_snapshots = core.store.read(|tx| sg::unsettled_snapshots(tx))?;
@@ -164,6 +173,17 @@ pub fn run(core: &Arc<Core>) -> Result<Report> {
 fn settle(core: &Arc<Core>, mut v: Volume, report: &mut Report) -> Result<()> {
     let task = v.task.clone();
     match (v.status, task) {
+        (status, Some(Task::BackupRestore(backup))) => {
+            // Half restored: neither the old data nor the backup's.
+            v.status =
+                if status == VolumeStatus::Creating { VolumeStatus::Error } else { VolumeStatus::ErrorRestoring };
+            v.task = None;
+            v.error_reason = Some(format!("hearthd stopped before the restore of backup {backup} finished"));
+            v.updated_at = Timestamp::now();
+            report.failed += 1;
+            log::warn!("reconcile: volume {} was being restored from backup {backup}; now {}", v.id, v.status);
+            core.store.write(|tx| sv::save(tx, &v))
+        }
         (VolumeStatus::Creating, _) | (_, Some(Task::Scheduling | Task::BackendCreate)) => {
             let complete = match &v.host {
                 Some(host) => match core.pool(host) {

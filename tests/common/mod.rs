@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod accounts;
+pub mod swift;
 pub mod xfs;
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -267,8 +267,8 @@ volume_multiattach = True
 [volume-feature-enabled]
 # True when hearthd has two or more backends (TEMPEST_BACKEND_NAMES)
 multi_backend = $multi_backend
-# hearth has no backup service yet
-backup = False
+# backups (posix repository under hearthd's data dir)
+backup = True
 snapshot = True
 clone = True
 # no manage/unmanage of existing volumes or snapshots, no replication
