@@ -824,6 +824,22 @@ impl Backend for LvmBackend {
         Ok(self.lv_path(&name))
     }
 
+    fn tracks_changes(&self, _pool: &str) -> bool {
+        // Thick snapshots are copy-on-write stores as large as their origin: keeping
+        // one per volume would halve the group. Thin ones cost only what changes.
+        self.is_thin().unwrap_or(false)
+    }
+
+    fn changed_ranges(&self, pool: &str, since: Id, now: Id) -> Result<Option<Vec<std::ops::Range<u64>>>> {
+        self.check_pool(pool)?;
+        if !self.is_thin()? {
+            return Ok(None);
+        }
+        let now = names::lv_snapshot(now);
+        let size = self.lv(&now)?.ok_or_else(|| Error::Backend(format!("lvm: snapshot {now} does not exist")))?.size;
+        self.thin_changed_ranges(&names::lv_snapshot(since), &now, size)
+    }
+
     fn new_volumes_read_zero(&self, _pool: &str) -> bool {
         // A new thin LV maps no blocks and reads as zeroes; a thick one holds
         // whatever the disk held.

@@ -134,16 +134,21 @@ pub trait Backend: Send + Sync {
         false
     }
 
+    /// Whether [`Backend::changed_ranges`] can tell what changed between two snapshots
+    /// of a volume in this pool without reading them (thin LVM). A backup then keeps
+    /// the snapshot it read, for the next incremental backup to compare with.
+    fn tracks_changes(&self, _pool: &str) -> bool {
+        false
+    }
+
     /// The byte ranges of snapshot `now` that may differ from snapshot `since` (both
     /// of the same volume), when the backend can tell without reading them; `None`:
     /// it cannot, and an incremental backup reads everything and compares chunk
     /// hashes with its parent's.
     ///
-    /// This is the seam for thin LVM's `thin_delta` (a metadata snapshot of the pool,
-    /// then the mappings that differ between the two thin devices): an incremental
-    /// backup would then read only those ranges. No backend implements it yet, and a
-    /// backup keeps no snapshot of what it read for the next one to compare with, so
-    /// every incremental backup today reads the whole volume.
+    /// Thin LVM asks the pool's metadata (`thin_delta` on a metadata snapshot): two
+    /// blocks are reported the same only when both snapshots map the same data block
+    /// (or neither maps it), so a range left out never differs.
     fn changed_ranges(&self, _pool: &str, _since: Id, _now: Id) -> Result<Option<Vec<Range<u64>>>> {
         Ok(None)
     }

@@ -246,6 +246,23 @@ pub fn with_temp_snapshot(conn: &Connection) -> Result<Vec<Backup>> {
     select(conn, "WHERE a.temp_snapshot_id IS NOT NULL ORDER BY a.created_at, a.id", [])
 }
 
+/// Backups of a volume (any project) that still name a temporary or kept snapshot.
+pub fn with_temp_snapshot_of(conn: &Connection, volume: Id) -> Result<Vec<Backup>> {
+    select(
+        conn,
+        "WHERE a.temp_snapshot_id IS NOT NULL AND a.volume_id = ?1 ORDER BY a.created_at, a.id",
+        params![volume.to_string()],
+    )
+}
+
+/// Whether a backup of the volume is being made.
+pub fn creating_of(conn: &Connection, volume: Id) -> Result<bool> {
+    let n: i64 = conn
+        .prepare_cached("SELECT COUNT(*) FROM backups WHERE volume_id = ?1 AND status = 'creating'")?
+        .query_row([volume.to_string()], |r| r.get(0))?;
+    Ok(n > 0)
+}
+
 /// How many records name the repository data `service_metadata` (an imported record
 /// may share its data with the record it was exported from).
 pub fn sharing(conn: &Connection, service_metadata: &str) -> Result<u64> {

@@ -558,8 +558,67 @@ impl Core {
         let run = self.backups.register(id);
         let outcome = self.make_backup(id, &run);
         self.backups.unregister(id);
+        let volume = self.store.read(|tx| sb::get(tx, id)).ok().flatten().map(|b| b.volume_id);
         self.conclude_backup(id, outcome, origin);
+        if let Some(v) = volume {
+            self.prune_kept_snapshots(v);
+        }
         self.retry_backup_gc();
+    }
+
+    /// Keep at most one snapshot of a volume for incremental backups to compare
+    /// with: the newest `available` backup's, while the volume lives on that pool and
+    /// its backend tracks changes. The snapshots other backups of the volume still
+    /// name are removed (a newer backup kept its own, the backup failed or is being
+    /// deleted, the volume is gone or moved). Nothing is removed while a backup of
+    /// the volume is being made: it may be comparing with one of them.
+    pub fn prune_kept_snapshots(&self, volume: Id) {
+        let found = self.store.read(|tx| {
+            if sb::creating_of(tx, volume)? {
+                return Ok(None);
+            }
+            Ok(Some((sv::get(tx, volume)?, sb::with_temp_snapshot_of(tx, volume)?)))
+        });
+        let (v, backups) = match found {
+            Ok(Some(f)) => f,
+            Ok(None) => return,
+            Err(e) => {
+                log::error!("volume {volume}: reading its backups' snapshots failed: {e}");
+                return;
+            }
+        };
+        let tracking_host = v
+            .as_ref()
+            .filter(|v| v.status != VolumeStatus::Deleting)
+            .and_then(|v| v.host.clone())
+            .filter(|h| self.pool(h).is_ok_and(|p| p.backend.tracks_changes(&p.pool)));
+        let keep = backups
+            .iter()
+            .filter(|b| matches!(b.status, BackupStatus::Available | BackupStatus::Restoring))
+            .filter(|b| tracking_host.is_some() && b.temp_snapshot_host == tracking_host)
+            .max_by_key(|b| (b.data_timestamp, b.created_at))
+            .map(|b| b.id);
+        for b in backups.into_iter().filter(|b| Some(b.id) != keep) {
+            let (Some(t), Some(host)) = (b.temp_snapshot_id, b.temp_snapshot_host.clone()) else { continue };
+            match self.pool(&host).and_then(|p| p.backend.delete_snapshot(&p.pool, t)) {
+                Ok(_) => {
+                    let r = self.store.write(|tx| {
+                        let Some(mut cur) = sb::get(tx, b.id)? else { return Ok(()) };
+                        if cur.temp_snapshot_id == Some(t) {
+                            cur.temp_snapshot_id = None;
+                            cur.temp_snapshot_host = None;
+                            sb::save(tx, &cur)?;
+                        }
+                        Ok(())
+                    });
+                    match r {
+                        Ok(()) => log::info!("backup {}: removed its snapshot {t} of volume {volume}", b.id),
+                        Err(e) => log::error!("backup {}: forgetting snapshot {t} failed: {e}", b.id),
+                    }
+                }
+                Err(e) => log::error!("backup {}: removing its snapshot {t} of volume {volume} failed: {e}", b.id),
+            }
+        }
     }
 
     /// Read the source into the repository; the error says which detail a message
@@ -586,9 +645,19 @@ impl Core {
         let pool = self.pool(&host).map_err(device)?.clone();
         let repo = self.backups.repo(&self.config).map_err(|e| (e, detail::BACKUP_CREATE_DRIVER_ERROR))?;
         let in_use = v.attachments.iter().any(|a| a.attach_status != AttachStatus::Detached);
-        // An in-use volume is read from a temporary snapshot, recorded before it is
-        // made so that reconcile can remove it after a crash.
-        let temp = (b.snapshot_id.is_none() && in_use).then(Id::new);
+        // Where the backend can tell what changed between two snapshots (thin LVM),
+        // every backup of a volume reads a snapshot and keeps it for the next
+        // incremental one to compare with.
+        let track = b.snapshot_id.is_none() && pool.backend.tracks_changes(&pool.pool);
+        // An in-use volume is read from a temporary snapshot too. Either is recorded
+        // before it is made so that reconcile can remove it after a crash.
+        let temp = (b.snapshot_id.is_none() && (in_use || track)).then(Id::new);
+        // The snapshot the parent kept, on this pool.
+        let base = parent
+            .as_ref()
+            .filter(|_| track)
+            .filter(|p| p.temp_snapshot_host.as_deref() == Some(host.as_str()))
+            .and_then(|p| p.temp_snapshot_id);
         if let Some(t) = temp {
             self.store
                 .write(|tx| {
@@ -607,6 +676,25 @@ impl Core {
                 .and_then(|_| pool.backend.snapshot_device(&pool.pool, t)),
             (None, None) => Ok(pool.backend.device_path(&pool.pool, v.id)),
         };
+        let changed = match (base, temp) {
+            (Some(base), Some(t)) if path.is_ok() => match pool.backend.changed_ranges(&pool.pool, base, t) {
+                Ok(Some(ranges)) => {
+                    let bytes: u64 = ranges.iter().map(|r| r.end - r.start).sum();
+                    log::info!(
+                        "backup {id}: the pool reports {bytes} of {} bytes changed since backup {}; reading only those",
+                        v.size << 30,
+                        b.parent_id.map(|p| p.to_string()).unwrap_or_default()
+                    );
+                    Some(ranges)
+                }
+                Ok(None) => None,
+                Err(e) => {
+                    log::warn!("backup {id}: asking the pool what changed failed ({e}); reading the whole volume");
+                    None
+                }
+            },
+            _ => None,
+        };
         let result = path.map_err(device).and_then(|path| {
             let source = std::fs::File::open(&path)
                 .map_err(|e| device(Error::Backend(format!("backup {id}: opening {}: {e}", path.display()))))?;
@@ -624,16 +712,15 @@ impl Core {
                 source: &source,
                 size: v.size << 30,
                 parent: parent.as_ref().map(|p| p.service_metadata.as_str()),
-                // Every chunk is read and compared with the parent's (see
-                // `Backend::changed_ranges` for the seam that will narrow this).
-                changed: None,
+                // Without ranges every chunk is read and compared with the parent's.
+                changed: changed.as_deref(),
                 metadata: export_json(&b, self.host()),
                 progress: &progress,
                 cancel: &run.cancel,
             };
             repo.backup(job).map_err(|e| (e, detail::BACKUP_CREATE_DRIVER_ERROR))
         });
-        if let Some(t) = temp {
+        if let Some(t) = temp.filter(|_| !(track && result.is_ok())) {
             match pool.backend.delete_snapshot(&pool.pool, t) {
                 Ok(_) => {
                     let r = self.store.write(|tx| {
@@ -826,7 +913,13 @@ impl Core {
     /// unless another record shares it, then the record; a collection of the chunks no
     /// manifest names follows.
     pub fn finish_delete_backup(self: &Arc<Core>, b: Backup, origin: &Origin) {
-        let result = self.store.read(|tx| sb::sharing(tx, &b.service_metadata)).and_then(|n| {
+        // The snapshot the backup kept for incrementals goes first: the record names it
+        // until it is gone.
+        let snapshot = match (b.temp_snapshot_id, b.temp_snapshot_host.as_deref()) {
+            (Some(t), Some(host)) => self.pool(host).and_then(|p| p.backend.delete_snapshot(&p.pool, t)).map(|_| ()),
+            _ => Ok(()),
+        };
+        let result = snapshot.and_then(|()| self.store.read(|tx| sb::sharing(tx, &b.service_metadata))).and_then(|n| {
             if b.service_metadata.is_empty() {
                 // An import that never found its data: nothing in the repository is its.
                 return Ok(());
@@ -1443,8 +1536,14 @@ impl Core {
             }
             Ok(())
         })?;
-        // Temporary snapshots of in-use volumes that no running backup reads now.
+        // Snapshots no running backup reads now: those kept for incrementals by
+        // available backups are pruned per volume (at most one stays); the rest go.
+        let mut kept = std::collections::BTreeSet::new();
         for b in self.store.read(|tx| sb::with_temp_snapshot(tx))? {
+            if matches!(b.status, BackupStatus::Available | BackupStatus::Restoring) {
+                kept.insert(b.volume_id);
+                continue;
+            }
             let (Some(t), Some(host)) = (b.temp_snapshot_id, b.temp_snapshot_host.clone()) else { continue };
             let removed = self.pool(&host).and_then(|p| p.backend.delete_snapshot(&p.pool, t));
             match removed {
@@ -1460,6 +1559,9 @@ impl Core {
                 }
                 Err(e) => log::error!("reconcile: removing temporary snapshot {t} of backup {} failed: {e}", b.id),
             }
+        }
+        for v in kept {
+            self.prune_kept_snapshots(v);
         }
         Ok(settled)
     }

@@ -155,7 +155,15 @@ pub fn run(core: &Arc<Core>) -> Result<Report> {
                 report.unexplained += 1;
             }
         }
-        let known: BTreeSet<_> = core.store.read(|tx| ss::on_host(tx, name))?.into_iter().collect();
+        let mut known: BTreeSet<_> = core.store.read(|tx| ss::on_host(tx, name))?.into_iter().collect();
+        // Backups' temporary snapshots, and the ones kept for incrementals.
+        known.extend(
+            core.store
+                .read(|tx| crate::store::backups::with_temp_snapshot(tx))?
+                .into_iter()
+                .filter(|b| b.temp_snapshot_host.as_deref() == Some(name.as_str()))
+                .filter_map(|b| b.temp_snapshot_id),
+        );
         if let Ok(found) = p.backend.list_snapshots(&p.pool) {
             for id in found.into_iter().filter(|id| !known.contains(id)) {
                 log::warn!(

@@ -248,6 +248,8 @@ impl Core {
                     return;
                 }
                 log::info!("volume {} deleted from {host} ({outcome:?})", v.id);
+                // Snapshots its backups kept for incrementals have nothing to compare with.
+                self.prune_kept_snapshots(v.id);
                 self.refresh_pool_now(&host);
             }
             Err(e) => self.fail_delete(&v, format!("on {host}: {e}")),
