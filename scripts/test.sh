@@ -91,7 +91,8 @@ apt_install() {
 
 tier_unit() {
     # mkfs.xfs: the reflink tests mount an XFS image on a loop device.
-    apt_install mkfs.xfs xfsprogs || return 1
+    # memcached: Swift, the S3 backup target's tests' store, answers ~3x faster with it.
+    apt_install mkfs.xfs xfsprogs memcached memcached || return 1
     cargo test --locked
 }
 
