@@ -16,7 +16,9 @@
 #            keystone auth and a Keystone of its own (tests/tempest/run-hearth.sh)
 #   vm       a QEMU/Debian guest with real LVM, LIO and open-iscsi (vm-tests/): the
 #            scenario tests run there against the lvm backend, thin and thick, and
-#            api_lio against real configfs; then two guests (vm-tests/two-guests.sh):
+#            api_lio against real configfs; api_backups' S3 scenario against a Swift
+#            started here for the tier (scripts/objectstore/swift.sh, reached from the
+#            guest through vm-tests/run.sh --host-port); then two guests (vm-tests/two-guests.sh):
 #            hearthd with the LIO export on one, os-brick attaching over iSCSI on the
 #            other (vm-tests/scenarios/, shared with the NixOS tests)
 #
@@ -115,11 +117,21 @@ tier_tempest() {
     tests/tempest/run-hearth.sh --hearthd "$repo/target/debug/hearthd"
 }
 
+# The Swift of the VM tier (its state directory), stopped on the way out.
+vm_swift=''
+stop_vm_swift() {
+    [[ -n $vm_swift ]] || return 0
+    scripts/objectstore/swift.sh stop "$vm_swift" || return 1
+    rm -rf "$vm_swift" "$vm_swift.json"
+    vm_swift=''
+}
+
 tier_vm() {
     # The scenario tests, built here, run in the guest against real LVM.
     local bins
     bins=$(cargo test --locked --no-run --message-format=json \
-        --test api_volumes --test api_snapshots --test api_attach --test api_lio --test lvm |
+        --test api_volumes --test api_snapshots --test api_attach --test api_lio --test lvm \
+        --test api_backups |
         python3 -c 'import json, sys
 for line in sys.stdin:
     m = json.loads(line)
@@ -127,9 +139,24 @@ for line in sys.stdin:
         print(m["executable"])') || return 1
     [[ -n $bins ]] || { echo "no test binaries were built"; return 1; }
     cargo build --locked --bin hearthd || return 1
+    # api_backups' S3 scenario: Swift cannot run in the guest (it needs the host's
+    # Python), so one runs here, plain HTTP on 127.0.0.1:PORT, and the guest reaches
+    # it at 10.0.2.100:PORT (run.sh --host-port; HEARTH_VM_HOST_ADDR in the guest).
+    # Its objectstore.json, with that endpoint, goes to the guest through the share
+    # (under target/); each test makes its own bucket in it (tests/common/swift.rs).
+    local port
+    vm_swift=$(mktemp -d "$repo/target/vm-swift.XXXXXX") || return 1
+    trap stop_vm_swift EXIT
+    SWIFT_TLS=0 SWIFT_WATCH_PID=$$ scripts/objectstore/swift.sh start "$vm_swift" || { stop_vm_swift; return 1; }
+    port=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["port"])' "$vm_swift/objectstore.json") &&
+        sed "s|127\.0\.0\.1:$port|10.0.2.100:$port|g" "$vm_swift/objectstore.json" >"$vm_swift.json" ||
+        { stop_vm_swift; return 1; }
     local rc=0
     # shellcheck disable=SC2086 # one argument per binary
-    vm-tests/run.sh --disk-size 24G --second-disk --timeout 1800 -- vm-tests/guest/lvm-tier.sh $bins || rc=1
+    vm-tests/run.sh --disk-size 24G --second-disk --timeout 2400 --host-port "$port" \
+        -e HEARTH_TEST_OBJECTSTORE="$vm_swift.json" -- vm-tests/guest/lvm-tier.sh $bins || rc=1
+    stop_vm_swift || rc=1
+    trap - EXIT
     # Two guests: hearthd with the LIO export on one, os-brick over iSCSI on the other.
     vm-tests/two-guests.sh || rc=1
     return $rc

@@ -7,8 +7,14 @@
 # 3. for lvm_type thin, then thick: every given test binary (hearth's scenario tests,
 #    built on the host) runs against hearthd on that volume group, the LVM-only
 #    scenarios (ignored elsewhere) included; api_lio (real LIO configfs) and api_attach
-#    with thin only.
+#    with thin only. api_backups' S3 scenario needs HEARTH_TEST_OBJECTSTORE (the
+#    host's Swift, see scripts/test.sh tier_vm); it fails without it.
 # Exits non-zero when anything failed; prints a summary line per run.
+#
+# To run less while working on one test (run.sh -e):
+#   HEARTH_VM_LVM_TYPES   the provisioning types, in order (default "thin thick")
+#   HEARTH_VM_TEST_ARGS   more arguments for every test binary, split on spaces
+#                         (a name filter, say: "full_incremental")
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 
@@ -23,7 +29,7 @@ vgs
 
 failed=0
 passed=0
-for lvm_type in thin thick; do
+for lvm_type in ${HEARTH_VM_LVM_TYPES:-thin thick}; do
     cfg=/tmp/backends-$lvm_type.toml
     cat >"$cfg" <<TOML
 [backends.lvm-1]
@@ -43,10 +49,13 @@ TOML
             continue
         fi
         echo "== $lvm_type: $name"
+        t0=$(cut -d' ' -f1 /proc/uptime)
         # One test at a time: every test runs its own hearthd on the same groups, and
         # each reconciles the groups at start-up.
-        if "$bin" --include-ignored --test-threads=1 2>&1; then
+        # shellcheck disable=SC2086 # HEARTH_VM_TEST_ARGS: one argument per word
+        if "$bin" --include-ignored --test-threads=1 ${HEARTH_VM_TEST_ARGS:-} 2>&1; then
             passed=$((passed + 1))
+            echo "== $lvm_type: $name passed in $(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN{printf "%.0f", b-a}') s"
         else
             failed=$((failed + 1))
             echo "!! $lvm_type: $name FAILED"
