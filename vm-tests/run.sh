@@ -38,6 +38,13 @@
 #   --net-listen PORT   add a virtio NIC joined by -netdev socket listening on
 #                       127.0.0.1:PORT (start this guest first)
 #   --net-connect PORT  add a virtio NIC connecting to 127.0.0.1:PORT
+# Reaching a service on the host (an object store, say; repeatable):
+#   --host-port PORT    the guest reaches the host's 127.0.0.1:PORT at
+#                       $HEARTH_VM_HOST_ADDR:PORT (10.0.2.100). A second NIC on QEMU's
+#                       user-mode network with restrict=on (nothing else of the host
+#                       or beyond is reachable) and one guestfwd per port, which runs
+#                       vm-tests/host-forward.py (host python3) for each connection;
+#                       the guest's address on it is 10.0.2.15/24, no route.
 #
 # Exit code: the script's; 124 on timeout; 125 when the guest stopped without
 # reporting one (kernel panic, init failure, QEMU error); 2 on bad usage.
@@ -45,7 +52,8 @@
 # Inside the guest the script also gets: HEARTH_VM=1, HEARTH_VM_ROLE,
 # HEARTH_VM_SCRATCH_DISK=/dev/sda, HEARTH_VM_DATA_DISK=/dev/sdb,
 # HEARTH_VM_DATA_DISK2=/dev/sdc (when present), HEARTH_VM_RUNDIR (a per-run
-# directory shared with the host), HEARTH_VM_SHARE.
+# directory shared with the host), HEARTH_VM_SHARE; with --host-port,
+# HEARTH_VM_HOST_ADDR=10.0.2.100 and HEARTH_VM_HOST_PORTS (the ports, space separated).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -57,7 +65,10 @@ die() { say "$*"; exit 2; }
 
 share='' cwd='' disk_size=4G disk2_size='' scratch_size=2G memory=2048 smp=2 timeout=900
 logfile='' verbose=0 prefix='' keep=0 build=1 role=vm ip='' net_listen='' net_connect=''
-envs=()
+envs=() host_ports=()
+# The user-mode network of --host-port: QEMU's defaults, a fixed MAC the guest's init
+# recognises it by, and the address the host's ports appear at.
+host_addr=10.0.2.100 host_mac=52:54:00:68:72:01 host_net_ip=10.0.2.15/24
 while [ $# -gt 0 ]; do
     case $1 in
         --share) share=$2; shift 2 ;;
@@ -79,6 +90,7 @@ while [ $# -gt 0 ]; do
         --ip) ip=$2; shift 2 ;;
         --net-listen) net_listen=$2; shift 2 ;;
         --net-connect) net_connect=$2; shift 2 ;;
+        --host-port) host_ports+=("$2"); shift 2 ;;
         -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         --) shift; break ;;
         -*) die "unknown option $1 (see --help)" ;;
@@ -89,6 +101,10 @@ done
 [ "$disk2_size" != same ] || disk2_size=$disk_size
 [ -z "$net_listen" ] || [ -z "$net_connect" ] || die "--net-listen and --net-connect exclude each other"
 case $role in *[!A-Za-z0-9_-]*) die "--role: letters, digits, - and _ only" ;; esac
+for p in ${host_ports[@]+"${host_ports[@]}"}; do
+    case $p in ''|*[!0-9]*|0|0*) die "--host-port $p: not a port number" ;; esac
+    if [ "$p" -gt 65535 ]; then die "--host-port $p: not a port number"; fi
+done
 
 # --- shared directory, working directory, script -------------------------------
 if [ -z "$share" ]; then
@@ -145,6 +161,9 @@ q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
     echo "export HEARTH_VM_RUNDIR=$(q "$rundir")"
     echo "export HEARTH_VM_SCRATCH_DISK=/dev/sda HEARTH_VM_DATA_DISK=/dev/sdb"
     [ -z "$disk2_size" ] || echo "export HEARTH_VM_DATA_DISK2=/dev/sdc"
+    if [ ${#host_ports[@]} -gt 0 ]; then
+        echo "export HEARTH_VM_HOST_ADDR=$host_addr HEARTH_VM_HOST_PORTS=$(q "${host_ports[*]}")"
+    fi
     for e in ${envs[@]+"${envs[@]}"}; do
         name=${e%%=*}
         case $name in ''|[0-9]*|*[!A-Za-z0-9_]*) die "-e $e: bad variable name" ;; esac
@@ -198,10 +217,23 @@ if [ -n "$net_listen$net_connect" ]; then
     fi
     net+=(-device "virtio-net-pci,netdev=n0,mac=$mac")
 fi
+if [ ${#host_ports[@]} -gt 0 ]; then
+    # One process per guest connection (QEMU spawns it with the connection as its
+    # stdin/stdout; argv split like a shell's, so no spaces or quotes in the paths).
+    py=$(python3 -c 'import sys; print(sys.executable)') || die "--host-port needs python3 on the host"
+    fwd=$here/host-forward.py
+    case "$py$fwd" in *[[:space:]\'\",]*) die "--host-port: spaces, quotes or commas in $py $fwd" ;; esac
+    user="user,id=h0,restrict=on,net=10.0.2.0/24,host=10.0.2.2"
+    for p in "${host_ports[@]}"; do
+        user+=",guestfwd=tcp:$host_addr:$p-cmd:$py -I -S $fwd $p"
+    done
+    net+=(-netdev "$user" -device "virtio-net-pci,netdev=h0,mac=$host_mac")
+fi
 
 cmdline="console=ttyS0,115200 quiet panic=1 mitigations=off net.ifnames=0 scsi_mod.scan=manual"
 cmdline+=" hearth.run=$rundir/hearth-run hearth.share=$share hearth.rundir=$rundir hearth.role=$role"
 [ -z "$ip" ] || cmdline+=" hearth.ip=$ip"
+[ ${#host_ports[@]} -eq 0 ] || cmdline+=" hearth.hostnet=$host_mac/$host_net_ip"
 
 # shellcheck disable=SC2054  # commas belong to QEMU's option syntax
 qemu=(qemu-system-x86_64

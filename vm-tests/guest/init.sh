@@ -15,7 +15,10 @@
 #   hearth.share=DIR    mount 9p tag "host" at DIR
 #   hearth.rundir=DIR   mount 9p tag "run" at DIR (per-run files; exit code kept there)
 #   hearth.role=NAME    hostname, and part of the iSCSI initiator name
-#   hearth.ip=ADDR/LEN  static address on the first ethernet interface
+#   hearth.ip=ADDR/LEN  static address on the first ethernet interface (not the
+#                       host one below)
+#   hearth.hostnet=MAC/ADDR/LEN  the NIC with this MAC (QEMU's user-mode network of
+#                       run.sh --host-port) gets ADDR/LEN; no route: only its subnet
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 HOME=/root
 LANG=C.UTF-8
@@ -39,7 +42,7 @@ ln -sf /proc/self/fd/1 /dev/stdout
 ln -sf /proc/self/fd/2 /dev/stderr
 mkdir -p /run/lock /run/lvm /run/udev
 
-run='' cwd=/ share='' rundir='' role=vm ip=''
+run='' cwd=/ share='' rundir='' role=vm ip='' hostnet=''
 for arg in $(cat /proc/cmdline); do
     case $arg in
         hearth.run=*) run=${arg#*=} ;;
@@ -48,6 +51,7 @@ for arg in $(cat /proc/cmdline); do
         hearth.rundir=*) rundir=${arg#*=} ;;
         hearth.role=*) role=${arg#*=} ;;
         hearth.ip=*) ip=${arg#*=} ;;
+        hearth.hostnet=*) hostnet=${arg#*=} ;;
     esac
 done
 echo "$role" > /proc/sys/kernel/hostname
@@ -80,13 +84,25 @@ for h in /sys/class/scsi_host/host*; do
 done
 say "disks: $(cd /sys/block && echo sd*)"
 
+host_mac=${hostnet%%/*}
 if [ -n "$ip" ]; then
     for n in /sys/class/net/*; do
         n=${n##*/}
         [ "$n" = lo ] && continue
+        [ -n "$hostnet" ] && [ "$(cat "/sys/class/net/$n/address")" = "$host_mac" ] && continue
         ip link set "$n" up && ip addr add "$ip" dev "$n" && say "net: $n $ip"
         break
     done
+fi
+if [ -n "$hostnet" ]; then
+    found=''
+    for n in /sys/class/net/*; do
+        n=${n##*/}
+        [ "$(cat "/sys/class/net/$n/address")" = "$host_mac" ] || continue
+        ip link set "$n" up && ip addr add "${hostnet#*/}" dev "$n" && say "net: $n ${hostnet#*/} (to the host)"
+        found=1
+    done
+    [ -n "$found" ] || say "ERROR: no NIC with MAC $host_mac for hearth.hostnet"
 fi
 
 if [ -n "$share" ]; then
