@@ -12,6 +12,8 @@
 //! (`hearth::backup`, 4 MiB chunks, 4 threads, unencrypted) and every cache dropped
 //! before each timed read (`sync; echo 3 > /proc/sys/vm/drop_caches`):
 //!
+//! - the engine's ceiling in the guest: a full backup and a restore of 256 MiB of the
+//!   same content from a tmpfs into a repository on a tmpfs (no disk at all);
 //! - a raw sequential read (4 MiB `pread`s) of the thick LV and of a thin snapshot of
 //!   the thin LV, against a full backup of the same LV to a fresh posix repository
 //!   (target ≥ 0.8×);
@@ -30,9 +32,10 @@
 //!   the backup stored, to the same store (see [`Plain`]).
 //!
 //! Each comparison alternates its two sides for `HEARTH_BENCH_BACKUP_ROUNDS` rounds
-//! (default 3) and reports the medians, of the times and of the per-round ratios.
-//! Figures are printed as a Markdown table. Without `HEARTH_BENCH_VG` it says so and
-//! does nothing; nothing is asserted.
+//! (default 3) and reports the medians, of the times and of the per-round ratios, and
+//! how many of the guest's CPUs were busy meanwhile (all of its work, kernel included:
+//! under emulation the CPU is what runs out first). Figures are printed as a Markdown
+//! table. Without `HEARTH_BENCH_VG` it says so and does nothing; nothing is asserted.
 
 use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
@@ -145,23 +148,38 @@ fn secs(f: impl FnOnce()) -> f64 {
     t.elapsed().as_secs_f64()
 }
 
-/// Time `f` (seconds), adding the CPUs it kept busy on average to `cpus`.
-fn secs_cpu(cpus: &RefCell<Vec<f64>>, f: impl FnOnce()) -> f64 {
-    let cpu = cpu_secs();
-    let s = secs(f);
-    cpus.borrow_mut().push((cpu_secs() - cpu) / s);
-    s
+/// The guest's CPUs during timed steps, system-wide from `/proc/stat`, so that the
+/// kernel's work (device-mapper, the file system, virtio) counts as well as the
+/// benchmark's threads: how many were busy, and how many idle waiting for I/O.
+#[derive(Default)]
+struct Busy(RefCell<Vec<(f64, f64)>>);
+
+impl Busy {
+    /// Time `f` (seconds), recording the CPUs busy and waiting meanwhile.
+    fn time(&self, f: impl FnOnce()) -> f64 {
+        let before = cpu_secs();
+        let s = secs(f);
+        let after = cpu_secs();
+        self.0.borrow_mut().push(((after.0 - before.0) / s, (after.1 - before.1) / s));
+        s
+    }
+
+    /// "CPUs of N: B busy, W waiting for I/O", the medians of the steps timed.
+    fn show(&self, ncpu: usize) -> String {
+        let steps = self.0.borrow();
+        let busy = median(&steps.iter().map(|s| s.0).collect::<Vec<_>>());
+        let wait = median(&steps.iter().map(|s| s.1).collect::<Vec<_>>());
+        format!("CPUs of {ncpu}: {busy:.1} busy, {wait:.1} waiting for I/O")
+    }
 }
 
-/// CPU seconds this process has used (user and system, all threads), from
-/// `/proc/self/stat` (in USER_HZ, 100 a second).
-fn cpu_secs() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    // The fields after the command name, which is in parentheses; utime and stime are
-    // the 14th and 15th of the whole line.
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    (f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()) as f64 / 100.0
+/// CPU seconds of all CPUs since boot, from the first line of `/proc/stat` (USER_HZ:
+/// 100 a second): (busy: user, nice, system, irq, softirq, steal; iowait).
+fn cpu_secs() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap();
+    let f: Vec<u64> = stat.lines().next().unwrap().split_whitespace().skip(1).map(|v| v.parse().unwrap()).collect();
+    let busy: u64 = [0, 1, 2, 5, 6, 7].iter().map(|&i| f[i]).sum();
+    (busy as f64 / 100.0, f[4] as f64 / 100.0)
 }
 
 fn mibs(bytes: u64, secs: f64) -> f64 {
@@ -194,20 +212,18 @@ fn range_bytes(ranges: &[std::ops::Range<u64>]) -> u64 {
 
 /// A raw sequential write of the test volume's kinds of bytes into `dest`: per 4 MiB
 /// chunk a random, a text or a zero buffer as [`Kind::of`] says (a hole is written as
-/// zeroes, as a plain copy would), then `fsync`; seconds.
-fn raw_write(dest: &File, size: u64, random: &[u8], text: &[u8]) -> f64 {
+/// zeroes, as a plain copy would), then `fsync`.
+fn raw_write(dest: &File, size: u64, random: &[u8], text: &[u8]) {
     let zeroes = vec![0u8; CHUNK as usize];
-    secs(|| {
-        for (i, at) in (0..size).step_by(CHUNK as usize).enumerate() {
-            let buf = match Kind::of(i as u64) {
-                Kind::Random => random,
-                Kind::Text => text,
-                Kind::Hole | Kind::Zeroes => &zeroes,
-            };
-            dest.write_all_at(&buf[..((size - at) as usize).min(buf.len())], at).unwrap();
-        }
-        dest.sync_all().unwrap();
-    })
+    for (i, at) in (0..size).step_by(CHUNK as usize).enumerate() {
+        let buf = match Kind::of(i as u64) {
+            Kind::Random => random,
+            Kind::Text => text,
+            Kind::Hole | Kind::Zeroes => &zeroes,
+        };
+        dest.write_all_at(&buf[..((size - at) as usize).min(buf.len())], at).unwrap();
+    }
+    dest.sync_all().unwrap();
 }
 
 struct Row {
@@ -291,6 +307,61 @@ fn main() {
     lvm.snapshot("bench-thin", "snap-a");
     println!("{gib} GiB volumes written in {fill:.1} s; {lvm_version}; thin pool block {} KiB", pool_block / 1024);
 
+    // --- the engine's own ceiling in this guest: memory to memory ------------------
+    step("backups and restores in memory (tmpfs)");
+    let mem = tempfile::tempdir().unwrap();
+    sh(&["mount", "-t", "tmpfs", "-o", "size=1g", "tmpfs", &mem.path().display().to_string()]);
+    let sample_size = (256 * MIB).min(size);
+    {
+        let sample_path = mem.path().join("sample");
+        let sample = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&sample_path).unwrap();
+        sample.set_len(sample_size).unwrap();
+        let mut content = Content::new();
+        let mut buf = vec![0u8; CHUNK as usize];
+        for i in 0..sample_size / CHUNK {
+            if Kind::of(i) != Kind::Hole {
+                content.fill(Kind::of(i), &mut buf);
+                sample.write_all_at(&buf, i * CHUNK).unwrap();
+            }
+        }
+        let (busy_b, busy_r) = (Busy::default(), Busy::default());
+        let (backups, restores) = alternate(
+            rounds,
+            |_| {
+                let repo = posix_repo(&mem.path().join("repo"));
+                let s = busy_b.time(|| {
+                    backup(&repo, "full", &sample, sample_size, None, None);
+                });
+                std::fs::remove_dir_all(mem.path().join("repo")).unwrap();
+                s
+            },
+            |_| {
+                let repo = posix_repo(&mem.path().join("repo-r"));
+                if repo.manifest("full").unwrap().is_none() {
+                    backup(&repo, "full", &sample, sample_size, None, None);
+                }
+                let out = mem.path().join("restored");
+                let dest = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&out).unwrap();
+                dest.set_len(sample_size).unwrap();
+                let s =
+                    busy_r.time(|| repo.restore("full", &dest, true, &|_: Progress| {}, &Default::default()).unwrap());
+                std::fs::remove_file(&out).unwrap();
+                s
+            },
+        );
+        row(
+            format!("ceiling: full backup of {} MiB of the same content, from tmpfs to tmpfs", sample_size / MIB),
+            format!("{:.0} MiB/s; {}", mibs(sample_size, median(&backups)), busy_b.show(ncpu)),
+            "",
+        );
+        row(
+            "ceiling: its restore, from tmpfs to tmpfs".into(),
+            format!("{:.0} MiB/s; {}", mibs(sample_size, median(&restores)), busy_r.show(ncpu)),
+            "",
+        );
+    }
+    sh(&["umount", &mem.path().display().to_string()]);
+
     // --- full backups against raw reads -------------------------------------------
     let repo_dir = mnt.path().join("repo");
     let mut full_thin = None;
@@ -299,12 +370,14 @@ fn main() {
         step(&format!("full backups of {label} against raw reads"));
         let src = open_ro(&lvm.dev(lv));
         let mut summary = None;
-        let mut cpus = Vec::new();
+        let (busy_read, busy_full) = (Busy::default(), Busy::default());
         let (reads, fulls) = alternate(
             rounds,
             |_| {
                 cold();
-                read_all(&src, size)
+                let mut s = 0.0;
+                busy_read.time(|| s = read_all(&src, size));
+                s
             },
             |r| {
                 // The thin LV's last full stays: the repository for what follows.
@@ -313,10 +386,7 @@ fn main() {
                 let _ = std::fs::remove_dir_all(&dir);
                 let repo = posix_repo(&dir);
                 cold();
-                let (t, cpu) = (Instant::now(), cpu_secs());
-                summary = Some(backup(&repo, "full", &src, size, None, None));
-                let s = t.elapsed().as_secs_f64();
-                cpus.push((cpu_secs() - cpu) / s);
+                let s = busy_full.time(|| summary = Some(backup(&repo, "full", &src, size, None, None)));
                 if !keep {
                     std::fs::remove_dir_all(&dir).unwrap();
                 }
@@ -326,20 +396,20 @@ fn main() {
         let summary = summary.unwrap();
         row(
             format!("raw sequential read of {label} (4 MiB reads)"),
-            format!("{:.0} MiB/s", mibs(size, median(&reads))),
+            format!("{:.0} MiB/s; {}", mibs(size, median(&reads)), busy_read.show(ncpu)),
             "",
         );
         let r = ratio(&reads, &fulls);
         row(
             format!("full backup of {label} to posix (ext4 on a thick LV)"),
             format!(
-                "{:.0} MiB/s, {:.1} s ({:.2}× the raw read); {} MiB read, {} MiB stored; {:.1} of {ncpu} CPUs busy",
+                "{:.0} MiB/s, {:.1} s ({:.2}× the raw read); {} MiB read, {} MiB stored; {}",
                 mibs(size, median(&fulls)),
                 median(&fulls),
                 r,
                 summary.bytes_read / MIB,
                 summary.bytes_stored / MIB,
-                median(&cpus)
+                busy_full.show(ncpu)
             ),
             &format!("≥ 0.8× ({})", if r >= 0.8 { "met" } else { "not met" }),
         );
@@ -534,67 +604,52 @@ fn main() {
     let mut gen = Content::new();
     gen.fill(Kind::Random, &mut random);
     gen.fill(Kind::Text, &mut text);
-    step("restores into a thick LV against raw writes");
-    let cpus = RefCell::new(Vec::new());
-    let dest = open_rw(&lvm.dev("bench-restore"));
-    let (writes, restores) = alternate(
-        rounds,
-        |_| {
+    // One pair of recorders per destination: raw writes, restores.
+    for (label, thin) in [("a thick LV", false), ("a new thin LV", true)] {
+        step(&format!("restores into {label} against raw writes"));
+        let (busy_write, busy_restore) = (Busy::default(), Busy::default());
+        // A new thin LV for each run; the thick one is written over.
+        let with_dest = |f: &dyn Fn(&File) -> f64| {
+            let lv = if thin { "bench-new" } else { "bench-restore" };
+            if thin {
+                lvm.thin(lv, size);
+            }
+            let dest = open_rw(&lvm.dev(lv));
             cold();
-            raw_write(&dest, size, &random, &text)
-        },
-        |_| {
-            cold();
-            secs_cpu(&cpus, || repo.restore("full", &dest, false, &|_: Progress| {}, &Default::default()).unwrap())
-        },
-    );
-    drop(dest);
-    row(
-        "raw sequential write into a thick LV (4 MiB writes, fsync)".into(),
-        format!("{:.0} MiB/s", mibs(size, median(&writes))),
-        "",
-    );
-    row(
-        "restore of the full backup into that thick LV".into(),
-        format!(
-            "{:.0} MiB/s ({:.2}× the raw write); {:.1} of {ncpu} CPUs busy",
-            mibs(size, median(&restores)),
-            ratio(&writes, &restores),
-            median(&cpus.take())
-        ),
-        "",
-    );
-    step("restores into a new thin LV against raw writes");
-    let into_new_thin = |f: &dyn Fn(&File) -> f64| {
-        lvm.thin("bench-new", size);
-        let dest = open_rw(&lvm.dev("bench-new"));
-        cold();
-        let s = f(&dest);
-        drop(dest);
-        lvm.remove("bench-new");
-        s
-    };
-    let (writes, restores) = alternate(
-        rounds,
-        |_| into_new_thin(&|d| raw_write(d, size, &random, &text)),
-        |_| {
-            // A new thin LV reads as zeroes: holes and zero chunks are not written.
-            into_new_thin(&|d| {
-                secs_cpu(&cpus, || repo.restore("full", d, true, &|_: Progress| {}, &Default::default()).unwrap())
-            })
-        },
-    );
-    row("raw sequential write into a new thin LV".into(), format!("{:.0} MiB/s", mibs(size, median(&writes))), "");
-    row(
-        "restore of the full backup into a new thin LV".into(),
-        format!(
-            "{:.0} MiB/s ({:.2}× the raw write); {:.1} of {ncpu} CPUs busy",
-            mibs(size, median(&restores)),
-            ratio(&writes, &restores),
-            median(&cpus.take())
-        ),
-        "",
-    );
+            let s = f(&dest);
+            drop(dest);
+            if thin {
+                lvm.remove(lv);
+            }
+            s
+        };
+        let (writes, restores) = alternate(
+            rounds,
+            |_| with_dest(&|d| busy_write.time(|| raw_write(d, size, &random, &text))),
+            |_| {
+                // A new thin LV reads as zeroes (hearth restores into new volumes so):
+                // holes and zero chunks are not written.
+                with_dest(&|d| {
+                    busy_restore.time(|| repo.restore("full", d, thin, &|_: Progress| {}, &Default::default()).unwrap())
+                })
+            },
+        );
+        row(
+            format!("raw sequential write into {label} (4 MiB writes, fsync)"),
+            format!("{:.0} MiB/s; {}", mibs(size, median(&writes)), busy_write.show(ncpu)),
+            "",
+        );
+        row(
+            format!("restore of the full backup into {label}"),
+            format!(
+                "{:.0} MiB/s ({:.2}× the raw write); {}",
+                mibs(size, median(&restores)),
+                ratio(&writes, &restores),
+                busy_restore.show(ncpu)
+            ),
+            "",
+        );
+    }
 
     // --- S3 -----------------------------------------------------------------------
     match S3Env::from_env() {
@@ -604,6 +659,7 @@ fn main() {
             let src = open_ro(&lvm.dev("snap-a"));
             let mut stored = (0u64, 0u64);
             let mut object_secs = Vec::new();
+            let (busy_plain, busy_s3, busy_objects) = (Busy::default(), Busy::default(), Busy::default());
             let (plains, s3s) = alternate(
                 rounds,
                 |r| {
@@ -615,7 +671,7 @@ fn main() {
                     (0..chunks)
                         .map(|i| {
                             src.read_exact_at(&mut buf, i * CHUNK).unwrap();
-                            plain.put(&format!("plain/{i}"), &buf)
+                            busy_plain.time(|| plain.put(&format!("plain/{i}"), &buf))
                         })
                         .sum()
                 },
@@ -625,7 +681,7 @@ fn main() {
                     let target = Arc::new(S3Target::new(s3.settings(&bucket)).unwrap());
                     let repo = Repository::open(target.clone(), RepoConfig::default()).unwrap();
                     cold();
-                    let s = secs_cpu(&cpus, || {
+                    let s = busy_s3.time(|| {
                         backup(&repo, "full", &src, size, None, None);
                     });
                     // The same objects PUT by the plain client: read from the posix
@@ -638,7 +694,7 @@ fn main() {
                     for (key, _) in &keys {
                         let data = std::fs::read(repo_dir.join(key)).unwrap();
                         bytes += data.len() as u64;
-                        took += plain.put(&format!("plain-objects/{key}"), &data);
+                        took += busy_objects.time(|| plain.put(&format!("plain-objects/{key}"), &data));
                     }
                     stored = (keys.len() as u64, bytes);
                     object_secs.push(took);
@@ -648,16 +704,21 @@ fn main() {
             let r = ratio(&plains, &s3s);
             row(
                 "plain client: the volume's 4 MiB pieces PUT one at a time (PUT time only)".into(),
-                format!("{:.1} MiB/s, {:.1} s", mibs(size, median(&plains)), median(&plains)),
+                format!(
+                    "{:.1} MiB/s, {:.1} s; {}",
+                    mibs(size, median(&plains)),
+                    median(&plains),
+                    busy_plain.show(ncpu)
+                ),
                 "",
             );
             row(
                 "full backup of the thin snapshot to S3 (S3Target, 4 threads)".into(),
                 format!(
-                    "{:.1} MiB/s, {:.1} s ({r:.2}× the plain client); {:.1} of {ncpu} CPUs busy",
+                    "{:.1} MiB/s, {:.1} s ({r:.2}× the plain client); {}",
                     mibs(size, median(&s3s)),
                     median(&s3s),
-                    median(&cpus.take())
+                    busy_s3.show(ncpu)
                 ),
                 &format!("≥ 0.8× ({})", if r >= 0.8 { "met" } else { "not met" }),
             );
@@ -668,10 +729,11 @@ fn main() {
                     stored.1 / MIB
                 ),
                 format!(
-                    "{:.1} MiB/s, {:.1} s (the backup took {:.2}× as long)",
+                    "{:.1} MiB/s, {:.1} s (the backup took {:.2}× as long); {}",
                     mibs(stored.1, median(&object_secs)),
                     median(&object_secs),
-                    ratio(&s3s, &object_secs)
+                    ratio(&s3s, &object_secs),
+                    busy_objects.show(ncpu)
                 ),
                 "",
             );
@@ -747,18 +809,23 @@ impl Plain {
         }
     }
 
+    /// Make the bucket; one that is ours already will do (409).
     fn create_bucket(&self) {
         let url = rusty_s3::actions::CreateBucket::new(&self.bucket, &self.credentials).sign(Duration::from_secs(3600));
-        self.agent.put(url.as_str()).send_empty().unwrap().into_body().read_to_vec().unwrap();
+        match self.agent.put(url.as_str()).send_empty() {
+            Ok(answer) => {
+                answer.into_body().read_to_vec().unwrap();
+            }
+            Err(ureq::Error::StatusCode(409)) => {}
+            Err(e) => panic!("creating bucket {}: {e}", self.bucket.name()),
+        }
     }
 
-    /// PUT one object; the seconds from signing to the answer read.
-    fn put(&self, key: &str, data: &[u8]) -> f64 {
-        secs(|| {
-            let url = rusty_s3::actions::PutObject::new(&self.bucket, Some(&self.credentials), key)
-                .sign(Duration::from_secs(3600));
-            let answer = self.agent.put(url.as_str()).header("content-type", "application/octet-stream").send(data);
-            answer.unwrap().into_body().read_to_vec().unwrap();
-        })
+    /// PUT one object: sign, send, read the answer.
+    fn put(&self, key: &str, data: &[u8]) {
+        let url = rusty_s3::actions::PutObject::new(&self.bucket, Some(&self.credentials), key)
+            .sign(Duration::from_secs(3600));
+        let answer = self.agent.put(url.as_str()).header("content-type", "application/octet-stream").send(data);
+        answer.unwrap().into_body().read_to_vec().unwrap();
     }
 }
