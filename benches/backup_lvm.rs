@@ -755,8 +755,8 @@ fn main() {
 }
 
 /// Where the S3 part writes: `HEARTH_BENCH_S3_ENDPOINT` (as this machine reaches it),
-/// `_ACCESS_KEY`, `_SECRET_KEY`, `_BUCKET` (a prefix: each round makes its own bucket),
-/// `_REGION` (default us-east-1).
+/// `_ACCESS_KEY`, `_SECRET_KEY`, `_BUCKET` (a prefix, default `hearth-bench-<time>`:
+/// each round makes its own bucket, `<prefix>-r<round>`), `_REGION` (default us-east-1).
 struct S3Env {
     endpoint: String,
     access: String,
@@ -772,7 +772,11 @@ impl S3Env {
             endpoint: var("ENDPOINT")?,
             access: var("ACCESS_KEY").expect("HEARTH_BENCH_S3_ACCESS_KEY"),
             secret: var("SECRET_KEY").expect("HEARTH_BENCH_S3_SECRET_KEY"),
-            bucket: var("BUCKET").unwrap_or_else(|| "hearth-bench".into()),
+            // A new name for each run: a store used before may hold an earlier run's.
+            bucket: var("BUCKET").unwrap_or_else(|| {
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+                format!("hearth-bench-{}", now.as_secs())
+            }),
             region: var("REGION").unwrap_or_else(|| "us-east-1".into()),
         })
     }
