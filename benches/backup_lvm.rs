@@ -363,61 +363,88 @@ fn main() {
     sh(&["umount", &mem.path().display().to_string()]);
 
     // --- full backups against raw reads -------------------------------------------
+    // Each round does both LVs, so that a busier spell of the host meets both.
+    step("full backups of the thick LV and of a thin snapshot against raw reads");
     let repo_dir = mnt.path().join("repo");
-    let mut full_thin = None;
-    let mut full_secs_thin = Vec::new();
-    for (label, lv) in [("the thick LV", "bench-thick"), ("a thin snapshot", "snap-a")] {
-        step(&format!("full backups of {label} against raw reads"));
-        let src = open_ro(&lvm.dev(lv));
-        let mut summary = None;
-        let (busy_read, busy_full) = (Busy::default(), Busy::default());
-        let (reads, fulls) = alternate(
-            rounds,
-            |_| {
+    struct Side {
+        label: &'static str,
+        src: File,
+        reads: Vec<f64>,
+        fulls: Vec<f64>,
+        busy_read: Busy,
+        busy_full: Busy,
+        summary: Option<hearth::backup::BackupSummary>,
+    }
+    let mut sides: Vec<Side> = [("the thick LV", "bench-thick"), ("a thin snapshot", "snap-a")]
+        .into_iter()
+        .map(|(label, lv)| Side {
+            label,
+            src: open_ro(&lvm.dev(lv)),
+            reads: Vec::new(),
+            fulls: Vec::new(),
+            busy_read: Busy::default(),
+            busy_full: Busy::default(),
+            summary: None,
+        })
+        .collect();
+    let last = sides.len() - 1;
+    for r in 0..rounds {
+        for (i, side) in sides.iter_mut().enumerate() {
+            // The thin snapshot's last full stays: the repository for what follows.
+            let keep = i == last && r + 1 == rounds;
+            let read = |side: &mut Side| {
                 cold();
                 let mut s = 0.0;
-                busy_read.time(|| s = read_all(&src, size));
-                s
-            },
-            |r| {
-                // The thin LV's last full stays: the repository for what follows.
-                let keep = lv == "snap-a" && r + 1 == rounds;
+                side.busy_read.time(|| s = read_all(&side.src, size));
+                side.reads.push(s);
+            };
+            let full = |side: &mut Side| {
                 let dir = if keep { repo_dir.clone() } else { mnt.path().join("repo-tmp") };
                 let _ = std::fs::remove_dir_all(&dir);
                 let repo = posix_repo(&dir);
                 cold();
-                let s = busy_full.time(|| summary = Some(backup(&repo, "full", &src, size, None, None)));
+                let mut summary = None;
+                let s = side.busy_full.time(|| summary = Some(backup(&repo, "full", &side.src, size, None, None)));
+                side.summary = summary;
+                side.fulls.push(s);
                 if !keep {
                     std::fs::remove_dir_all(&dir).unwrap();
                 }
-                s
-            },
-        );
-        let summary = summary.unwrap();
+            };
+            // Alternate which goes first.
+            if r % 2 == 0 {
+                read(side);
+                full(side);
+            } else {
+                full(side);
+                read(side);
+            }
+        }
+    }
+    for side in &sides {
+        let summary = side.summary.as_ref().unwrap();
         row(
-            format!("raw sequential read of {label} (4 MiB reads)"),
-            format!("{:.0} MiB/s; {}", mibs(size, median(&reads)), busy_read.show(ncpu)),
+            format!("raw sequential read of {} (4 MiB reads)", side.label),
+            format!("{:.0} MiB/s; {}", mibs(size, median(&side.reads)), side.busy_read.show(ncpu)),
             "",
         );
-        let r = ratio(&reads, &fulls);
+        let r = ratio(&side.reads, &side.fulls);
         row(
-            format!("full backup of {label} to posix (ext4 on a thick LV)"),
+            format!("full backup of {} to posix (ext4 on a thick LV)", side.label),
             format!(
                 "{:.0} MiB/s, {:.1} s ({:.2}× the raw read); {} MiB read, {} MiB stored; {}",
-                mibs(size, median(&fulls)),
-                median(&fulls),
+                mibs(size, median(&side.fulls)),
+                median(&side.fulls),
                 r,
                 summary.bytes_read / MIB,
                 summary.bytes_stored / MIB,
-                busy_full.show(ncpu)
+                side.busy_full.show(ncpu)
             ),
             &format!("≥ 0.8× ({})", if r >= 0.8 { "met" } else { "not met" }),
         );
-        if lv == "snap-a" {
-            full_thin = Some(summary);
-            full_secs_thin = fulls;
-        }
     }
+    let thin_side = sides.pop().unwrap();
+    let (full_thin, full_secs_thin) = (thin_side.summary, thin_side.fulls);
     let full = full_thin.unwrap();
     let full_secs = median(&full_secs_thin);
     let repo = posix_repo(&repo_dir);
