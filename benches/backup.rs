@@ -28,10 +28,13 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
-use hearth::backup::{BackupJob, PosixTarget, Progress, RepoConfig, Repository, Target};
+use hearth::backup::{PosixTarget, Progress, RepoConfig, Repository, Target};
+
+mod support;
+
+use support::volume::{median, read_all, Content, Kind, CHUNK};
 
 const MIB: u64 = 1 << 20;
-const CHUNK: u64 = 4 * MIB;
 
 fn main() {
     let gib: u64 = std::env::var("HEARTH_BENCH_BACKUP_GIB").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
@@ -225,48 +228,22 @@ fn backup(
     parent: Option<&str>,
     changed: Option<&[std::ops::Range<u64>]>,
 ) -> hearth::backup::BackupSummary {
-    repo.backup(BackupJob {
-        backup_id: id,
-        source: vol,
-        size: vol.metadata().unwrap().len(),
-        parent,
-        changed,
-        metadata: serde_json::json!({}),
-        progress: &|_: Progress| {},
-        cancel: &AtomicBool::new(false),
-    })
-    .unwrap()
+    support::volume::backup(repo, id, vol, vol.metadata().unwrap().len(), parent, changed)
 }
 
 /// The volume: per 4 MiB chunk in turn a hole, random bytes, compressible text-like
-/// bytes, written zeroes.
+/// bytes, written zeroes ([`Content`]).
 fn make_volume(path: &Path, size: u64) -> File {
     let f = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(path).unwrap();
     f.set_len(size).unwrap();
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut content = Content::new();
     let mut buf = vec![0u8; CHUNK as usize];
     for (i, at) in (0..size).step_by(CHUNK as usize).enumerate() {
-        match i % 4 {
-            0 => continue,
-            1 => buf.chunks_mut(8).for_each(|b| b.copy_from_slice(&next().to_le_bytes())),
-            2 => {
-                let words = [&b"volume "[..], b"block ", b"storage ", b"hearth ", b"backup ", b"0123 ", b"\n"];
-                let mut j = 0;
-                while j < buf.len() {
-                    let w = words[(next() % words.len() as u64) as usize];
-                    let n = w.len().min(buf.len() - j);
-                    buf[j..j + n].copy_from_slice(&w[..n]);
-                    j += n;
-                }
-            }
-            _ => buf.fill(0),
+        let kind = Kind::of(i as u64);
+        if kind == Kind::Hole {
+            continue;
         }
+        content.fill(kind, &mut buf);
         f.write_all_at(&buf, at).unwrap();
     }
     f.sync_all().unwrap();
@@ -295,21 +272,5 @@ fn cold_tree(dir: &Path) {
 /// A raw sequential read of the volume with a cold cache (seconds).
 fn raw_read(path: &Path, size: u64) -> f64 {
     cold(path);
-    let t = Instant::now();
-    let mut buf = vec![0u8; CHUNK as usize];
-    let f = File::open(path).unwrap();
-    let mut at = 0;
-    while at < size {
-        let n = f.read_at(&mut buf, at).unwrap();
-        assert!(n > 0);
-        at += n as u64;
-    }
-    t.elapsed().as_secs_f64()
-}
-
-/// The median of some figures.
-fn median(xs: &[f64]) -> f64 {
-    let mut xs = xs.to_vec();
-    xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    xs[xs.len() / 2]
+    read_all(&File::open(path).unwrap(), size)
 }

@@ -1,9 +1,12 @@
 //! What the benchmarks share: starting the release `hearthd` on a configuration
 //! ([`start`], [`stop`]) and an HTTP client that keeps one connection alive, as real
 //! clients do, with `TCP_NODELAY`, speaking to `/v3/<project>` at the newest
-//! microversion ([`Conn`]). Each benchmark includes it and uses part of it.
+//! microversion ([`Conn`]); the backup benchmarks' volume content and helpers
+//! ([`volume`]). Each benchmark includes it and uses part of it.
 
 #![allow(dead_code)]
+
+pub mod volume;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
