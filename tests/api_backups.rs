@@ -49,17 +49,9 @@ fn admin(d: &Daemon, method: &str, path: &str, body: Option<Value>) -> Resp {
     d.call_in(ADMIN, method, path, body, Some(common::MV))
 }
 
-/// Deterministic bytes (xorshift), different for each `seed`.
+/// Deterministic bytes, different for each `seed`.
 fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    common::pattern(seed, len)
 }
 
 fn write_at(path: &Path, offset: u64, data: &[u8]) {

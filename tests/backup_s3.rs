@@ -7,6 +7,8 @@
 //! prefix of its own. The store pages listings by 50 keys (`SWIFT_S3_MAX_LISTING`), so
 //! a listing of 120 keys needs three pages.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -126,17 +128,9 @@ fn prefix(name: &str) -> String {
     format!("t-{name}-{}/", &uuid::Uuid::new_v4().simple().to_string()[..8])
 }
 
-/// Bytes that differ from call to call (a cheap generator: the content does not matter).
+/// Bytes that differ from call to call (the content does not matter).
 fn bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    common::pattern(seed, len)
 }
 
 fn backend_message(r: Result<impl std::fmt::Debug, Error>) -> String {
