@@ -153,7 +153,7 @@ for line in sys.stdin:
         { stop_vm_swift; return 1; }
     local rc=0
     # shellcheck disable=SC2086 # one argument per binary
-    vm-tests/run.sh --disk-size 24G --second-disk --timeout 2400 --host-port "$port" \
+    vm-tests/run.sh --disk-size 24G --second-disk --timeout 3600 --host-port "$port" \
         -e HEARTH_TEST_OBJECTSTORE="$vm_swift.json" -- vm-tests/guest/lvm-tier.sh $bins || rc=1
     stop_vm_swift || rc=1
     trap - EXIT
