@@ -21,7 +21,7 @@ use nix::fcntl::{copy_file_range, fallocate, FallocateFlags};
 use nix::sys::statvfs::statvfs;
 use nix::unistd::{lseek, Whence};
 
-use crate::backend::{Backend, Outcome, PoolCapacity, VolumeSpec};
+use crate::backend::{Backend, Footprint, Outcome, PoolCapacity, VolumeSpec};
 use crate::config::{BackendConfig, Config, VolumeClear};
 use crate::error::{Error, Result};
 use crate::ids::{Gib, Id};
@@ -64,6 +64,12 @@ fn io_err(what: impl std::fmt::Display, path: &Path, e: impl std::fmt::Display) 
 }
 
 impl FileBackend {
+    /// Free space: what the pool's size leaves after the volumes' blocks, at most what
+    /// the file system has.
+    fn free(total: u64, allocated: u64, fs_avail: u64) -> u64 {
+        total.saturating_sub(allocated).min(fs_avail)
+    }
+
     /// A file backend from its table; the directory is created if missing.
     pub fn new(config: &Config, name: &str, b: &BackendConfig) -> Result<FileBackend> {
         let dir = b.path.clone().unwrap_or_else(|| config.data_dir().join("volumes").join(name));
@@ -309,7 +315,7 @@ impl Backend for FileBackend {
         let total = self.size_gb.map(|g| g << 30).unwrap_or(fs_total);
         Ok(PoolCapacity {
             total_bytes: total,
-            free_bytes: total.saturating_sub(allocated).min(fs_avail),
+            free_bytes: Self::free(total, allocated, fs_avail),
             provisioned_bytes: provisioned,
             allocated_bytes: allocated,
             total_volumes: count,
@@ -317,6 +323,24 @@ impl Backend for FileBackend {
             thick_provisioning_support: true,
             extra: [("copy_method".to_string(), serde_json::json!(self.copy_method.as_str()))].into_iter().collect(),
         })
+    }
+
+    fn volume_footprint(&self, pool: &str, id: Id) -> Result<Option<Footprint>> {
+        self.check_pool(pool)?;
+        let path = self.path(id);
+        match fs::metadata(&path) {
+            Ok(md) => Ok(Some(Footprint { size: md.len(), allocated: md.blocks() * 512 })),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("measuring", &path, e)),
+        }
+    }
+
+    fn refresh_usage(&self, pool: &str, figures: &mut PoolCapacity) -> Result<()> {
+        self.check_pool(pool)?;
+        let vfs = statvfs(&self.dir).map_err(|e| io_err("measuring", &self.dir, e))?;
+        let fs_avail = vfs.blocks_available() as u64 * vfs.fragment_size() as u64;
+        figures.free_bytes = Self::free(figures.total_bytes, figures.allocated_bytes, fs_avail);
+        Ok(())
     }
 
     fn create_volume(&self, pool: &str, spec: &VolumeSpec) -> Result<Outcome> {

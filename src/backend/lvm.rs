@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::backend::{Backend, Outcome, PoolCapacity, VolumeSpec};
+use crate::backend::{Backend, Footprint, Outcome, PoolCapacity, VolumeSpec};
 use crate::cmd::{CmdError, Tool};
 use crate::config::{BackendConfig, LvmType, OverSubscription, VolumeClear};
 use crate::error::{Error, Result};
@@ -533,10 +533,33 @@ impl LvmBackend {
         })
     }
 
+    /// The thin pool's size, free and used bytes from its status (one ioctl), with its
+    /// data and metadata percentages put in `extra`.
+    fn thin_pool_usage(
+        &self,
+        dm: &super::dm::DmControl,
+        extra: &mut serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(u64, u64, u64)> {
+        let tpool = super::dm::lv_layer_dm_name(&self.vg, names::LVM_THIN_POOL, "tpool");
+        let targets = dm.table_status(&tpool)?;
+        let target = targets.first().ok_or_else(|| Error::Backend(format!("dm: {tpool} has no table")))?;
+        let total = target.length * 512;
+        let status = target.thin_pool()?;
+        let usage = status.usage().ok_or_else(|| Error::Backend(format!("dm: thin pool {tpool} reports {status}")))?;
+        let used = (total as f64 * usage.data_percent() / 100.0) as u64;
+        extra
+            .insert("thin_pool_data_percent".into(), serde_json::json!((usage.data_percent() * 100.0).round() / 100.0));
+        extra.insert(
+            "thin_pool_metadata_percent".into(),
+            serde_json::json!((usage.metadata_percent() * 100.0).round() / 100.0),
+        );
+        Ok((total, total.saturating_sub(used), used))
+    }
+
     /// The pool measured with device-mapper ioctls: volume sizes from their tables,
     /// thin pool usage from its status; only a thick pool's free space needs `vgs`.
     pub fn capacity_with_dm(&self) -> Result<PoolCapacity> {
-        use super::dm::{lv_dm_name, lv_layer_dm_name, DmControl};
+        use super::dm::{lv_dm_name, DmControl};
         let dm = DmControl::open()?;
         let thin = self.is_thin()?;
         let vg_prefix = lv_dm_name(&self.vg, "");
@@ -572,23 +595,7 @@ impl LvmBackend {
         extra.insert("copy_method".into(), serde_json::json!(if thin { "thin-snapshot" } else { "block-copy" }));
         extra.insert("volume_group".into(), serde_json::json!(self.vg));
         let (total, free, allocated) = if thin {
-            let tpool = lv_layer_dm_name(&self.vg, names::LVM_THIN_POOL, "tpool");
-            let targets = dm.table_status(&tpool)?;
-            let target = targets.first().ok_or_else(|| Error::Backend(format!("dm: {tpool} has no table")))?;
-            let total = target.length * 512;
-            let status = target.thin_pool()?;
-            let usage =
-                status.usage().ok_or_else(|| Error::Backend(format!("dm: thin pool {tpool} reports {status}")))?;
-            let used = (total as f64 * usage.data_percent() / 100.0) as u64;
-            extra.insert(
-                "thin_pool_data_percent".into(),
-                serde_json::json!((usage.data_percent() * 100.0).round() / 100.0),
-            );
-            extra.insert(
-                "thin_pool_metadata_percent".into(),
-                serde_json::json!((usage.metadata_percent() * 100.0).round() / 100.0),
-            );
-            (total, total.saturating_sub(used), used)
+            self.thin_pool_usage(&dm, &mut extra)?
         } else {
             let mut base = self.free_base.lock().unwrap_or_else(|e| e.into_inner());
             let b = match *base {
@@ -635,6 +642,31 @@ impl Backend for LvmBackend {
                 self.capacity_with_lvs()
             }
         }
+    }
+
+    fn volume_footprint(&self, pool: &str, id: Id) -> Result<Option<Footprint>> {
+        self.check_pool(pool)?;
+        let dm = super::dm::DmControl::open()?;
+        let name = super::dm::lv_dm_name(&self.vg, &names::volume(id));
+        if dm.device_info(&name)?.is_none() {
+            return Ok(None);
+        }
+        let table = dm.table_status(&name)?;
+        let size = table.iter().map(|t| t.length).sum::<u64>() * 512;
+        let thin = table.iter().any(|t| t.target_type == "thin");
+        Ok(Some(Footprint { size, allocated: if thin { 0 } else { size } }))
+    }
+
+    fn refresh_usage(&self, pool: &str, figures: &mut PoolCapacity) -> Result<()> {
+        self.check_pool(pool)?;
+        if self.is_thin()? {
+            let dm = super::dm::DmControl::open()?;
+            let (total, free, used) = self.thin_pool_usage(&dm, &mut figures.extra)?;
+            figures.total_bytes = total;
+            figures.free_bytes = free;
+            figures.allocated_bytes = used;
+        }
+        Ok(())
     }
 
     fn create_volume(&self, pool: &str, spec: &VolumeSpec) -> Result<Outcome> {

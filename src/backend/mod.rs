@@ -51,6 +51,29 @@ pub struct PoolCapacity {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
+/// What one volume takes of its pool, measured on that volume alone.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Footprint {
+    /// Its virtual size.
+    pub size: u64,
+    /// The space it holds by itself (a thin LV's blocks are the pool's: 0).
+    pub allocated: u64,
+}
+
+impl PoolCapacity {
+    /// Apply one volume's change (`before` → `after`; `None`: no volume) to these
+    /// figures, the way a full measurement would see it: provisioned and allocated
+    /// move by the difference, free by the allocation's.
+    pub fn apply(&mut self, before: Option<Footprint>, after: Option<Footprint>) {
+        let (b, a) = (before.unwrap_or_default(), after.unwrap_or_default());
+        self.provisioned_bytes = (self.provisioned_bytes + a.size).saturating_sub(b.size);
+        self.allocated_bytes = (self.allocated_bytes + a.allocated).saturating_sub(b.allocated);
+        self.free_bytes = (self.free_bytes + b.allocated).saturating_sub(a.allocated).min(self.total_bytes);
+        self.total_volumes =
+            (self.total_volumes + u64::from(after.is_some())).saturating_sub(u64::from(before.is_some()));
+    }
+}
+
 /// How a new volume is to be made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VolumeSpec {
@@ -72,6 +95,18 @@ pub trait Backend: Send + Sync {
 
     /// Measure a pool.
     fn capacity(&self, pool: &str) -> Result<PoolCapacity>;
+
+    /// One volume's footprint (`None`: there is no such volume), at a cost that does
+    /// not grow with the number of volumes in the pool (one `stat`, one device-mapper
+    /// table read).
+    fn volume_footprint(&self, pool: &str, id: Id) -> Result<Option<Footprint>>;
+
+    /// Bring figures adjusted by [`PoolCapacity::apply`] back in line with what the
+    /// pool reports of itself, at a constant cost: a thin pool's data usage, a file
+    /// system's free space. Nothing by default.
+    fn refresh_usage(&self, _pool: &str, _figures: &mut PoolCapacity) -> Result<()> {
+        Ok(())
+    }
 
     /// Make a volume; [`Outcome::AlreadyDone`] when a complete volume of at least that
     /// size already exists. A half-made volume is never visible under the final name.

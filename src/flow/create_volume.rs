@@ -560,7 +560,7 @@ impl Step<MgrCtx<'_>> for Schedule {
     }
     fn revert(&self, c: &mut MgrCtx<'_>) -> Result<()> {
         if let Some(pool) = &c.pool {
-            c.core.scheduler.release(pool, c.volume.size);
+            c.core.release_charge(pool, c.volume.size);
             c.exclude.push(pool.clone());
         }
         c.volume.host = None;
@@ -598,7 +598,10 @@ impl Step<MgrCtx<'_>> for Finish {
     }
     fn execute(&self, c: &mut MgrCtx<'_>) -> Result<()> {
         let pool = c.pool.clone().expect("scheduled");
-        c.core.store.write(|tx| {
+        // The pool's figures take the volume (and drop its charge) before it shows as
+        // made, so that no one sees it made and not counted.
+        let counted = c.core.settle_volume(&pool, c.volume.size, c.volume.id, Ok(None));
+        let recorded = c.core.store.write(|tx| {
             let mut v = sv::get(tx, c.volume.id)?
                 .ok_or_else(|| Error::NotFound(format!("Volume {} could not be found.", c.volume.id)))?;
             // An admin may have reset the status meanwhile; only `creating` finishes.
@@ -619,10 +622,12 @@ impl Step<MgrCtx<'_>> for Finish {
             sv::save(tx, &v)?;
             c.volume = v;
             Ok(())
-        })?;
-        c.core.refresh_pool_now(&pool);
-        c.core.scheduler.release(&pool, c.volume.size);
-        Ok(())
+        });
+        if recorded.is_err() {
+            // The flow undoes the create: charged again, as before this step.
+            c.core.unsettle_volume(&pool, c.volume.size, counted);
+        }
+        recorded
     }
 }
 

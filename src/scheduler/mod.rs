@@ -12,10 +12,19 @@
 //! 3. Weigher: **Capacity**: virtual free space normalised to 0..1 over the candidates,
 //!    times `capacity_weight_multiplier`; the highest weight wins.
 //! 4. The winner is charged at once ([`PoolState::pending_gb`]) so that concurrent
-//!    requests see the space as used until the backend's next report includes it.
+//!    requests see the space as used while the backend makes the volume.
 //!
 //! Selection and charge happen under one lock, so concurrent creates never
 //! overcommit a pool.
+//!
+//! A pool's figures are kept without walking the pool: a full measurement (every
+//! volume's size, `vgs`) is taken at start-up and by the periodic report, and every
+//! change in between adjusts them by what it changed, measured on the one volume it
+//! touched ([`Scheduler::settle`]). A change moves its charge into the figures under
+//! the same lock, so the pool is never seen fuller or emptier than it is. A full
+//! measurement replaces the figures only when no change ran while it was taken
+//! (otherwise it could count a change twice or not at all); until then it refreshes
+//! what changes cannot know (sizes, usage by writes) and another one is asked for.
 
 pub mod specs;
 
@@ -57,8 +66,16 @@ pub struct PoolState {
     pub capacity: Option<PoolCapacity>,
     /// When that report was taken.
     pub reported_at: Option<Timestamp>,
-    /// GiB charged by scheduling and not yet seen in a report.
+    /// GiB charged by scheduling and not yet in the figures.
     pub pending_gb: u64,
+    /// Changes under way (charged, or running on the backend).
+    pub in_flight: u32,
+    /// Bumped when a change starts or ends: a measurement taken while it stayed the
+    /// same, with nothing in flight, saw no change half-done.
+    pub changes: u64,
+    /// A measurement was refused because changes ran meanwhile: take another when the
+    /// pool is quiet.
+    pub stale: bool,
     /// The backend's service is disabled.
     pub disabled: bool,
     /// The backend's service is frozen.
@@ -88,6 +105,11 @@ impl PoolState {
         let thin_ok = cap.is_some_and(|c| c.thin_provisioning_support);
         let thick_ok = cap.is_some_and(|c| c.thick_provisioning_support);
         thin_ok && (!t.thick() || !thick_ok)
+    }
+
+    fn begin(&mut self) {
+        self.in_flight += 1;
+        self.changes += 1;
     }
 
     /// Total, free and provisioned GiB with pending charges applied.
@@ -284,6 +306,7 @@ impl Scheduler {
         let chosen = best.map(|(n, _)| n.clone()).expect("passing is not empty");
         if let Some(p) = pools.get_mut(&chosen) {
             p.pending_gb += r.size_gb;
+            p.begin();
         }
         Ok(chosen)
     }
@@ -333,21 +356,89 @@ impl Scheduler {
             return Err(Error::NoValidHost(why));
         }
         p.pending_gb += r.size_gb;
+        p.begin();
         Ok(())
     }
 
-    /// Drop a charge once the backend is done (its next report shows the truth).
-    pub fn release(&self, pool: &str, size_gb: u64) {
+    /// Drop a charge whose change did not happen (the backend failed, or the request
+    /// went elsewhere). Returns whether the pool wants a full measurement now.
+    pub fn release(&self, pool: &str, size_gb: u64) -> bool {
+        self.settle(pool, size_gb, |_| Ok(()))
+    }
+
+    /// Note that a change not charged by scheduling (a delete, a resumed extend)
+    /// starts on a pool; [`Scheduler::settle`] ends it.
+    pub fn begin(&self, pool: &str) {
         if let Some(p) = self.lock().get_mut(pool) {
-            p.pending_gb = p.pending_gb.saturating_sub(size_gb);
+            p.begin();
         }
     }
 
-    /// Record a fresh capacity report.
-    pub fn report(&self, pool: &str, capacity: PoolCapacity) {
+    /// End a change: drop its charge of `charged_gb` and apply what it did to the
+    /// figures with `apply` (see [`PoolCapacity::apply`]), both under the lock so that
+    /// no one sees the change counted twice or not at all. When `apply` fails the
+    /// figures are stale and a full measurement is asked for. Returns whether the
+    /// pool wants a full measurement now (it is quiet and a measurement was refused).
+    pub fn settle(&self, pool: &str, charged_gb: u64, apply: impl FnOnce(&mut PoolCapacity) -> Result<()>) -> bool {
+        let mut pools = self.lock();
+        let Some(p) = pools.get_mut(pool) else { return false };
+        p.pending_gb = p.pending_gb.saturating_sub(charged_gb);
+        p.in_flight = p.in_flight.saturating_sub(1);
+        p.changes += 1;
+        if let Some(c) = &mut p.capacity {
+            if let Err(e) = apply(c) {
+                log::warn!("pool {pool}: adjusting its figures failed ({e}); measuring it again");
+                p.stale = true;
+            }
+        }
+        p.stale && p.in_flight == 0
+    }
+
+    /// Take back a [`Scheduler::settle`]: the change is under way again, charged
+    /// `charged_gb`, and `undo` takes it out of the figures.
+    pub fn unsettle(&self, pool: &str, charged_gb: u64, undo: impl FnOnce(&mut PoolCapacity)) {
         if let Some(p) = self.lock().get_mut(pool) {
-            p.capacity = Some(capacity);
-            p.reported_at = Some(Timestamp::now());
+            p.pending_gb += charged_gb;
+            p.begin();
+            if let Some(c) = &mut p.capacity {
+                undo(c);
+            }
+        }
+    }
+
+    /// Start a full measurement of a pool: the token to hand to
+    /// [`Scheduler::report`] with its result.
+    pub fn measuring(&self, pool: &str) -> Option<u64> {
+        let pools = self.lock();
+        pools.get(pool).filter(|p| p.in_flight == 0).map(|p| p.changes)
+    }
+
+    /// Record a full measurement taken since `token` (see [`Scheduler::measuring`]).
+    /// It replaces the figures when no change ran meanwhile or there are none yet;
+    /// otherwise it refreshes only what changes do not track (the pool's size and
+    /// driver details) and the pool is marked for another measurement. Returns
+    /// whether the figures were replaced.
+    pub fn report(&self, pool: &str, token: Option<u64>, capacity: PoolCapacity) -> bool {
+        let mut pools = self.lock();
+        let Some(p) = pools.get_mut(pool) else { return false };
+        p.reported_at = Some(Timestamp::now());
+        let quiet = p.in_flight == 0 && token == Some(p.changes);
+        match &mut p.capacity {
+            Some(figures) if !quiet => {
+                figures.total_bytes = capacity.total_bytes;
+                figures.free_bytes = figures.free_bytes.min(capacity.total_bytes);
+                figures.extra = capacity.extra;
+                p.stale = true;
+                false
+            }
+            _ => {
+                if p.capacity.is_some() && p.capacity.as_ref() != Some(&capacity) {
+                    log::debug!("pool {pool}: measured {capacity:?}, figures were {:?}", p.capacity);
+                }
+                p.capacity = Some(capacity);
+                p.stale = !quiet;
+                true
+            }
         }
     }
 
@@ -417,6 +508,9 @@ mod tests {
             }),
             reported_at: None,
             pending_gb: 0,
+            in_flight: 0,
+            changes: 0,
+            stale: false,
             disabled: false,
             frozen: false,
         }
@@ -511,6 +605,34 @@ mod tests {
         assert!(matches!(s.select_group(&[any], "elsewhere"), Err(Error::NoValidHost(_))));
         // Nothing is charged.
         assert!(s.pools().iter().all(|p| p.pending_gb == 0));
+    }
+
+    /// A measurement that a change overlapped never replaces the figures: it might
+    /// count the change twice (with its charge) or not at all.
+    #[test]
+    fn measurements_amid_changes_leave_the_figures_to_the_changes() {
+        let t = vtype(&[]);
+        let s = Scheduler::new(vec![pool("a", 100, 100, 0, true)], 1.0);
+        let a = "h@a#a";
+        let provisioned = |s: &Scheduler| s.pools()[0].figures().2;
+        let token = s.measuring(a);
+        assert_eq!(s.select(&req(5, &t, &[])).unwrap(), a);
+        assert_eq!(s.measuring(a), None, "a change is in flight");
+        // The backend made the volume before the measurement looked.
+        let seen =
+            PoolCapacity { provisioned_bytes: 5 << 30, total_volumes: 1, ..s.pools()[0].capacity.clone().unwrap() };
+        assert!(!s.report(a, token, seen.clone()));
+        assert_eq!(provisioned(&s), 5.0, "charged once");
+        let quiet = s.settle(a, 5, |c| {
+            c.apply(None, Some(crate::backend::Footprint { size: 5 << 30, allocated: 0 }));
+            Ok(())
+        });
+        assert!(quiet, "the refused measurement is asked for again once the pool is quiet");
+        assert_eq!(provisioned(&s), 5.0, "counted once");
+        let token = s.measuring(a);
+        assert!(s.report(a, token, seen));
+        assert_eq!(provisioned(&s), 5.0);
+        assert!(!s.pools()[0].stale);
     }
 
     #[test]

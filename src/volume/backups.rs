@@ -1209,7 +1209,7 @@ impl Core {
             (Err(e), Ok(())) => log::error!("restore of backup {backup} into volume {volume} failed: {e}"),
         }
         if let Some(host) = self.store.read(|tx| sv::get(tx, volume)).ok().flatten().and_then(|v| v.host) {
-            self.refresh_pool_now(&host);
+            self.measure_soon(&host);
         }
         self.retry_backup_gc();
     }

@@ -10,6 +10,7 @@
 
 pub mod attach;
 pub mod backups;
+pub mod capacity;
 pub mod encryption;
 pub mod group_snapshots;
 pub mod group_types;
@@ -149,6 +150,8 @@ pub struct Core {
     connection_locks: std::sync::Mutex<std::collections::HashMap<crate::ids::Id, Arc<std::sync::Mutex<()>>>>,
     /// The backup repository and the backups and restores running.
     pub backups: backups::BackupService,
+    /// Full measurements asked for, taken by one thread.
+    measurements: capacity::Measurements,
 }
 
 impl Core {
@@ -188,6 +191,9 @@ impl Core {
                     capacity: None,
                     reported_at: None,
                     pending_gb: 0,
+                    in_flight: 0,
+                    changes: 0,
+                    stale: false,
                     disabled,
                     frozen,
                 });
@@ -221,6 +227,7 @@ impl Core {
             backend_slots: Arc::new(smol::lock::Semaphore::new(BACKEND_SLOTS)),
             connection_locks: Default::default(),
             backups,
+            measurements: Default::default(),
         }))
     }
 
@@ -235,6 +242,7 @@ impl Core {
                 .spawn(move || smol::block_on(ex.run(std::future::pending::<()>())))
                 .map_err(|e| Error::internal("starting background threads", e))?;
         }
+        self.start_measuring()?;
         reconcile::run(self)?;
         // Chunks of backups a previous process did not finish, and of deletes it did
         // not collect after.
@@ -290,18 +298,6 @@ impl Core {
     /// Every pool, by full name.
     pub fn pools(&self) -> &BTreeMap<String, PoolRef> {
         &self.pools
-    }
-
-    /// Measure one pool now and give the result to the scheduler.
-    pub fn refresh_pool_now(&self, full_name: &str) {
-        let Ok(p) = self.pool(full_name) else { return };
-        match p.backend.capacity(&p.pool) {
-            Ok(cap) => self.scheduler.report(full_name, cap),
-            Err(e) => {
-                log::error!("capacity report of pool {full_name} failed: {e}");
-                self.scheduler.report_failed(full_name);
-            }
-        }
     }
 
     /// Report every pool and record the services' heartbeats.

@@ -230,7 +230,7 @@ fn settle(core: &Arc<Core>, mut v: Volume, report: &mut Report) -> Result<()> {
             report.resumed += 1;
             log::info!("reconcile: resuming the extend of volume {} to {size}", v.id);
             let origin = Origin { project_id: v.project_id.clone(), request_id: new_request_id() };
-            core.spawn_blocking("resume extend", move |core| core.finish_extend(v, size, &[], &origin));
+            core.spawn_blocking("resume extend", move |core| core.finish_extend(v, size, &[], &origin, None));
             Ok(())
         }
         (_, Some(Task::BackendRevert(snapshot))) => {

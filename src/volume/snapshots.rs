@@ -166,7 +166,7 @@ impl Core {
             (Ok(_), Ok(())) => log::info!("snapshot {} of volume {} is available", s.id, s.volume_id),
             (Err(e), Ok(())) => log::error!("snapshot {} failed: {e}", s.id),
         }
-        self.refresh_pool_now(&host);
+        self.measure_soon(&host);
     }
 
     /// Show a snapshot.
@@ -286,7 +286,7 @@ impl Core {
         match result {
             Ok(_) => {
                 log::info!("snapshot {} deleted", s.id);
-                self.refresh_pool_now(&host);
+                self.measure_soon(&host);
                 r.is_ok()
             }
             Err(e) => {
@@ -462,5 +462,7 @@ impl Core {
             (Ok(()), Ok(())) => log::info!("volume {} reverted to snapshot {snapshot}", v.id),
             (Err(e), Ok(())) => log::error!("volume {}: revert failed: {e}", v.id),
         }
+        // A revert rewrites the volume's blocks: its allocation may change.
+        self.measure_soon(&host);
     }
 }

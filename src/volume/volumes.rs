@@ -240,7 +240,10 @@ impl Core {
     /// The background half of a delete (also resumed by reconcile).
     pub fn finish_delete(&self, v: Volume) {
         let host = v.host.clone().unwrap_or_default();
+        let before = self.footprint(&host, v.id);
+        self.scheduler.begin(&host);
         let result = self.pool(&host).and_then(|p| p.backend.delete_volume(&p.pool, v.id));
+        self.settle_volume(&host, 0, v.id, before);
         match result {
             Ok(outcome) => {
                 if let Err(e) = self.store.write(|tx| sv::delete(tx, v.id)) {
@@ -250,7 +253,6 @@ impl Core {
                 log::info!("volume {} deleted from {host} ({outcome:?})", v.id);
                 // Snapshots its backups kept for incrementals have nothing to compare with.
                 self.prune_kept_snapshots(v.id);
-                self.refresh_pool_now(&host);
             }
             Err(e) => self.fail_delete(&v, format!("on {host}: {e}")),
         }
@@ -300,17 +302,34 @@ impl Core {
         })?;
         let origin = caller.origin(&v.project_id);
         self.spawn_blocking("extend volume", move |core| {
-            core.finish_extend(v, size, &reservations, &origin);
-            core.scheduler.release(&pool, delta);
+            core.finish_extend(v, size, &reservations, &origin, Some((&pool, delta)));
         });
         Ok(())
     }
 
     /// The background half of an extend (also resumed by reconcile); a failure is a
-    /// user message for `origin`.
-    pub fn finish_extend(&self, v: Volume, size: Gib, reservations: &[Id], origin: &Origin) {
+    /// user message for `origin`. `charge`: the pool and GiB the request charged (a
+    /// resumed extend was not).
+    pub fn finish_extend(
+        &self,
+        v: Volume,
+        size: Gib,
+        reservations: &[Id],
+        origin: &Origin,
+        charge: Option<(&str, u64)>,
+    ) {
         let host = v.host.clone().unwrap_or_default();
+        let before = self.footprint(&host, v.id);
+        if charge.is_none() {
+            self.scheduler.begin(&host);
+        }
         let result = self.pool(&host).and_then(|p| p.backend.extend_volume(&p.pool, v.id, size));
+        self.settle_volume(
+            charge.map_or(host.as_str(), |(pool, _)| pool),
+            charge.map_or(0, |(_, gb)| gb),
+            v.id,
+            before,
+        );
         let r = self.store.write(|tx| {
             q::release(tx, reservations)?;
             let Some(mut cur) = sv::get(tx, v.id)? else {
@@ -339,7 +358,6 @@ impl Core {
             (Ok(_), Ok(())) => log::info!("volume {} extended to {size}", v.id),
             (Err(e), Ok(())) => log::error!("volume {}: extend failed: {e}", v.id),
         }
-        self.refresh_pool_now(&host);
     }
 
     /// `os-retype`: give a volume another type. hearth retypes in place, when the
