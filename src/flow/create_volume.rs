@@ -3,9 +3,13 @@
 //! In the request (answered 202 once step 4 is done):
 //!
 //! 1. **extract**: validate the request, resolve type and zone (no undo);
-//! 2. **reserve quota**: check limits and record reservations (undo: release them);
-//! 3. **create record**: the volume row, `creating`, task `scheduling` (undo: remove it);
-//! 4. **commit quota**: drop the reservations, the record now counts (no undo).
+//!
+//! then steps 2–4 in one durable transaction (so one `fsync`, shared with concurrent
+//! requests by the store's group commit), which undoes all three if any fails:
+//!
+//! 2. **reserve quota**: check limits and record reservations;
+//! 3. **create record**: the volume row, `creating`, task `scheduling`;
+//! 4. **commit quota**: drop the reservations, the record now counts.
 //!
 //! In the background, retried on up to `scheduler_max_attempts` pools:
 //!
@@ -14,7 +18,8 @@
 //!    a copy of a snapshot or volume is pinned to its source's pool, as Cinder does;
 //! 6. **create on backend**: empty, or a copy of the source (undo: remove whatever
 //!    the backend made);
-//! 7. **finish**: `available`, task cleared, the pool re-measured.
+//! 7. **finish**: the volume enters its pool's figures (its footprint, see
+//!    [`crate::volume::capacity`]), then `available`, task cleared.
 //!
 //! While a copy is being made its source cannot be deleted: delete refuses a volume
 //! or snapshot that a `creating` volume names as its source.
@@ -128,7 +133,6 @@ struct ApiCtx<'a> {
     source: Option<Source>,
     group: Option<(Id, String)>,
     encryption_key_id: Option<Id>,
-    reservations: Vec<Id>,
     volume: Option<Volume>,
     restore: Option<RestoreInto>,
 }
@@ -352,24 +356,6 @@ impl Step<ApiCtx<'_>> for Extract {
     }
 }
 
-struct ReserveQuota;
-impl Step<ApiCtx<'_>> for ReserveQuota {
-    fn name(&self) -> &'static str {
-        "reserve quota"
-    }
-    fn execute(&self, c: &mut ApiCtx<'_>) -> Result<()> {
-        let t = c.vtype.as_ref().expect("extract ran");
-        let needs = volume_needs(c.size, &t.name, 1);
-        let core = c.core;
-        c.reservations = core.store.write(|tx| core.reserve_quota(tx, &c.caller.project_id, &needs))?;
-        Ok(())
-    }
-    fn revert(&self, c: &mut ApiCtx<'_>) -> Result<()> {
-        let ids = std::mem::take(&mut c.reservations);
-        c.core.store.write(|tx| q::release(tx, &ids))
-    }
-}
-
 struct CreateRecord;
 impl Step<ApiCtx<'_>> for CreateRecord {
     fn name(&self) -> &'static str {
@@ -415,7 +401,11 @@ impl Step<ApiCtx<'_>> for CreateRecord {
             attachments: Vec::new(),
         };
         let (core, caller, req) = (c.core, c.caller, &c.req);
+        let needs = volume_needs(c.size, &t.name, 1);
         c.core.store.write(|tx| {
+            // Cinder's reserve, record and commit, as one durable transaction: if any
+            // of them fails, none of them happened.
+            let reservations = core.reserve_quota(tx, &caller.project_id, &needs)?;
             // The source and the group may have changed since extract; the checks and
             // the record are one transaction, so a delete of either sees this volume or
             // happened before it.
@@ -432,37 +422,10 @@ impl Step<ApiCtx<'_>> for CreateRecord {
                 b.updated_at = now;
                 crate::store::backups::save(tx, &b)?;
             }
-            Ok(())
+            q::release(tx, &reservations)
         })?;
         c.volume = Some(v);
         Ok(())
-    }
-    fn revert(&self, c: &mut ApiCtx<'_>) -> Result<()> {
-        let Some(v) = c.volume.take() else { return Ok(()) };
-        let restore = c.restore;
-        c.core.store.write(|tx| {
-            if let Some(r) = restore {
-                if let Some(mut b) = crate::store::backups::get(tx, r.backup)? {
-                    if b.restore_volume_id == Some(v.id) && b.status == crate::model::BackupStatus::Restoring {
-                        b.status = crate::model::BackupStatus::Available;
-                        b.updated_at = Timestamp::now();
-                        crate::store::backups::save(tx, &b)?;
-                    }
-                }
-            }
-            sv::delete(tx, v.id)
-        })
-    }
-}
-
-struct CommitQuota;
-impl Step<ApiCtx<'_>> for CommitQuota {
-    fn name(&self) -> &'static str {
-        "commit quota"
-    }
-    fn execute(&self, c: &mut ApiCtx<'_>) -> Result<()> {
-        let ids = std::mem::take(&mut c.reservations);
-        c.core.store.write(|tx| q::release(tx, &ids))
     }
 }
 
@@ -490,12 +453,10 @@ fn create_with(core: &Arc<Core>, caller: &Caller, req: NewVolume, shows_restorin
         source: None,
         group: None,
         encryption_key_id: None,
-        reservations: Vec::new(),
         volume: None,
         restore: marker,
     };
-    flow::run("create volume", &[&Extract, &ReserveQuota, &CreateRecord, &CommitQuota], &mut ctx)
-        .map_err(|e| e.error)?;
+    flow::run("create volume", &[&Extract, &CreateRecord], &mut ctx).map_err(|e| e.error)?;
     let volume = ctx.volume.expect("create record ran");
     let vtype = ctx.vtype.expect("extract ran");
     let source = ctx.source;

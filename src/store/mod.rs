@@ -3,7 +3,8 @@
 //! The store is one database file in the data directory, in WAL mode with
 //! `synchronous=FULL`, so a committed transaction survives a crash of the process and
 //! of the machine. All writes go through one connection inside `BEGIN IMMEDIATE`
-//! transactions ([`Store::write`]); reads use a small pool of reader connections
+//! transactions, each write in its own savepoint, concurrent writes sharing one
+//! commit ([`Store::write`], [`writer`]); reads use a small pool of reader connections
 //! ([`Store::read`]) that see the last committed state and never block the writer.
 //!
 //! The SQL is kept portable (no SQLite-only syntax beyond `INSERT ... ON CONFLICT`,
@@ -22,6 +23,7 @@ pub mod snapshots;
 pub mod transfers;
 pub mod types;
 pub mod volumes;
+mod writer;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -42,7 +44,7 @@ pub const DB_FILE: &str = "hearth.db";
 
 /// The state store.
 pub struct Store {
-    writer: Mutex<Connection>,
+    writer: writer::Writer,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
 }
@@ -206,19 +208,14 @@ impl Store {
                 Ok(Mutex::new(conn))
             })
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(Store { writer: Mutex::new(writer), readers, next_reader: AtomicUsize::new(0) })
+        Ok(Store { writer: writer::Writer::new(writer), readers, next_reader: AtomicUsize::new(0) })
     }
 
-    /// Run `f` in one write transaction; it commits when `f` returns `Ok` and rolls
-    /// back otherwise.
-    pub fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let started = std::time::Instant::now();
-        let mut conn = lock(&self.writer);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        log::trace!("store: write transaction in {:.2} ms", started.elapsed().as_secs_f64() * 1000.0);
-        Ok(out)
+    /// Run `f` as one atomic write: its changes are durable when this returns `Ok`,
+    /// and undone when `f` returns an error. Concurrent writes share a commit (see
+    /// [`writer`]).
+    pub fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.writer.write(f)
     }
 
     /// Run `f` on a reader connection, inside one read transaction so that what it

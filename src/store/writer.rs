@@ -1,0 +1,256 @@
+//! The store's one writer, with group commit.
+//!
+//! Each [`Writer::write`] runs its closure in a savepoint of a `BEGIN IMMEDIATE`
+//! transaction on the single write connection. When other writers are waiting by the
+//! time it is done, it hands the open transaction on instead of committing; the last
+//! writer of such a batch commits it, so one `fsync` makes the whole batch durable.
+//! A writer whose closure failed rolled back its own savepoint only and returns at
+//! once; the others return when their batch is committed (or with the commit's error:
+//! nothing of a batch is ever half-applied). Every closure runs on its caller's
+//! thread, so it may borrow what it likes.
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+use rusqlite::Connection;
+
+use crate::error::{Error, Result};
+
+/// Transactions a batch takes at most, so that its first writer is not kept waiting
+/// behind an endless stream.
+const MAX_BATCH: usize = 64;
+
+/// Who holds the connection, and how the batches went.
+#[derive(Default)]
+struct State {
+    /// A writer is using the connection.
+    busy: bool,
+    /// Writers waiting for their turn.
+    waiting: usize,
+    /// The batch whose transaction is open, and how many closures it holds.
+    open: Option<(u64, usize)>,
+    /// The next batch's number.
+    next: u64,
+    /// Every batch up to this one is finished.
+    finished: u64,
+    /// Batches whose commit failed, with the reason (recent ones only).
+    failed: BTreeMap<u64, String>,
+}
+
+/// The single write connection, shared by group commit.
+pub struct Writer {
+    conn: Mutex<Connection>,
+    state: Mutex<State>,
+    /// Signalled when the connection is free.
+    turn: Condvar,
+    /// Signalled when a batch is finished.
+    committed: Condvar,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A closure's panic is caught before the locks are given back, and rusqlite
+    // keeps no half-done state in the connection: a poisoned lock is safe to reuse.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Writer {
+    /// A writer over `conn` (schema already migrated).
+    pub fn new(conn: Connection) -> Writer {
+        Writer {
+            conn: Mutex::new(conn),
+            state: Mutex::new(State { next: 1, ..State::default() }),
+            turn: Condvar::new(),
+            committed: Condvar::new(),
+        }
+    }
+
+    /// Run `f` in its own savepoint of the current batch; returns its value once the
+    /// batch is durably committed, or its error (its changes undone, the batch's
+    /// others untouched).
+    pub fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let started = std::time::Instant::now();
+        let (batch, begin) = {
+            let mut st = lock(&self.state);
+            st.waiting += 1;
+            while st.busy {
+                st = self.turn.wait(st).unwrap_or_else(|e| e.into_inner());
+            }
+            st.waiting -= 1;
+            st.busy = true;
+            match st.open {
+                Some((b, _)) => (b, false),
+                None => {
+                    let b = st.next;
+                    st.next += 1;
+                    st.open = Some((b, 0));
+                    (b, true)
+                }
+            }
+        };
+        let conn = lock(&self.conn);
+        if begin {
+            if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+                drop(conn);
+                self.finish(batch, Some(e.to_string()));
+                return Err(e.into());
+            }
+        }
+        let out = match conn.execute_batch("SAVEPOINT hearth_write") {
+            Ok(()) => catch_unwind(AssertUnwindSafe(|| f(&conn))),
+            Err(e) => Ok(Err(e.into())),
+        };
+        let kept = matches!(out, Ok(Ok(_)));
+        let undo = if kept {
+            conn.execute_batch("RELEASE hearth_write")
+        } else {
+            conn.execute_batch("ROLLBACK TO hearth_write; RELEASE hearth_write")
+        };
+        let mut st = lock(&self.state);
+        let held = st.open.map_or(0, |(_, n)| n) + usize::from(kept);
+        st.open = Some((batch, held));
+        if undo.is_ok() && st.waiting > 0 && held < MAX_BATCH {
+            // Hand the open transaction to the next writer; the batch's last commits.
+            st.busy = false;
+            drop(conn);
+            self.turn.notify_one();
+            if !kept {
+                drop(st);
+                return Self::unwrap(out);
+            }
+            while st.finished < batch {
+                st = self.committed.wait(st).unwrap_or_else(|e| e.into_inner());
+            }
+            if let Some(why) = st.failed.get(&batch) {
+                return Err(Error::Internal(format!("committing to the store failed: {why}")));
+            }
+            drop(st);
+            return Self::unwrap(out);
+        }
+        drop(st);
+        let commit = undo.and_then(|()| conn.execute_batch("COMMIT"));
+        if commit.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        drop(conn);
+        let failed = commit.as_ref().err().map(|e| e.to_string());
+        self.finish(batch, failed);
+        log::trace!(
+            "store: batch {batch} of {held} write(s) committed in {:.2} ms",
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+        match commit {
+            Ok(()) => Self::unwrap(out),
+            Err(e) => Err(Error::Internal(format!("committing to the store failed: {e}"))),
+        }
+    }
+
+    /// Close a batch (committed, or failed with a reason) and free the connection.
+    fn finish(&self, batch: u64, failed: Option<String>) {
+        let mut st = lock(&self.state);
+        if let Some(why) = failed {
+            st.failed.insert(batch, why);
+        }
+        // Writers of older batches have long seen their result.
+        while st.failed.len() > 64 {
+            st.failed.pop_first();
+        }
+        st.open = None;
+        st.finished = batch;
+        st.busy = false;
+        drop(st);
+        self.turn.notify_one();
+        self.committed.notify_all();
+    }
+
+    /// A closure's result, or its panic carried on.
+    fn unwrap<T>(out: std::thread::Result<Result<T>>) -> Result<T> {
+        match out {
+            Ok(r) => r,
+            Err(panic) => resume_unwind(panic),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn writer() -> (tempfile::TempDir, Arc<Writer>) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("w.db")).unwrap();
+        let _: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).unwrap();
+        conn.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)").unwrap();
+        (dir, Arc::new(Writer::new(conn)))
+    }
+
+    fn count(w: &Writer) -> i64 {
+        w.write(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?)).unwrap()
+    }
+
+    /// Concurrent writers share commits; a failing one undoes only itself; a
+    /// panicking one neither blocks the others nor leaves its changes.
+    #[test]
+    fn batches_keep_each_writers_outcome() {
+        let (dir, w) = writer();
+        let handles: Vec<_> = (0..400i64)
+            .map(|i| {
+                let w = w.clone();
+                std::thread::spawn(move || {
+                    w.write(|c| {
+                        c.execute("INSERT INTO t (n) VALUES (?1)", [i])?;
+                        match i % 10 {
+                            3 => Err(Error::Invalid("refused".into())),
+                            7 => panic!("writer {i} panics"),
+                            _ => Ok(i),
+                        }
+                    })
+                })
+            })
+            .collect();
+        let mut ok = 0;
+        for (i, h) in handles.into_iter().enumerate() {
+            match (i % 10, h.join()) {
+                (3, Ok(Err(Error::Invalid(_)))) | (7, Err(_)) => {}
+                (_, Ok(Ok(n))) if n == i as i64 => ok += 1,
+                (_, other) => panic!("writer {i}: {other:?}"),
+            }
+        }
+        assert_eq!(ok, 320);
+        assert_eq!(count(&w), 320);
+        // What was committed is on disk, seen by another connection.
+        let other = Connection::open(dir.path().join("w.db")).unwrap();
+        let n: i64 = other.query_row("SELECT count(*) FROM t WHERE n % 10 IN (3, 7)", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 0);
+    }
+
+    /// Writers that queue behind a slow one are committed together.
+    #[test]
+    fn queued_writers_share_a_commit() {
+        let (_dir, w) = writer();
+        let slow = {
+            let w = w.clone();
+            std::thread::spawn(move || {
+                w.write(|c| {
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                    Ok(c.execute("INSERT INTO t (n) VALUES (-1)", [])?)
+                })
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let queued: Vec<_> = (0..20i64)
+            .map(|i| {
+                let w = w.clone();
+                std::thread::spawn(move || w.write(|c| Ok(c.execute("INSERT INTO t (n) VALUES (?1)", [i])?)))
+            })
+            .collect();
+        slow.join().unwrap().unwrap();
+        for h in queued {
+            h.join().unwrap().unwrap();
+        }
+        let batches = lock(&w.state).next - 1;
+        assert!(batches < 10, "21 writes took {batches} commits");
+        assert_eq!(count(&w), 21);
+    }
+}
