@@ -19,6 +19,7 @@ const MIGRATIONS: &[Migration] = &[
     generic_groups,
     volume_transfers,
     backups,
+    quota_usage_counters,
 ];
 
 /// How many migrations exist (the schema version of a current store).
@@ -375,6 +376,100 @@ fn backups(tx: &Transaction<'_>) -> Result<()> {
              key TEXT NOT NULL,
              value TEXT NOT NULL,
              PRIMARY KEY (backup_id, key));",
+    )?;
+    Ok(())
+}
+
+/// The usage kept by triggers, per project, resource and volume type (`''` where no
+/// type applies), so that a quota check reads a few rows instead of adding up every
+/// volume of the project. The triggers fire in the transaction that changes a record,
+/// so the counters are always what the records add up to.
+fn quota_usage_counters(tx: &Transaction<'_>) -> Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE quota_usage (
+             project_id TEXT NOT NULL,
+             resource TEXT NOT NULL,
+             volume_type_id TEXT NOT NULL,
+             in_use INTEGER NOT NULL,
+             PRIMARY KEY (project_id, resource, volume_type_id));",
+    )?;
+    // (table, condition on a row, [(resource, type expression, amount expression)])
+    type Counted<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str, &'a str)]);
+    let counted: [Counted<'_>; 4] = [
+        (
+            "volumes",
+            "R.consumes_quota = 1",
+            &[("volumes", "R.volume_type_id", "1"), ("volume_gigabytes", "R.volume_type_id", "R.size")],
+        ),
+        (
+            "snapshots",
+            "R.consumes_quota = 1",
+            &[("snapshots", "R.volume_type_id", "1"), ("snapshot_gigabytes", "R.volume_type_id", "R.size")],
+        ),
+        ("backups", "1", &[("backups", "''", "1"), ("backup_gigabytes", "''", "R.size")]),
+        ("groups", "1", &[("groups", "''", "1")]),
+    ];
+    for (table, cond, resources) in counted {
+        let add = |row: &str| -> String {
+            resources
+                .iter()
+                .map(|(res, ty, amount)| {
+                    format!(
+                        "INSERT INTO quota_usage (project_id, resource, volume_type_id, in_use)
+                         VALUES ({row}.project_id, '{res}', {ty}, {amount})
+                         ON CONFLICT (project_id, resource, volume_type_id)
+                         DO UPDATE SET in_use = in_use + excluded.in_use;",
+                        ty = ty.replace("R.", &format!("{row}.")),
+                        amount = amount.replace("R.", &format!("{row}.")),
+                    )
+                })
+                .collect()
+        };
+        let remove = |row: &str| -> String {
+            resources
+                .iter()
+                .map(|(res, ty, amount)| {
+                    format!(
+                        "UPDATE quota_usage SET in_use = in_use - ({amount})
+                         WHERE project_id = {row}.project_id AND resource = '{res}' AND volume_type_id = {ty};",
+                        ty = ty.replace("R.", &format!("{row}.")),
+                        amount = amount.replace("R.", &format!("{row}.")),
+                    )
+                })
+                .collect()
+        };
+        let when = |row: &str| cond.replace("R.", &format!("{row}."));
+        let columns = match table {
+            "volumes" | "snapshots" => "project_id, size, volume_type_id, consumes_quota",
+            "backups" => "project_id, size",
+            _ => "project_id",
+        };
+        tx.execute_batch(&format!(
+            "CREATE TRIGGER {table}_usage_insert AFTER INSERT ON {table} WHEN {new} BEGIN {add_new} END;
+             CREATE TRIGGER {table}_usage_delete AFTER DELETE ON {table} WHEN {old} BEGIN {remove_old} END;
+             CREATE TRIGGER {table}_usage_update_old AFTER UPDATE OF {columns} ON {table} WHEN {old}
+                 BEGIN {remove_old} END;
+             CREATE TRIGGER {table}_usage_update_new AFTER UPDATE OF {columns} ON {table} WHEN {new}
+                 BEGIN {add_new} END;",
+            new = when("NEW"),
+            old = when("OLD"),
+            add_new = add("NEW"),
+            remove_old = remove("OLD"),
+        ))?;
+    }
+    // What the records hold now.
+    tx.execute_batch(
+        "INSERT INTO quota_usage SELECT project_id, 'volumes', volume_type_id, COUNT(*)
+             FROM volumes WHERE consumes_quota = 1 GROUP BY project_id, volume_type_id;
+         INSERT INTO quota_usage SELECT project_id, 'volume_gigabytes', volume_type_id, SUM(size)
+             FROM volumes WHERE consumes_quota = 1 GROUP BY project_id, volume_type_id;
+         INSERT INTO quota_usage SELECT project_id, 'snapshots', volume_type_id, COUNT(*)
+             FROM snapshots WHERE consumes_quota = 1 GROUP BY project_id, volume_type_id;
+         INSERT INTO quota_usage SELECT project_id, 'snapshot_gigabytes', volume_type_id, SUM(size)
+             FROM snapshots WHERE consumes_quota = 1 GROUP BY project_id, volume_type_id;
+         INSERT INTO quota_usage SELECT project_id, 'backups', '', COUNT(*) FROM backups GROUP BY project_id;
+         INSERT INTO quota_usage SELECT project_id, 'backup_gigabytes', '', SUM(size) FROM backups GROUP BY project_id;
+         INSERT INTO quota_usage SELECT project_id, 'groups', '', COUNT(*) FROM groups GROUP BY project_id;",
     )?;
     Ok(())
 }

@@ -76,50 +76,33 @@ pub fn delete_overrides(conn: &Connection, project: &str) -> Result<()> {
     Ok(())
 }
 
-/// What a project uses and has reserved.
+/// What a project uses and has reserved: the counters the store's triggers keep (see
+/// the `quota_usage_counters` migration), a few rows whatever the project holds.
 pub fn usage(conn: &Connection, project: &str) -> Result<QuotaUsage> {
     let mut u = QuotaUsage::default();
     let mut stmt = conn.prepare_cached(
-        "SELECT t.name, COUNT(*), COALESCE(SUM(v.size), 0) FROM volumes v
-         JOIN volume_types t ON t.id = v.volume_type_id
-         WHERE v.project_id = ?1 AND v.consumes_quota = 1 GROUP BY t.name",
+        "SELECT u.resource, t.name, u.in_use FROM quota_usage u
+         LEFT JOIN volume_types t ON t.id = u.volume_type_id
+         WHERE u.project_id = ?1",
     )?;
     let mut rows = stmt.query([project])?;
-    let (mut volumes, mut gigabytes) = (0, 0);
-    while let Some(r) = rows.next()? {
-        let (name, n, gb): (String, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
-        volumes += n;
-        gigabytes += gb;
-        u.in_use.insert(format!("volumes_{name}"), n);
-        u.in_use.insert(format!("gigabytes_{name}"), gb);
+    for key in ["volumes", "snapshots", "gigabytes", "groups", "backups", "backup_gigabytes"] {
+        u.in_use.insert(key.into(), 0);
     }
-    // Snapshots count toward snapshots and, by their size, gigabytes.
-    let mut stmt = conn.prepare_cached(
-        "SELECT t.name, COUNT(*), COALESCE(SUM(s.size), 0) FROM snapshots s
-         JOIN volume_types t ON t.id = s.volume_type_id
-         WHERE s.project_id = ?1 AND s.consumes_quota = 1 GROUP BY t.name",
-    )?;
-    let mut rows = stmt.query([project])?;
-    let mut snapshots = 0;
     while let Some(r) = rows.next()? {
-        let (name, n, gb): (String, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
-        snapshots += n;
-        gigabytes += gb;
-        u.in_use.insert(format!("snapshots_{name}"), n);
-        *u.in_use.entry(format!("gigabytes_{name}")).or_insert(0) += gb;
+        let (resource, name, n): (String, Option<String>, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        let name = name.unwrap_or_default();
+        let (total, per_type) = match resource.as_str() {
+            "volumes" => ("volumes", Some(format!("volumes_{name}"))),
+            "volume_gigabytes" | "snapshot_gigabytes" => ("gigabytes", Some(format!("gigabytes_{name}"))),
+            "snapshots" => ("snapshots", Some(format!("snapshots_{name}"))),
+            other => (other, None),
+        };
+        *u.in_use.entry(total.into()).or_insert(0) += n;
+        if let Some(k) = per_type {
+            *u.in_use.entry(k).or_insert(0) += n;
+        }
     }
-    let groups: i64 =
-        conn.prepare_cached("SELECT COUNT(*) FROM groups WHERE project_id = ?1")?.query_row([project], |r| r.get(0))?;
-    // Backups count toward backups and, by their volume's size, backup_gigabytes.
-    let (backups, backup_gigabytes): (i64, i64) = conn
-        .prepare_cached("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM backups WHERE project_id = ?1")?
-        .query_row([project], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    u.in_use.insert("backups".into(), backups);
-    u.in_use.insert("backup_gigabytes".into(), backup_gigabytes);
-    u.in_use.insert("groups".into(), groups);
-    u.in_use.insert("volumes".into(), volumes);
-    u.in_use.insert("snapshots".into(), snapshots);
-    u.in_use.insert("gigabytes".into(), gigabytes);
     let mut stmt =
         conn.prepare_cached("SELECT resource, SUM(delta) FROM reservations WHERE project_id = ?1 GROUP BY resource")?;
     let rows = stmt.query_map([project], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;

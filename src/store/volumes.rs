@@ -496,6 +496,80 @@ mod tests {
         assert_eq!(s.volume(v.id).unwrap(), None);
     }
 
+    /// The usage counters the triggers keep equal what the volume records add up to,
+    /// through inserts, resizes, retypes, transfers, quota-free volumes and deletes.
+    #[test]
+    fn quota_usage_counters_follow_the_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path(), 1).unwrap();
+        let t = default_type(&s);
+        let t2 = Id::new();
+        s.write(|tx| {
+            tx.execute(
+                "INSERT INTO volume_types (id, name, is_public, created_at, updated_at) VALUES (?1, 'gold', 1, 'x', 'x')",
+                [t2.to_string()],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        let scan = |project: &str| -> (i64, i64) {
+            s.read(|tx| {
+                Ok(tx.query_row(
+                    "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM volumes WHERE project_id = ?1 AND consumes_quota = 1",
+                    [project],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?)
+            })
+            .unwrap()
+        };
+        let counted = |project: &str| -> (i64, i64) {
+            let u = s.read(|tx| crate::store::quotas::usage(tx, project)).unwrap();
+            (u.in_use["volumes"], u.in_use["gigabytes"])
+        };
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut vols: Vec<Volume> = Vec::new();
+        for _ in 0..300 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let pick = (x >> 8) as usize % vols.len().max(1);
+            match x % 6 {
+                0 | 1 => {
+                    let mut v = vol(if x % 4 == 0 { t2 } else { t }, ["p", "q"][(x >> 3) as usize % 2], "v", x % 5 + 1);
+                    v.consumes_quota = x % 7 != 0;
+                    s.write(|tx| insert(tx, &v)).unwrap();
+                    vols.push(v);
+                }
+                2 if !vols.is_empty() => {
+                    vols[pick].size += 1;
+                    s.write(|tx| save(tx, &vols[pick])).unwrap();
+                }
+                3 if !vols.is_empty() => {
+                    let to = if vols[pick].volume_type_id == t { t2 } else { t };
+                    vols[pick].volume_type_id = to;
+                    s.write(|tx| set_type(tx, vols[pick].id, to, false)).unwrap();
+                }
+                4 if !vols.is_empty() => {
+                    let to = if vols[pick].project_id == "p" { "q" } else { "p" };
+                    vols[pick].project_id = to.into();
+                    s.write(|tx| set_owner(tx, vols[pick].id, to, "u")).unwrap();
+                }
+                5 if !vols.is_empty() => {
+                    let v = vols.swap_remove(pick);
+                    s.write(|tx| delete(tx, v.id)).unwrap();
+                }
+                _ => {}
+            }
+            for project in ["p", "q"] {
+                assert_eq!(counted(project), scan(project), "project {project}");
+            }
+        }
+        let per_type = s.read(|tx| crate::store::quotas::usage(tx, "p")).unwrap();
+        let gold: i64 =
+            vols.iter().filter(|v| v.project_id == "p" && v.consumes_quota && v.volume_type_id == t2).count() as i64;
+        assert_eq!(per_type.in_use.get("volumes_gold").copied().unwrap_or(0), gold);
+    }
+
     #[test]
     fn lists_filter_sort_and_page() {
         let dir = tempfile::tempdir().unwrap();
