@@ -76,6 +76,8 @@ pub struct PoolState {
     /// A measurement was refused because changes ran meanwhile: take another when the
     /// pool is quiet.
     pub stale: bool,
+    /// Its first measurement is being taken (start-up): placements wait for it.
+    pub awaiting_first: bool,
     /// The backend's service is disabled.
     pub disabled: bool,
     /// The backend's service is frozen.
@@ -252,25 +254,64 @@ impl PoolState {
     }
 }
 
+/// How long a placement waits for the pools' first measurements at start-up.
+const FIRST_REPORT_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The scheduler's view of every pool.
 pub struct Scheduler {
     pools: Mutex<BTreeMap<String, PoolState>>,
+    /// Signalled when a pool's first measurement is in.
+    first_reports: std::sync::Condvar,
     weight_multiplier: f64,
 }
 
 impl Scheduler {
     /// A scheduler over the given pools.
     pub fn new(pools: Vec<PoolState>, weight_multiplier: f64) -> Scheduler {
-        Scheduler { pools: Mutex::new(pools.into_iter().map(|p| (p.name.clone(), p)).collect()), weight_multiplier }
+        Scheduler {
+            pools: Mutex::new(pools.into_iter().map(|p| (p.name.clone(), p)).collect()),
+            first_reports: std::sync::Condvar::new(),
+            weight_multiplier,
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, PoolState>> {
         self.pools.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The lock, once every pool's first measurement is in (or after
+    /// [`FIRST_REPORT_WAIT`]): hearth serves while it measures its pools at start-up,
+    /// and a placement asked for meanwhile waits for the figures instead of failing.
+    fn lock_measured(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, PoolState>> {
+        let mut pools = self.lock();
+        let deadline = std::time::Instant::now() + FIRST_REPORT_WAIT;
+        while pools.values().any(|p| p.awaiting_first) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            pools = self.first_reports.wait_timeout(pools, left).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        pools
+    }
+
+    /// Mark every pool as being measured for the first time (see
+    /// [`Scheduler::lock_measured`]).
+    pub fn await_first_reports(&self) {
+        for p in self.lock().values_mut() {
+            p.awaiting_first = true;
+        }
+    }
+
+    fn first_report_in(&self, p: &mut PoolState) {
+        if std::mem::take(&mut p.awaiting_first) {
+            self.first_reports.notify_all();
+        }
+    }
+
     /// Choose a pool and charge it; `NoValidHost` with every pool's reason otherwise.
     pub fn select(&self, r: &Request<'_>) -> Result<String> {
-        let mut pools = self.lock();
+        let mut pools = self.lock_measured();
         let mut reasons = Vec::new();
         let mut passing: Vec<(&String, f64)> = Vec::new();
         for (name, p) in pools.iter() {
@@ -313,7 +354,7 @@ impl Scheduler {
 
     /// Why a pool would not take `r`, if it would not (nothing is charged).
     pub fn refuses(&self, pool: &str, r: &Request<'_>) -> Option<String> {
-        match self.lock().get(pool) {
+        match self.lock_measured().get(pool) {
             Some(p) => p.refuse(r),
             None => Some(format!("{pool}: pool is not configured")),
         }
@@ -323,7 +364,7 @@ impl Scheduler {
     /// group may be placed on (each passes the filters with no size), the roomiest by
     /// the weigher. Nothing is charged: the group's volumes are, as they are made.
     pub fn select_group(&self, types: &[crate::model::VolumeType], availability_zone: &str) -> Result<String> {
-        let pools = self.lock();
+        let pools = self.lock_measured();
         let mut reasons = Vec::new();
         let mut best: Option<(&String, f64)> = None;
         for (name, p) in pools.iter() {
@@ -350,7 +391,7 @@ impl Scheduler {
 
     /// Whether a pool can take `r` (extend: the growth) now, charging it if so.
     pub fn reserve_on(&self, pool: &str, r: &Request<'_>) -> Result<()> {
-        let mut pools = self.lock();
+        let mut pools = self.lock_measured();
         let p = pools.get_mut(pool).ok_or_else(|| Error::NoValidHost(format!("{pool}: pool is not configured")))?;
         if let Some(why) = p.refuse(r) {
             return Err(Error::NoValidHost(why));
@@ -422,6 +463,7 @@ impl Scheduler {
         let mut pools = self.lock();
         let Some(p) = pools.get_mut(pool) else { return false };
         p.reported_at = Some(Timestamp::now());
+        self.first_report_in(p);
         let quiet = p.in_flight == 0 && token == Some(p.changes);
         match &mut p.capacity {
             Some(figures) if !quiet => {
@@ -446,6 +488,7 @@ impl Scheduler {
     pub fn report_failed(&self, pool: &str) {
         if let Some(p) = self.lock().get_mut(pool) {
             p.capacity = None;
+            self.first_report_in(p);
         }
     }
 
@@ -466,6 +509,12 @@ impl Scheduler {
     /// A copy of every pool's state.
     pub fn pools(&self) -> Vec<PoolState> {
         self.lock().values().cloned().collect()
+    }
+
+    /// A copy of every pool's state once their first measurements are in (see
+    /// [`Scheduler::lock_measured`]): what `get_pools` shows.
+    pub fn measured_pools(&self) -> Vec<PoolState> {
+        self.lock_measured().values().cloned().collect()
     }
 }
 
@@ -511,6 +560,7 @@ mod tests {
             in_flight: 0,
             changes: 0,
             stale: false,
+            awaiting_first: false,
             disabled: false,
             frozen: false,
         }

@@ -535,8 +535,13 @@ mod tests {
             let pick = (x >> 8) as usize % vols.len().max(1);
             match x % 6 {
                 0 | 1 => {
-                    let mut v = vol(if x % 4 == 0 { t2 } else { t }, ["p", "q"][(x >> 3) as usize % 2], "v", x % 5 + 1);
-                    v.consumes_quota = x % 7 != 0;
+                    let mut v = vol(
+                        if x.is_multiple_of(4) { t2 } else { t },
+                        ["p", "q"][(x >> 3) as usize % 2],
+                        "v",
+                        x % 5 + 1,
+                    );
+                    v.consumes_quota = !x.is_multiple_of(7);
                     s.write(|tx| insert(tx, &v)).unwrap();
                     vols.push(v);
                 }

@@ -194,6 +194,7 @@ impl Core {
                     in_flight: 0,
                     changes: 0,
                     stale: false,
+                    awaiting_first: false,
                     disabled,
                     frozen,
                 });
@@ -247,9 +248,17 @@ impl Core {
         // Chunks of backups a previous process did not finish, and of deletes it did
         // not collect after.
         self.schedule_backup_gc();
+        // The first measurement of every pool, and the look for objects no record
+        // explains, run while hearth already serves (both walk the whole pool).
+        self.scheduler.await_first_reports();
         for pool in self.pools.keys() {
-            self.refresh_pool_now(pool);
+            self.measure_soon(pool);
         }
+        self.spawn_blocking("report unexplained objects", |core| {
+            if let Err(e) = reconcile::report_unexplained(core) {
+                log::error!("reconcile: looking for objects no record explains failed: {e}");
+            }
+        });
         let core = Arc::downgrade(self);
         let interval = Duration::from_secs(self.config.report_interval);
         self.executor

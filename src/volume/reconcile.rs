@@ -26,7 +26,7 @@
 //! 6. Exports are rebuilt for every attachment that holds a connection, and what the
 //!    exports hold that no attachment explains (a target, a host let in) is removed.
 //! 7. Backend objects named like hearth's that no record explains are reported in the
-//!    log and left alone.
+//!    log and left alone ([`report_unexplained`], in the background once hearth serves).
 //!
 //! Transfers need nothing here: they are records only, and each of their changes is
 //! one transaction (see [`super::transfers`]), so an `awaiting-transfer` volume always
@@ -64,15 +64,13 @@ pub struct Report {
     pub exports: usize,
     /// Exports, or hosts in them, removed because no attachment explains them.
     pub exports_pruned: usize,
-    /// Unexplained hearth-named objects.
-    pub unexplained: usize,
     /// Backups, and volumes or snapshots they held, settled.
     pub backups: usize,
 }
 
 /// Run reconcile; resumed work continues in the background.
 pub fn run(core: &Arc<Core>) -> Result<Report> {
-    let mut report = Report { reservations: core.store.write(|tx| q::clear_reservations(tx))?, ..Default::default() };
+    let mut report = Report { reservations: core.store.write(q::clear_reservations)?, ..Default::default() };
     for (name, p) in core.pools() {
         match p.backend.remove_partial(&p.pool) {
             Ok(removed) => {
@@ -143,7 +141,15 @@ pub fn run(core: &Arc<Core>) -> Result<Report> {
     }
     report.exports = core.restore_exports()?;
     report.exports_pruned = core.prune_exports()?;
-    // Objects no record explains.
+    log::info!("reconcile: {report:?}");
+    Ok(report)
+}
+
+/// Step 7: report backend objects named like hearth's that no record explains, and
+/// leave them alone. Run in the background after start-up (it lists every pool);
+/// returns how many it found.
+pub fn report_unexplained(core: &Arc<Core>) -> Result<usize> {
+    let mut unexplained = 0;
     for (name, p) in core.pools() {
         let known: BTreeSet<_> = core.store.read(|tx| sv::on_host(tx, name))?.into_iter().collect();
         if let Ok(found) = p.backend.list_volumes(&p.pool) {
@@ -152,7 +158,7 @@ pub fn run(core: &Arc<Core>) -> Result<Report> {
                     "reconcile: pool {name} holds {} but no volume record explains it; leaving it alone",
                     crate::names::volume(id)
                 );
-                report.unexplained += 1;
+                unexplained += 1;
             }
         }
         let mut known: BTreeSet<_> = core.store.read(|tx| ss::on_host(tx, name))?.into_iter().collect();
@@ -170,12 +176,14 @@ pub fn run(core: &Arc<Core>) -> Result<Report> {
                     "reconcile: pool {name} holds {} but no snapshot record explains it; leaving it alone",
                     crate::names::snapshot(id)
                 );
-                report.unexplained += 1;
+                unexplained += 1;
             }
         }
     }
-    log::info!("reconcile: {report:?}");
-    Ok(report)
+    if unexplained > 0 {
+        log::warn!("reconcile: {unexplained} object(s) no record explains, left alone");
+    }
+    Ok(unexplained)
 }
 
 fn settle(core: &Arc<Core>, mut v: Volume, report: &mut Report) -> Result<()> {

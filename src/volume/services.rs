@@ -48,7 +48,7 @@ impl Core {
     /// The pools and their capabilities (admin).
     pub fn get_pools(&self, caller: &Caller) -> Result<Vec<PoolState>> {
         caller.authorize_own(rules::GET_POOLS)?;
-        Ok(self.scheduler.pools())
+        Ok(self.scheduler.measured_pools())
     }
 
     /// The services, with `up` when the heartbeat is younger than 2.5 report intervals.
