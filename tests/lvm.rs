@@ -93,6 +93,44 @@ fn capacity_matches_vgs_and_lvs() {
     assert_eq!(caps["total_volumes"], 1);
 }
 
+/// The capacity work of a create is a few device-mapper requests on the new LV (and
+/// the thin pool's status), whatever the number of LVs: hearth logs the count for each
+/// change it settles.
+#[test]
+#[ignore = "needs real LVM: run by the VM tier"]
+fn capacity_work_per_create_does_not_grow_with_the_lvs() {
+    fresh();
+    let config = format!("[quota]\nquota_volumes = -1\nquota_gigabytes = -1\n{}", common::backends_toml());
+    let d = Daemon::start_logging(&config, "info,hearth::volume::capacity=debug");
+    let costs = |d: &Daemon| -> Vec<u64> {
+        d.log()
+            .lines()
+            .filter_map(|l| l.split("settled in its figures with ").nth(1))
+            .map(|rest| rest.split(' ').next().unwrap().parse().unwrap())
+            .collect()
+    };
+    let make = |n: usize| {
+        let ids: Vec<String> = (0..n).map(|_| d.create_volume(json!({"size": 1}))).collect();
+        for id in &ids {
+            d.wait_status(id, "available");
+        }
+    };
+    make(3);
+    let few = costs(&d);
+    // As many as a thick pool on the tier's 24 GiB disk holds with room to spare.
+    make(12);
+    let before = costs(&d).len();
+    make(3);
+    let many = costs(&d)[before..].to_vec();
+    assert_eq!(few.len(), 3, "one settle per create: {few:?}");
+    assert_eq!(many.len(), 3, "one settle per create: {many:?}");
+    assert!(few.iter().chain(&many).all(|&n| n > 0 && n <= 4), "{few:?} {many:?}");
+    assert_eq!(few, many, "the requests per create grew from 3 LVs to 18");
+    let caps = pool_caps(&d, &format!("#{}", env("HEARTH_TEST_VG")));
+    assert_eq!(caps["total_volumes"], 18, "{caps}");
+    assert_eq!(caps["provisioned_capacity_gb"].as_f64().unwrap(), 18.0, "{caps}");
+}
+
 #[test]
 #[ignore = "needs real LVM: run by the VM tier"]
 fn thick_delete_wipes_the_extents() {

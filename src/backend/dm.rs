@@ -555,6 +555,7 @@ impl DmControl {
     /// status), growing the buffer from `first` bytes as needed; the buffer holding the
     /// reply.
     fn try_request(&self, command: Command, name: &str, first: usize) -> std::result::Result<Vec<u8>, Failure> {
+        REQUESTS.with(|n| n.set(n.get() + 1));
         let header = DmIoctl::new(name, 0);
         grow_until_fits(first, MAX_BUFFER, |buf| {
             header.write_to(buf);
@@ -572,6 +573,16 @@ impl DmControl {
         };
         Error::Backend(format!("{}{device} on {}: {why}", command.name(), self.path.display()))
     }
+}
+
+thread_local! {
+    static REQUESTS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many device-mapper requests this thread has made so far: the difference
+/// around a piece of work is what it cost (hearth logs it for each change it settles).
+pub fn requests_on_this_thread() -> u64 {
+    REQUESTS.with(|n| n.get())
 }
 
 /// The device-mapper name LVM gives logical volume `lv` of volume group `vg`:

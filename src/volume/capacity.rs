@@ -98,12 +98,17 @@ impl Core {
         before: Result<Option<Footprint>>,
     ) -> Option<Footprint> {
         let p = self.pool(pool).ok()?;
+        let dm_before = crate::backend::dm::requests_on_this_thread();
         let after = p.backend.volume_footprint(&p.pool, id);
         let found = after.as_ref().ok().copied().flatten();
         let quiet = self.scheduler.settle(pool, charged_gb, |figures| {
             figures.apply(before?, after?);
             p.backend.refresh_usage(&p.pool, figures)
         });
+        log::debug!(
+            "pool {pool}: volume {id} settled in its figures with {} device-mapper request(s)",
+            crate::backend::dm::requests_on_this_thread() - dm_before
+        );
         if quiet {
             self.measure_soon(pool);
         }
