@@ -79,7 +79,8 @@ fn capacity_filter_and_no_valid_host_reason() {
 #[test]
 fn a_failing_pool_is_retried_elsewhere() {
     let d = Daemon::start_with(&TWO_BACKENDS.replace("\"az2\"", "\"az1\""));
-    // a weighs more (100 GiB free); break it so the create fails there
+    // a weighs more (100 GiB free); break it, once measured, so the create fails there
+    assert_eq!(d.get("/scheduler-stats/get_pools").status, 200, "get_pools answers once the pools are measured");
     let dir = d.data_dir().join("volumes/a");
     std::fs::remove_dir_all(&dir).unwrap();
     std::fs::write(&dir, b"not a directory").unwrap();
