@@ -19,24 +19,13 @@ const PROJECT: &str = "bench";
 
 mod support;
 
-use support::{percentiles, start, stop, timed, Conn, Hearthd};
+use support::{percentiles, rss_mib, start, stop, timed, Conn, Hearthd};
 
 fn config(dir: &std::path::Path) -> String {
     format!(
         "data_dir = {:?}\n[quota]\nquota_volumes = -1\nquota_gigabytes = -1\n[backends.file]\ndriver = \"file\"\nsize_gb = 100000\nvolume_clear = \"none\"\n",
         dir.join("data").display().to_string()
     )
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
 }
 
 fn main() {

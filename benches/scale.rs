@@ -18,7 +18,7 @@ use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 
-use support::{percentiles, start, stop, timed, Conn, Hearthd};
+use support::{percentiles, rss_mib, start, stop, timed, Conn, Hearthd};
 
 const PROJECT: &str = "bench";
 const CLIENTS: usize = 8;
@@ -46,17 +46,6 @@ fn fsync_floor(dir: &std::path::Path) -> f64 {
     });
     std::fs::remove_file(&path).unwrap();
     percentiles(times).0
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
 }
 
 /// `n` creates by 8 clients at once: each one's time to 202, and the wall time.

@@ -134,6 +134,18 @@ impl Conn {
     }
 }
 
+/// A process's resident memory in MiB (NaN when it cannot be read).
+pub fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
 /// p50 and p99 of `xs`, in milliseconds.
 pub fn percentiles(mut xs: Vec<Duration>) -> (f64, f64) {
     xs.sort();
