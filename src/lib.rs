@@ -6,9 +6,11 @@
 //! - [`api`]: HTTP (hyper on smol, optional TLS, limits); parses requests, calls the
 //!   core, renders views; [`auth`] says who is calling (noauth, Keystone tokens,
 //!   http_basic) and [`policy`] what they may do (Cinder's rules);
-//! - [`volume`]: the core; state machines, quotas, types, services, reconcile;
+//! - [`volume`]: the core; state machines, quotas, types, services, reconcile, and
+//!   the pools' capacity figures, kept by each change without walking the pools;
 //! - [`flow`] and [`scheduler`]: multi-step work with undo, and pool placement;
-//! - [`store`]: state in SQLite; [`query`] is what lists ask of it;
+//! - [`store`]: state in SQLite, concurrent writes sharing one commit; [`query`] is
+//!   what lists ask of it;
 //! - [`backend`]: where volumes live (`file`: sparse files; `lvm`: thick or thin LVs);
 //! - [`backup`]: backups of volumes into a deduplicated repository on a directory or
 //!   an S3 bucket;

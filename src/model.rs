@@ -779,6 +779,21 @@ pub struct Message {
     pub expires_at: Timestamp,
 }
 
+/// What one project holds on a host: volumes and snapshots, counted and summed in GiB.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostUsage {
+    /// The project.
+    pub project_id: String,
+    /// Its volumes on the host.
+    pub volume_count: u64,
+    /// Their sizes, GiB.
+    pub volume_gb: u64,
+    /// Its snapshots on the host.
+    pub snapshot_count: u64,
+    /// Their sizes, GiB.
+    pub snapshot_gb: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

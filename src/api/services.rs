@@ -221,7 +221,7 @@ pub fn host_show(ctx: &mut Ctx<'_>, host: &str) -> Result<Reply> {
             "snapshot_count": sc.to_string(), "total_snapshot_gb": sg.to_string(),
         }})
     };
-    let sum = |f: fn(&crate::store::services::HostUsage) -> u64| usage.iter().map(f).sum::<u64>();
+    let sum = |f: fn(&crate::model::HostUsage) -> u64| usage.iter().map(f).sum::<u64>();
     let mut rows = vec![row(
         "(total)",
         sum(|u| u.volume_count),

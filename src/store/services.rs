@@ -77,20 +77,7 @@ pub fn is_frozen(conn: &Connection, host: &str, binary: &str) -> Result<Option<b
         .optional()?)
 }
 
-/// What one project holds on a host: volumes and snapshots, counted and summed in GiB.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct HostUsage {
-    /// The project.
-    pub project_id: String,
-    /// Its volumes on the host.
-    pub volume_count: u64,
-    /// Their sizes, GiB.
-    pub volume_gb: u64,
-    /// Its snapshots on the host.
-    pub snapshot_count: u64,
-    /// Their sizes, GiB.
-    pub snapshot_gb: u64,
-}
+pub use crate::model::HostUsage;
 
 /// Per project, what lives on `host` (`host@backend`, matching its pools
 /// `host@backend#pool` too), sorted by project.
