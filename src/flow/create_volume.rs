@@ -7,9 +7,10 @@
 //! then steps 2–4 in one durable transaction (so one `fsync`, shared with concurrent
 //! requests by the store's group commit), which undoes all three if any fails:
 //!
-//! 2. **reserve quota**: check limits and record reservations;
+//! 2. **reserve quota**: check limits (inside one transaction the check is the
+//!    reservation: no other writer runs between it and the record);
 //! 3. **create record**: the volume row, `creating`, task `scheduling`;
-//! 4. **commit quota**: drop the reservations, the record now counts.
+//! 4. **commit quota**: the record counts in `quota_usage` (its insert's triggers).
 //!
 //! In the background, retried on up to `scheduler_max_attempts` pools:
 //!
@@ -54,7 +55,7 @@ use crate::ids::{Gib, Id, Timestamp};
 use crate::model::{AttachStatus, SnapshotStatus, Task, Volume, VolumeStatus, VolumeType};
 use crate::policy::rules;
 use crate::scheduler::Request;
-use crate::store::{quotas as q, volumes as sv};
+use crate::store::volumes as sv;
 use crate::volume::messages::{action, detail, detail_for, Action, Detail, Origin, Resource};
 use crate::volume::quotas::volume_needs;
 use crate::volume::{Caller, Core};
@@ -404,8 +405,10 @@ impl Step<ApiCtx<'_>> for CreateRecord {
         let needs = volume_needs(c.size, &t.name, 1);
         c.core.store.write(|tx| {
             // Cinder's reserve, record and commit, as one durable transaction: if any
-            // of them fails, none of them happened.
-            let reservations = core.reserve_quota(tx, &caller.project_id, &needs)?;
+            // of them fails, none of them happened. Inside one transaction the
+            // reservation is the check itself: the record's insert counts in
+            // `quota_usage` at once, and no other writer sees between the two.
+            core.check_quota(tx, &caller.project_id, &needs)?;
             // The source and the group may have changed since extract; the checks and
             // the record are one transaction, so a delete of either sees this volume or
             // happened before it.
@@ -422,7 +425,7 @@ impl Step<ApiCtx<'_>> for CreateRecord {
                 b.updated_at = now;
                 crate::store::backups::save(tx, &b)?;
             }
-            q::release(tx, &reservations)
+            Ok(())
         })?;
         c.volume = Some(v);
         Ok(())
@@ -562,27 +565,20 @@ impl Step<MgrCtx<'_>> for Finish {
         // The pool's figures take the volume (and drop its charge) before it shows as
         // made, so that no one sees it made and not counted.
         let counted = c.core.settle_volume(&pool, c.volume.size, c.volume.id, Ok(None));
-        let recorded = c.core.store.write(|tx| {
-            let mut v = sv::get(tx, c.volume.id)?
-                .ok_or_else(|| Error::NotFound(format!("Volume {} could not be found.", c.volume.id)))?;
-            // An admin may have reset the status meanwhile; only `creating` finishes.
-            v.task = None;
-            if v.status == VolumeStatus::Creating {
-                match c.restore {
-                    // The restore finishes it (see `crate::volume::backups`).
-                    Some(r) => {
-                        v.task = Some(Task::BackupRestore(r.backup));
-                        if r.shows_restoring {
-                            v.status = VolumeStatus::RestoringBackup;
-                        }
-                    }
-                    None => v.status = VolumeStatus::Available,
-                }
-            }
-            v.updated_at = Timestamp::now();
-            sv::save(tx, &v)?;
-            c.volume = v;
-            Ok(())
+        // Only a volume still `creating` finishes (an admin may have reset it
+        // meanwhile); one made for a restore is handed to it (see
+        // `crate::volume::backups`), which finishes it.
+        let (made, task) = match c.restore {
+            Some(r) if r.shows_restoring => (VolumeStatus::RestoringBackup, Some(Task::BackupRestore(r.backup))),
+            Some(r) => (VolumeStatus::Creating, Some(Task::BackupRestore(r.backup))),
+            None => (VolumeStatus::Available, None),
+        };
+        let now = Timestamp::now();
+        let recorded = c.core.store.write(|tx| sv::finish_build(tx, c.volume.id, made, task.as_ref(), now));
+        let recorded = recorded.map(|(status, task)| {
+            c.volume.status = status;
+            c.volume.task = task;
+            c.volume.updated_at = now;
         });
         if recorded.is_err() {
             // The flow undoes the create: charged again, as before this step.

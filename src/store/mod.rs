@@ -145,6 +145,18 @@ fn keyset_after(
         .query_row([marker.to_string()], |r| (0..exprs.len()).map(|i| r.get::<_, Value>(i)).collect())
         .optional()?;
     let marker_vals = marker_vals.ok_or_else(|| Error::NotFound(format!("Marker {marker} could not be found.")))?;
+    if keys.iter().all(|(_, d)| *d == keys[0].1) {
+        // One direction: a row-value comparison, which SQLite reads as a range of an
+        // index on these keys, so a page deep in the list starts where it begins
+        // instead of walking every row before it.
+        let mut marks = Vec::new();
+        for v in marker_vals {
+            args.push(v);
+            marks.push(format!("?{}", args.len()));
+        }
+        let op = if keys[0].1 == SortDir::Asc { ">" } else { "<" };
+        return Ok(format!("(({}) {op} ({}))", exprs.join(", "), marks.join(", ")));
+    }
     let mut ors = Vec::new();
     for i in 0..keys.len() {
         let mut ands = Vec::new();
@@ -173,6 +185,7 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.set_prepared_statement_cache_capacity(64);
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     Ok(())
 }
 

@@ -62,6 +62,13 @@ pub fn list(conn: &Connection) -> Result<Vec<VolumeType>> {
     types.into_iter().map(|t| with_specs(conn, t)).collect()
 }
 
+/// Every type's name (without loading extra specs).
+pub fn names(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached("SELECT name FROM volume_types")?;
+    let names = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(names)
+}
+
 /// Insert a type with its extra specs.
 pub fn insert(conn: &Connection, t: &VolumeType) -> Result<()> {
     conn.prepare_cached(

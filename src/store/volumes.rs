@@ -6,8 +6,8 @@ use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use crate::error::{Error, Result};
-use crate::ids::Id;
-use crate::model::{Task, Volume};
+use crate::ids::{Id, Timestamp};
+use crate::model::{Task, Volume, VolumeStatus};
 use crate::query::{FilterOp, ListQuery, Scalar, SortDir, SortKey, Summary, VolumeField};
 
 use super::{bad_row, order_after, ts_col, Store};
@@ -169,12 +169,12 @@ pub fn insert(conn: &Connection, v: &Volume) -> Result<()> {
         v.encryption_key_id.map(|i| i.to_string()),
         v.group_id.map(|g| g.to_string()),
     ])?;
-    replace_metadata(conn, v.id, &v.metadata, false)?;
-    replace_metadata(conn, v.id, &v.admin_metadata, true)?;
+    // A new volume has no metadata rows to replace.
+    add_metadata(conn, v.id, &v.metadata, false)?;
+    add_metadata(conn, v.id, &v.admin_metadata, true)?;
     Ok(())
 }
 
-/// Write every column of an existing volume (not its metadata).
 /// Change a volume's type (retype), with its multiattach flag.
 pub fn set_type(conn: &Connection, id: Id, type_id: Id, multiattach: bool) -> Result<()> {
     conn.prepare_cached("UPDATE volumes SET volume_type_id = ?2, multiattach = ?3 WHERE id = ?1")?.execute(params![
@@ -218,6 +218,36 @@ pub fn save(conn: &Connection, v: &Volume) -> Result<()> {
     Ok(())
 }
 
+/// The end of a volume's build, as one statement: task cleared and `status` set to
+/// `made` with `task` — but only if it is still `creating` (an admin may have reset
+/// it meanwhile). Returns the status and task it has now.
+pub fn finish_build(
+    conn: &Connection,
+    id: Id,
+    made: VolumeStatus,
+    task: Option<&Task>,
+    now: Timestamp,
+) -> Result<(VolumeStatus, Option<Task>)> {
+    // Every expression of an UPDATE sees the row as it was: both CASEs test the old
+    // status.
+    let row: Option<(String, Option<String>)> = conn
+        .prepare_cached(
+            "UPDATE volumes SET
+                 task = CASE WHEN status = 'creating' THEN ?2 ELSE NULL END,
+                 status = CASE WHEN status = 'creating' THEN ?3 ELSE status END,
+                 updated_at = ?4
+             WHERE id = ?1 RETURNING status, task",
+        )?
+        .query_row(params![id.to_string(), task.map(Task::to_db), made.as_str(), now.to_string()], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    let Some((status, task)) = row else {
+        return Err(Error::NotFound(format!("Volume {id} could not be found.")));
+    };
+    Ok((status.parse()?, task.as_deref().and_then(Task::from_db)))
+}
+
 /// Give a volume to another project and user (a transfer's acceptance).
 pub fn set_owner(conn: &Connection, id: Id, project: &str, user: &str) -> Result<()> {
     conn.prepare_cached("UPDATE volumes SET project_id = ?2, user_id = ?3 WHERE id = ?1")?.execute(params![
@@ -232,6 +262,15 @@ pub fn set_owner(conn: &Connection, id: Id, project: &str, user: &str) -> Result
 pub fn replace_metadata(conn: &Connection, id: Id, meta: &BTreeMap<String, String>, admin: bool) -> Result<()> {
     let table = if admin { "volume_admin_metadata" } else { "volume_metadata" };
     conn.prepare_cached(&format!("DELETE FROM {table} WHERE volume_id = ?1"))?.execute([id.to_string()])?;
+    add_metadata(conn, id, meta, admin)
+}
+
+/// Add metadata rows to a volume that has none with these keys.
+fn add_metadata(conn: &Connection, id: Id, meta: &BTreeMap<String, String>, admin: bool) -> Result<()> {
+    if meta.is_empty() {
+        return Ok(());
+    }
+    let table = if admin { "volume_admin_metadata" } else { "volume_metadata" };
     let mut stmt = conn.prepare_cached(&format!("INSERT INTO {table} (volume_id, key, value) VALUES (?1, ?2, ?3)"))?;
     for (k, val) in meta {
         stmt.execute(params![id.to_string(), k, val])?;
@@ -371,8 +410,8 @@ fn sort_keys(q: &ListQuery) -> Vec<(SortKey, SortDir)> {
     }
 }
 
-/// List volumes as `q` asks, metadata included.
-pub fn list(conn: &Connection, q: &ListQuery) -> Result<Vec<Volume>> {
+/// The query that lists volumes as `q` asks, and its arguments.
+fn list_sql(conn: &Connection, q: &ListQuery) -> Result<(String, Vec<Value>)> {
     let mut args = Vec::new();
     let mut cond = where_clause(q, &mut args);
     let keys: Vec<(&str, SortDir)> = sort_keys(q).iter().map(|(k, d)| (expr(*k), *d)).collect();
@@ -386,6 +425,12 @@ pub fn list(conn: &Connection, q: &ListQuery) -> Result<Vec<Volume>> {
          WHERE {cond} ORDER BY {order} LIMIT {limit} OFFSET {}",
         q.offset
     );
+    Ok((sql, args))
+}
+
+/// List volumes as `q` asks, metadata included.
+pub fn list(conn: &Connection, q: &ListQuery) -> Result<Vec<Volume>> {
+    let (sql, args) = list_sql(conn, q)?;
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut out =
         stmt.query_map(params_from_iter(args.iter()), volume_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
@@ -402,11 +447,16 @@ pub fn count(conn: &Connection, q: &ListQuery) -> Result<u64> {
     Ok(n as u64)
 }
 
+/// The query that adds up the volumes matching `q`'s filters.
+fn totals_sql(q: &ListQuery, args: &mut Vec<Value>) -> (String, String) {
+    let cond = where_clause(q, args);
+    (format!("SELECT COUNT(*), COALESCE(SUM(v.size), 0) FROM volumes v WHERE {cond}"), cond)
+}
+
 /// Totals of the volumes matching `q`'s filters.
 pub fn summary(conn: &Connection, q: &ListQuery) -> Result<Summary> {
     let mut args = Vec::new();
-    let cond = where_clause(q, &mut args);
-    let sql = format!("SELECT COUNT(*), COALESCE(SUM(v.size), 0) FROM volumes v WHERE {cond}");
+    let (sql, cond) = totals_sql(q, &mut args);
     let (count, size): (i64, i64) =
         conn.prepare_cached(&sql)?.query_row(params_from_iter(args.iter()), |r| Ok((r.get(0)?, r.get(1)?)))?;
     let sql = format!(
@@ -573,6 +623,80 @@ mod tests {
         let gold: i64 =
             vols.iter().filter(|v| v.project_id == "p" && v.consumes_quota && v.volume_type_id == t2).count() as i64;
         assert_eq!(per_type.in_use.get("volumes_gold").copied().unwrap_or(0), gold);
+    }
+
+    /// The plan SQLite makes for `sql`: one line per step.
+    fn plan(conn: &Connection, sql: &str, args: &[Value]) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let steps = stmt.query_map(params_from_iter(args.iter()), |r| r.get::<_, String>(3)).unwrap();
+        steps.collect::<rusqlite::Result<Vec<_>>>().unwrap().join("\n")
+    }
+
+    /// The lists clients ask for most are served in order from an index, reading
+    /// only the rows of the page: no scan of every volume, no sort of the result.
+    #[test]
+    fn common_lists_use_their_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path(), 1).unwrap();
+        let t = default_type(&s);
+        let marker = vol(t, "p", "m", 1);
+        s.write(|tx| insert(tx, &marker)).unwrap();
+        let project = |filters: Vec<Filter>, marker: Option<Id>| ListQuery {
+            project: Some("p".into()),
+            filters,
+            limit: Some(1000),
+            marker,
+            ..Default::default()
+        };
+        let status =
+            || Filter { field: VolumeField::Status, op: FilterOp::Eq, value: Scalar::Text("available".into()) };
+        let cases = [
+            ("a project's detail", project(vec![], None), "SEARCH v USING INDEX volumes_project_created"),
+            (
+                "its next page",
+                project(vec![], Some(marker.id)),
+                "SEARCH v USING INDEX volumes_project_created (project_id=? AND (created_at,id)<(?,?))",
+            ),
+            ("filtered by status", project(vec![status()], None), "SEARCH v USING INDEX volumes_project_created"),
+            (
+                "all projects (admin)",
+                ListQuery { limit: Some(1000), ..Default::default() },
+                "SCAN v USING INDEX volumes_created",
+            ),
+        ];
+        s.read(|tx| {
+            for (what, q, want) in &cases {
+                let (sql, args) = list_sql(tx, q)?;
+                let p = plan(tx, &sql, &args);
+                assert!(p.contains(want), "{what}: {p}");
+                assert!(!p.contains("TEMP B-TREE"), "{what} is sorted after reading: {p}");
+                assert!(!p.lines().any(|l| l == "SCAN v"), "{what} reads every volume: {p}");
+            }
+            let mut args = Vec::new();
+            let (sql, _) = totals_sql(&project(vec![], None), &mut args);
+            let p = plan(tx, &sql, &args);
+            assert!(p.contains("SEARCH v USING INDEX volumes_project_created"), "a project's summary: {p}");
+            let p = plan(
+                tx,
+                &format!(
+                    "SELECT {COLUMNS} FROM volumes v JOIN volume_types t ON t.id = v.volume_type_id WHERE v.id = ?1"
+                ),
+                &[Value::Text(marker.id.to_string())],
+            );
+            assert!(p.contains("SEARCH v USING INDEX sqlite_autoindex_volumes_1 (id=?)"), "a show: {p}");
+            let p = plan(
+                tx,
+                "SELECT u.resource, t.name, u.in_use FROM quota_usage u
+                 LEFT JOIN volume_types t ON t.id = u.volume_type_id WHERE u.project_id = ?1",
+                &[Value::Text("p".into())],
+            );
+            assert!(
+                p.contains("SEARCH u USING INDEX sqlite_autoindex_quota_usage_1 (project_id=?)"),
+                "quota usage: {p}"
+            );
+            Ok(())
+        })
+        .unwrap();
     }
 
     #[test]

@@ -123,9 +123,9 @@ impl Core {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-        for t in store_types::list(conn)? {
+        for name in store_types::names(conn)? {
             for p in PER_TYPE {
-                m.insert(format!("{p}_{}", t.name), -1);
+                m.insert(format!("{p}_{name}"), -1);
             }
         }
         Ok(m)
@@ -147,17 +147,22 @@ impl Core {
     /// as the check: its records count at once, no reservation is needed.
     pub fn check_quota(&self, conn: &Connection, project: &str, needs: &[Need]) -> Result<()> {
         let limits = self.quota_limits_in(conn, project)?;
-        let usage = q::usage(conn, project)?;
         // Needs of several objects may name the same resource: they add up.
         let mut total: BTreeMap<&str, i64> = BTreeMap::new();
         for n in needs {
             *total.entry(n.resource.as_str()).or_insert(0) += n.delta;
         }
-        for (resource, delta) in total.into_iter().filter(|(_, d)| *d > 0) {
-            let limit = limits.get(resource).copied().unwrap_or(-1);
-            if limit < 0 {
-                continue;
-            }
+        let limited: Vec<(&str, i64, i64)> = total
+            .into_iter()
+            .filter(|(_, d)| *d > 0)
+            .filter_map(|(r, d)| limits.get(r).copied().filter(|l| *l >= 0).map(|l| (r, d, l)))
+            .collect();
+        if limited.is_empty() {
+            // Nothing asked for is limited: what is in use does not matter.
+            return Ok(());
+        }
+        let usage = q::usage(conn, project)?;
+        for (resource, delta, limit) in limited {
             let used =
                 usage.in_use.get(resource).copied().unwrap_or(0) + usage.reserved.get(resource).copied().unwrap_or(0);
             if used + delta > limit {
