@@ -421,7 +421,7 @@ impl Core {
                 None => None,
             };
             let c = core.clone();
-            smol::unblock(move || f(&c)).await;
+            super::unblock(move || f(&c)).await;
             drop(slot);
             core.background.fetch_sub(1, Ordering::SeqCst);
             log::trace!("background {what} finished");
@@ -970,7 +970,7 @@ impl Core {
         self.spawn(async move {
             loop {
                 let c = core.clone();
-                let ok = smol::unblock(move || match c.backups.repo(&c.config).and_then(|r| r.gc()) {
+                let ok = super::unblock(move || match c.backups.repo(&c.config).and_then(|r| r.gc()) {
                     Ok(report) => {
                         log::info!("backup repository gc: {report:?}");
                         true

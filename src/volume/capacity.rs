@@ -43,6 +43,7 @@ impl Core {
         std::thread::Builder::new()
             .name("hearth-measure".into())
             .spawn(move || {
+                super::lower_priority();
                 while let Ok(first) = rx.recv() {
                     let pools: BTreeSet<String> = std::iter::once(first).chain(rx.try_iter()).collect();
                     let Some(core) = core.upgrade() else { break };
