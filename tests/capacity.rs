@@ -23,22 +23,6 @@ max_over_subscription_ratio = 4.0
 volume_clear = "none"
 "#;
 
-/// xorshift64: the same sequence for a seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 fn pool(d: &Daemon) -> Value {
     let p = d.get("/scheduler-stats/get_pools?detail=True").json();
     p["pools"][0]["capabilities"].clone()
@@ -78,18 +62,18 @@ fn figures_after_a_thousand_random_changes_equal_a_full_measurement() {
     assert_eq!(r.status, 200, "{}", r.text);
     let seed = std::env::var("HEARTH_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_cafe_u64);
     eprintln!("seed {seed:#x} (HEARTH_TEST_SEED)");
-    let mut rng = Rng(seed | 1);
+    let mut rng = fastrand::Rng::with_seed(seed);
     let mut ids: Vec<String> = Vec::new();
     let (mut accepted, mut refused) = (0, 0);
     for i in 0..1000 {
-        let pick = |rng: &mut Rng, ids: &[String]| ids[rng.below(ids.len() as u64) as usize].clone();
-        let r = match rng.below(100) {
+        let pick = |rng: &mut fastrand::Rng, ids: &[String]| ids[rng.usize(..ids.len())].clone();
+        let r = match rng.u64(..100) {
             // Creates: thin of 1-4 GiB, thick of 1 GiB, and some no pool can hold.
             n if n < 35 || ids.is_empty() => {
-                let body = match rng.below(10) {
+                let body = match rng.u64(..10) {
                     0 => json!({"size": 1, "volume_type": "thick"}),
                     1 => json!({"size": 100}),
-                    _ => json!({"size": 1 + rng.below(4)}),
+                    _ => json!({"size": 1 + rng.u64(..4)}),
                 };
                 d.post("/volumes", json!({ "volume": body }))
             }
@@ -100,7 +84,7 @@ fn figures_after_a_thousand_random_changes_equal_a_full_measurement() {
             n if n < 70 => {
                 let id = pick(&mut rng, &ids);
                 let size = d.get(&format!("/volumes/{id}")).json()["volume"]["size"].as_u64().unwrap_or(1);
-                d.post(&format!("/volumes/{id}/action"), json!({"os-extend": {"new_size": size + 1 + rng.below(2)}}))
+                d.post(&format!("/volumes/{id}/action"), json!({"os-extend": {"new_size": size + 1 + rng.u64(..2)}}))
             }
             _ => {
                 let id = pick(&mut rng, &ids);

@@ -111,30 +111,12 @@ impl Fixture {
     }
 }
 
-/// A deterministic stream of bytes.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn fill(&mut self, buf: &mut [u8]) {
-        for b in buf.chunks_mut(8) {
-            let v = self.next().to_le_bytes();
-            b.copy_from_slice(&v[..b.len()]);
-        }
-    }
-}
-
 /// A sparse volume file of `size` bytes: random chunks, compressible chunks, written
 /// zero chunks and holes, in a pattern by chunk number.
 fn make_volume(path: &Path, size: u64, seed: u64) -> File {
     let f = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(path).unwrap();
     f.set_len(size).unwrap();
-    let mut rng = Rng(seed | 1);
+    let mut rng = fastrand::Rng::with_seed(seed);
     let mut buf = vec![0u8; CS];
     for (i, start) in (0..size).step_by(CS).enumerate() {
         let len = (size - start).min(CS as u64) as usize;
