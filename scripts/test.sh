@@ -41,8 +41,9 @@ ensure_rust() {
         echo "test.sh: cargo is missing; install Rust (rustup) first" >&2
         exit 2
     fi
-    # SQLite is bundled (built with cc); make sure a C compiler exists.
-    if ! command -v cc >/dev/null 2>&1; then
+    # SQLite is bundled (built with cc) and jemalloc is built with make: make sure a
+    # C toolchain exists.
+    if ! command -v cc >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1; then
         apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q build-essential
     fi
 }
