@@ -304,8 +304,9 @@ impl LioExport {
     /// Make a portal of a TPG. The kernel shares one listening socket among the TPGs
     /// of an address, but only once that socket's login thread is running: a portal
     /// made while another TPG's is still starting (or stopping) binds a second socket
-    /// and fails with EADDRINUSE. That is tried again, backing off, for up to 15 s
-    /// (the thread can take seconds to start on a loaded, emulated machine).
+    /// and fails with EADDRINUSE. That is tried again, backing off, for up to 60 s
+    /// (the thread can take seconds to start, or to stop, on a loaded, emulated
+    /// machine: 15 s was once not enough for 20 parallel attaches in the VM tier).
     fn make_portal(&self, path: &Path) -> Result<bool> {
         if path.is_dir() {
             return Ok(false);
@@ -322,7 +323,7 @@ impl LioExport {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
                 Err(e)
                     if e.raw_os_error() == Some(nix::libc::EADDRINUSE)
-                        && started.elapsed() < std::time::Duration::from_secs(15) =>
+                        && started.elapsed() < std::time::Duration::from_secs(60) =>
                 {
                     log::debug!("lio: portal {} is busy in the kernel; trying again", path.display());
                     std::thread::sleep(pause);

@@ -339,7 +339,15 @@ impl Drop for Daemon {
         let clean = self.stop();
         clean_volume_groups();
         let log = self.log();
-        if !std::thread::panicking() {
+        if std::thread::panicking() {
+            // The test failed: what hearthd said last is what explains it (its log
+            // goes with the temporary directory).
+            let tail: Vec<&str> = log.lines().rev().take(80).collect();
+            eprintln!("hearthd's last log lines:");
+            for line in tail.iter().rev() {
+                eprintln!("  {line}");
+            }
+        } else {
             assert!(!log.contains("panicked"), "hearthd panicked:\n{log}");
             assert!(clean, "hearthd did not exit cleanly on SIGTERM:\n{log}");
         }
