@@ -471,3 +471,56 @@ fn incremental_backups_on_thin_lvm_read_only_what_changed() {
     assert_eq!(d.delete(&format!("/volumes/{nv}")).status, 202);
     d.wait_gone(&nv);
 }
+
+/// A thick snapshot takes its origin's size (and its exception store's metadata) of
+/// the group at once: one that cannot fit is refused with a 400, as an extend is, and
+/// one that fits is made and leaves the pool's figures measured again.
+#[test]
+#[ignore = "needs real LVM: run by the VM tier"]
+fn a_thick_snapshot_that_cannot_fit_is_refused_at_once() {
+    fresh();
+    let vg2 = env("HEARTH_TEST_VG2");
+    let config = format!(
+        "[backends.thick]\ndriver = \"lvm\"\nvolume_group = \"{vg2}\"\nlvm_type = \"thick\"\nvolume_clear = \"none\"\n"
+    );
+    let d = Daemon::start_with(&config);
+    let free_gib = num(&report("vgs", "vg_free", &vg2, "vg")[0]["vg_free"]) / (1u64 << 30) as f64;
+    // More than half the group: its snapshot cannot fit beside it.
+    let big = (free_gib * 0.6).ceil() as u64;
+    let v = d.create_volume(json!({"size": big}));
+    d.wait_status(&v, "available");
+    let msg = d.post("/snapshots", json!({"snapshot": {"volume_id": v}})).fault(400, "badRequest");
+    assert!(msg.contains("Insufficient free space in pool") && msg.contains("physically free"), "{msg}");
+    assert!(snapshot_lvs(&vg2).is_empty(), "nothing was made: {:?}", lv_names(&vg2));
+    let listed = d.get("/snapshots").json();
+    assert_eq!(listed["snapshots"].as_array().unwrap().len(), 0, "nothing was recorded: {listed}");
+    // A small volume's snapshot fits and is made.
+    let small = d.create_volume(json!({"size": 1}));
+    d.wait_status(&small, "available");
+    let r = d.post("/snapshots", json!({"snapshot": {"volume_id": small}}));
+    assert_eq!(r.status, 202, "{}", r.text);
+    let s = r.json()["snapshot"]["id"].as_str().unwrap().to_string();
+    wait_snapshot_lvs(&vg2, 1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while d.get(&format!("/snapshots/{s}")).json()["snapshot"]["status"] != "available" {
+        assert!(std::time::Instant::now() < deadline, "{}", d.log());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // The pool's free figure follows the group's once measured again.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let vg_free = num(&report("vgs", "vg_free", &vg2, "vg")[0]["vg_free"]) / (1u64 << 30) as f64;
+        let shown = num(&pool_caps(&d, &format!("#{vg2}"))["free_capacity_gb"]);
+        if (shown - vg_free).abs() < 0.02 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "free {shown} GiB shown, {vg_free} GiB in the group");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(d.delete(&format!("/snapshots/{s}")).status, 202);
+    wait_snapshot_lvs(&vg2, 0);
+    for id in [&v, &small] {
+        assert_eq!(d.delete(&format!("/volumes/{id}")).status, 202);
+        d.wait_gone(id);
+    }
+}

@@ -119,3 +119,58 @@ fn concurrent_creates_never_overcommit() {
     let b = caps.as_array().unwrap().iter().find(|p| p["name"].as_str().unwrap().ends_with("#b")).unwrap();
     assert!(b["capabilities"]["provisioned_capacity_gb"].as_f64().unwrap() <= 10.0);
 }
+
+/// Poll a resource (`/snapshots/ID`, `/backups/ID`) until it is `available`.
+fn wait_available(d: &Daemon, path: &str, key: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let r = d.get(path);
+        assert_eq!(r.status, 200, "{}", r.text);
+        match r.json()[key]["status"].as_str().unwrap() {
+            "available" => return,
+            "error" => panic!("{path} went to error: {}\n{}", r.text, d.log()),
+            _ => {}
+        }
+        assert!(std::time::Instant::now() < deadline, "{path} never became available: {}", r.text);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn copies_and_restores_that_cannot_fit_are_refused_at_once() {
+    let d = Daemon::start_with(TWO_BACKENDS);
+    make_type(&d, "thick-silver", json!({"volume_backend_name": "silver", "provisioning:type": "thick"}));
+    let v = d.create_volume(json!({"size": 6, "volume_type": "thick-silver", "availability_zone": "az2"}));
+    assert!(host_of(&d, &v).ends_with("@b#b"));
+    let count = |d: &Daemon| d.get("/volumes").json()["volumes"].as_array().unwrap().len();
+    // A copy is made on its source's pool, b, where 4 of 10 GiB are left: refused
+    // now (400, with the scheduler's reason), not a volume that goes to error.
+    let msg = d.post("/volumes", json!({"volume": {"source_volid": v}})).fault(400, "badRequest");
+    assert!(msg.contains("Insufficient free space in pool") && msg.contains("CapacityFilter"), "{msg}");
+    assert!(msg.contains(&format!("a copy of volume {v}")), "{msg}");
+    let r = d.post("/snapshots", json!({"snapshot": {"volume_id": v}}));
+    assert_eq!(r.status, 202, "{}", r.text);
+    let s = r.json()["snapshot"]["id"].as_str().unwrap().to_string();
+    wait_available(&d, &format!("/snapshots/{s}"), "snapshot");
+    let msg = d.post("/volumes", json!({"volume": {"snapshot_id": s}})).fault(400, "badRequest");
+    assert!(msg.contains(&format!("a copy of snapshot {s}")) && msg.contains("CapacityFilter"), "{msg}");
+    assert_eq!(count(&d), 1, "a refused copy leaves no record");
+    // One that fits is made as before.
+    let small = d.create_volume(json!({"size": 1, "volume_type": "thick-silver", "availability_zone": "az2"}));
+    d.wait_status(&small, "available");
+    let copy = d.create_volume(json!({"source_volid": small}));
+    assert!(host_of(&d, &copy).ends_with("@b#b"));
+    // A volume for a backup's data (3.47 backup_id) that no pool can hold: refused
+    // with every pool's reason; the backup stays available.
+    let r = d.post("/backups", json!({"backup": {"volume_id": small}}));
+    assert_eq!(r.status, 202, "{}", r.text);
+    let b = r.json()["backup"]["id"].as_str().unwrap().to_string();
+    wait_available(&d, &format!("/backups/{b}"), "backup");
+    let msg = d
+        .post("/volumes", json!({"volume": {"backup_id": b, "size": 5000, "volume_type": "thick-silver", "availability_zone": "az2"}}))
+        .fault(400, "badRequest");
+    assert!(msg.contains(&format!("restore backup {b}")) && msg.contains("CapacityFilter"), "{msg}");
+    let r = d.get(&format!("/backups/{b}"));
+    assert_eq!(r.json()["backup"]["status"], "available", "{}", r.text);
+    assert_eq!(count(&d), 3);
+}

@@ -82,6 +82,13 @@ impl Lv {
     }
 }
 
+/// The size of a thick snapshot of an origin of `size` bytes: as large as the
+/// origin, plus room for the exception store's own metadata, so that rewriting the
+/// whole origin cannot overflow it.
+pub fn thick_snapshot_bytes(size: u64) -> u64 {
+    size + (size / 64).max(8 << 20)
+}
+
 /// An LVM volume group as one pool.
 pub struct LvmBackend {
     vg: String,
@@ -766,6 +773,11 @@ impl Backend for LvmBackend {
         Ok(removed)
     }
 
+    fn snapshot_room(&self, pool: &str, volume_bytes: u64) -> Result<u64> {
+        self.check_pool(pool)?;
+        Ok(if self.is_thin()? { 0 } else { thick_snapshot_bytes(volume_bytes) })
+    }
+
     fn create_snapshot(&self, pool: &str, volume: Id, snapshot: Id) -> Result<Outcome> {
         self.check_pool(pool)?;
         let name = names::lv_snapshot(snapshot);
@@ -777,9 +789,7 @@ impl Backend for LvmBackend {
             self.run(&self.tools.lvcreate, &["--yes", "-s", "-n", &name, &self.full(&origin)])?;
         } else {
             let size = self.lv(&origin)?.ok_or_else(|| Error::Backend(format!("lvm: {origin} does not exist")))?.size;
-            // As large as the origin, plus room for the exception store's own
-            // metadata, so that rewriting the whole origin cannot overflow it.
-            let cow = size + (size / 64).max(8 << 20);
+            let cow = thick_snapshot_bytes(size);
             self.run(
                 &self.tools.lvcreate,
                 &["--yes", "-s", "-L", &format!("{cow}b"), "-n", &name, &self.full(&origin)],

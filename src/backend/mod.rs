@@ -131,6 +131,14 @@ pub trait Backend: Send + Sync {
     /// Where a volume's data can be opened on this host.
     fn device_path(&self, pool: &str, id: Id) -> PathBuf;
 
+    /// Bytes of the pool's free space that a snapshot of a volume of `volume_bytes`
+    /// takes at once when it is made (a thick LVM snapshot's exception store); 0 when
+    /// a snapshot shares its origin's blocks or takes only what is written later, so
+    /// that nothing can be known, or refused, up front.
+    fn snapshot_room(&self, _pool: &str, _volume_bytes: u64) -> Result<u64> {
+        Ok(0)
+    }
+
     /// Take a snapshot of a volume; [`Outcome::AlreadyDone`] when it exists.
     fn create_snapshot(&self, pool: &str, volume: Id, snapshot: Id) -> Result<Outcome>;
 

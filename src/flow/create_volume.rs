@@ -224,50 +224,57 @@ impl Step<ApiCtx<'_>> for Extract {
         "extract"
     }
     fn execute(&self, c: &mut ApiCtx<'_>) -> Result<()> {
-        let core = c.core;
-        c.caller.authorize_own(rules::VOLUME_CREATE)?;
-        let backup_size = match &c.req.backup_id {
-            Some(_) if c.req.snapshot_id.is_some() || c.req.source_volid.is_some() => {
-                return Err(Error::Invalid(
-                    "Invalid input received: give only one of snapshot_id, source_volid and backup_id.".into(),
-                ))
-            }
-            Some(bid) => {
-                let b = core.store.read(|tx| check_backup(core, tx, c.caller, bid))?;
-                c.restore = Some(RestoreInto { backup: b.id, shows_restoring: c.restore.is_some() });
-                Some(b.size)
-            }
-            None => None,
-        };
-        let (vtype, zones, source, key) = core.store.read(|tx| {
-            let source = check_source(core, tx, c.caller, &c.req)?;
-            let t = match (&c.req.volume_type, &source) {
-                (Some(key), None) => core.type_by_name_or_id(tx, c.caller, key)?,
-                (None, None) => core.default_type_in(tx, &c.caller.project_id)?,
-                (asked, Some((_, _, type_id, _))) => {
-                    let t = crate::store::types::get(tx, *type_id)?
-                        .ok_or_else(|| Error::Internal(format!("volume type {type_id} is missing")))?;
-                    if let Some(key) = asked {
-                        let want = core.type_by_name_or_id(tx, c.caller, key)?;
-                        if want.id != t.id {
-                            return Err(Error::Invalid(format!(
-                                "Invalid volume_type provided: {key} (it must match the source's type {}, or be omitted).",
-                                t.name
-                            )));
-                        }
-                    }
-                    t
-                }
-            };
-            let key = crate::volume::encryption::key_for_new_volume(tx, &t)?;
-            Ok((t, core.zones(), source, key))
-        })?;
-        c.encryption_key_id = key;
-        if vtype.multiattach() {
-            c.caller.authorize_own(rules::VOLUME_MULTIATTACH)?;
+        extract(c)?;
+        check_room(c)
+    }
+}
+
+/// Step 1: validate the request, resolve type, zone, source, group and backup.
+fn extract(c: &mut ApiCtx<'_>) -> Result<()> {
+    let core = c.core;
+    c.caller.authorize_own(rules::VOLUME_CREATE)?;
+    let backup_size = match &c.req.backup_id {
+        Some(_) if c.req.snapshot_id.is_some() || c.req.source_volid.is_some() => {
+            return Err(Error::Invalid(
+                "Invalid input received: give only one of snapshot_id, source_volid and backup_id.".into(),
+            ))
         }
-        let min = backup_size.or(source.as_ref().map(|(_, min, _, _)| *min));
-        let size = match (c.req.size, min) {
+        Some(bid) => {
+            let b = core.store.read(|tx| check_backup(core, tx, c.caller, bid))?;
+            c.restore = Some(RestoreInto { backup: b.id, shows_restoring: c.restore.is_some() });
+            Some(b.size)
+        }
+        None => None,
+    };
+    let (vtype, zones, source, key) = core.store.read(|tx| {
+        let source = check_source(core, tx, c.caller, &c.req)?;
+        let t = match (&c.req.volume_type, &source) {
+            (Some(key), None) => core.type_by_name_or_id(tx, c.caller, key)?,
+            (None, None) => core.default_type_in(tx, &c.caller.project_id)?,
+            (asked, Some((_, _, type_id, _))) => {
+                let t = crate::store::types::get(tx, *type_id)?
+                    .ok_or_else(|| Error::Internal(format!("volume type {type_id} is missing")))?;
+                if let Some(key) = asked {
+                    let want = core.type_by_name_or_id(tx, c.caller, key)?;
+                    if want.id != t.id {
+                        return Err(Error::Invalid(format!(
+                            "Invalid volume_type provided: {key} (it must match the source's type {}, or be omitted).",
+                            t.name
+                        )));
+                    }
+                }
+                t
+            }
+        };
+        let key = crate::volume::encryption::key_for_new_volume(tx, &t)?;
+        Ok((t, core.zones(), source, key))
+    })?;
+    c.encryption_key_id = key;
+    if vtype.multiattach() {
+        c.caller.authorize_own(rules::VOLUME_MULTIATTACH)?;
+    }
+    let min = backup_size.or(source.as_ref().map(|(_, min, _, _)| *min));
+    let size = match (c.req.size, min) {
             (Some(n), Some(min)) if n < min && backup_size.is_some() => {
                 return Err(Error::Invalid(format!(
                     "Invalid input received: Volume size '{n}'GB cannot be smaller than the backup size {min}GB. It \
@@ -287,74 +294,100 @@ impl Step<ApiCtx<'_>> for Extract {
                 ))
             }
         };
-        c.size = Gib::new(size)?.get();
-        core.store.read(|tx| core.check_per_volume_size(tx, &c.caller.project_id, c.size))?;
-        if let Some(gid) = &c.req.group_id {
-            let g = core.store.read(|tx| check_group(core, tx, c.caller, gid))?;
-            if c.req.volume_type.is_none() && source.is_none() {
-                return Err(Error::Invalid(
-                    "Invalid input received: volume_type must be provided when creating a volume in a group.".into(),
-                ));
-            }
-            if !g.volume_type_ids.contains(&vtype.id) {
-                return Err(Error::Invalid(format!(
-                    "Invalid input received: Invalid volume_type provided: {} (requested type must be supported by \
+    c.size = Gib::new(size)?.get();
+    core.store.read(|tx| core.check_per_volume_size(tx, &c.caller.project_id, c.size))?;
+    if let Some(gid) = &c.req.group_id {
+        let g = core.store.read(|tx| check_group(core, tx, c.caller, gid))?;
+        if c.req.volume_type.is_none() && source.is_none() {
+            return Err(Error::Invalid(
+                "Invalid input received: volume_type must be provided when creating a volume in a group.".into(),
+            ));
+        }
+        if !g.volume_type_ids.contains(&vtype.id) {
+            return Err(Error::Invalid(format!(
+                "Invalid input received: Invalid volume_type provided: {} (requested type must be supported by \
                      this group).",
-                    vtype.name
-                )));
-            }
-            let host = g.host.clone().unwrap_or_default();
-            if let Some((src, _, _, _)) = &source {
-                if src.host() != host {
-                    return Err(Error::Invalid(format!(
-                        "Invalid input received: the source is on pool {} but group {} is on pool {host}; a copy is \
+                vtype.name
+            )));
+        }
+        let host = g.host.clone().unwrap_or_default();
+        if let Some((src, _, _, _)) = &source {
+            if src.host() != host {
+                return Err(Error::Invalid(format!(
+                    "Invalid input received: the source is on pool {} but group {} is on pool {host}; a copy is \
                          made on its source's pool.",
-                        src.host(),
-                        g.id
-                    )));
-                }
-            }
-            if c.req.availability_zone.as_ref().is_some_and(|z| *z != g.availability_zone) {
-                return Err(Error::Invalid(format!(
-                    "Invalid input received: the volume must be in its group's availability zone {}.",
-                    g.availability_zone
+                    src.host(),
+                    g.id
                 )));
             }
-            c.zone = g.availability_zone.clone();
-            c.group = Some((g.id, host));
-            c.source = source.map(|(src, ..)| src);
-            c.vtype = Some(vtype);
-            return Ok(());
         }
-        if let Some((src, _, _, zone)) = &source {
-            if c.req.availability_zone.as_ref().is_some_and(|z| z != zone) {
-                return Err(Error::Invalid(format!(
-                    "Invalid input received: the volume must be in the source's availability zone {zone}."
-                )));
-            }
-            c.zone = zone.clone();
-            c.source = Some(src.clone());
-            c.vtype = Some(vtype);
-            return Ok(());
+        if c.req.availability_zone.as_ref().is_some_and(|z| *z != g.availability_zone) {
+            return Err(Error::Invalid(format!(
+                "Invalid input received: the volume must be in its group's availability zone {}.",
+                g.availability_zone
+            )));
         }
-        c.zone = match &c.req.availability_zone {
-            Some(z) if zones.contains(z) => z.clone(),
-            Some(z) => {
-                return Err(Error::Invalid(format!("Invalid input received: Availability zone '{z}' is invalid.")))
-            }
-            None => match vtype.extra_specs.get("RESKEY:availability_zones") {
-                Some(list) => list
-                    .split(',')
-                    .map(str::trim)
-                    .find(|z| zones.contains(*z))
-                    .unwrap_or(&core.config.storage_availability_zone)
-                    .to_string(),
-                None => core.config.storage_availability_zone.clone(),
-            },
-        };
+        c.zone = g.availability_zone.clone();
+        c.group = Some((g.id, host));
+        c.source = source.map(|(src, ..)| src);
         c.vtype = Some(vtype);
-        Ok(())
+        return Ok(());
     }
+    if let Some((src, _, _, zone)) = &source {
+        if c.req.availability_zone.as_ref().is_some_and(|z| z != zone) {
+            return Err(Error::Invalid(format!(
+                "Invalid input received: the volume must be in the source's availability zone {zone}."
+            )));
+        }
+        c.zone = zone.clone();
+        c.source = Some(src.clone());
+        c.vtype = Some(vtype);
+        return Ok(());
+    }
+    c.zone = match &c.req.availability_zone {
+        Some(z) if zones.contains(z) => z.clone(),
+        Some(z) => return Err(Error::Invalid(format!("Invalid input received: Availability zone '{z}' is invalid."))),
+        None => match vtype.extra_specs.get("RESKEY:availability_zones") {
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .find(|z| zones.contains(*z))
+                .unwrap_or(&core.config.storage_availability_zone)
+                .to_string(),
+            None => core.config.storage_availability_zone.clone(),
+        },
+    };
+    c.vtype = Some(vtype);
+    Ok(())
+}
+
+/// Refuse at once what scheduling would refuse for certain (issue: a copy that
+/// cannot fit in its source's pool went to `error`): a copy of a snapshot or volume,
+/// or a volume in a group, has one pool to go to; a volume for a backup's data needs
+/// one pool that fits it. Nothing is charged: scheduling charges, and may still find
+/// the room gone to a concurrent request (then the volume goes to `error` as before).
+fn check_room(c: &ApiCtx<'_>) -> Result<()> {
+    let vtype = c.vtype.as_ref().expect("extract ran");
+    let req = Request { size_gb: c.size, volume_type: vtype, availability_zone: &c.zone, exclude: &[] };
+    let pin = c.source.as_ref().map(|s| s.host().to_string()).or(c.group.as_ref().map(|(_, h)| h.clone()));
+    if let Some(pool) = pin {
+        let what = match &c.source {
+            Some(Source::Snapshot { id, .. }) => format!("a copy of snapshot {id}"),
+            Some(Source::Volume { id, .. }) => format!("a copy of volume {id}"),
+            None => "a volume of its group".to_string(),
+        };
+        if let Some(why) = c.core.scheduler.refuses(&pool, &req) {
+            return Err(Error::Invalid(format!(
+                "Insufficient free space in pool {pool} for {what} of {} GiB (it can only be made there): {why}.",
+                c.size
+            )));
+        }
+    } else if let Some(bid) = &c.req.backup_id {
+        c.core.scheduler.fits(&req).map_err(|e| {
+            Error::Invalid(format!("No pool can take a volume of {} GiB to restore backup {bid} into: {e}.", c.size))
+        })?;
+    }
+    Ok(())
 }
 
 struct CreateRecord;

@@ -309,6 +309,21 @@ impl Scheduler {
         }
     }
 
+    /// Whether some pool could take `r` now (nothing is charged); `NoValidHost` with
+    /// every pool's reason otherwise.
+    pub fn fits(&self, r: &Request<'_>) -> Result<()> {
+        let pools = self.lock_measured();
+        let mut reasons = Vec::new();
+        for p in pools.values() {
+            match p.refuse(r) {
+                Some(why) => reasons.push(why),
+                None => return Ok(()),
+            }
+        }
+        let why = if reasons.is_empty() { "no pools are configured".to_string() } else { reasons.join("; ") };
+        Err(Error::NoValidHost(why))
+    }
+
     /// Choose a pool and charge it; `NoValidHost` with every pool's reason otherwise.
     pub fn select(&self, r: &Request<'_>) -> Result<String> {
         let mut pools = self.lock_measured();
@@ -399,6 +414,30 @@ impl Scheduler {
         p.pending_gb += r.size_gb;
         p.begin();
         Ok(())
+    }
+
+    /// Whether a pool has `bytes` of physical free space for something that is not a
+    /// volume (a thick snapshot's exception store), after what is already charged,
+    /// charging it if so. Returns the charge in whole GiB, to hand to
+    /// [`Scheduler::release`] when the change is done. A pool not measured yet is
+    /// charged without a check (its figures are not known to refuse with).
+    pub fn reserve_room(&self, pool: &str, bytes: u64) -> Result<u64> {
+        let mut pools = self.lock_measured();
+        let p = pools.get_mut(pool).ok_or_else(|| Error::NoValidHost(format!("{pool}: pool is not configured")))?;
+        if let Some(c) = &p.capacity {
+            let free = c.free_bytes.saturating_sub(p.pending_gb << 30);
+            if free < bytes {
+                return Err(Error::NoValidHost(format!(
+                    "{pool}: {:.2} GiB physically free, {:.2} GiB needed",
+                    gb(free),
+                    bytes as f64 / GIB
+                )));
+            }
+        }
+        let charged = bytes.div_ceil(1 << 30);
+        p.pending_gb += charged;
+        p.begin();
+        Ok(charged)
     }
 
     /// Drop a charge whose change did not happen (the backend failed, or the request

@@ -57,7 +57,8 @@ impl Core {
         name: Option<String>,
         description: Option<String>,
     ) -> Result<GroupSnapshot> {
-        let (gs, snaps) = self.store.write(|tx| {
+        let charged = std::cell::RefCell::new(Vec::new());
+        let made = self.store.write(|tx| {
             let g = self.group_in(tx, caller, group_id, rules::GROUP_GET)?;
             caller.authorize(rules::GROUP_SNAPSHOT_CREATE, &g.project_id)?;
             if g.status != crate::model::GroupStatus::Available {
@@ -108,6 +109,7 @@ impl Core {
                 updated_at: now,
             };
             sg::insert_snapshot(tx, &gs)?;
+            let room = vols.clone();
             let mut snaps = Vec::new();
             for v in vols {
                 let s = Snapshot {
@@ -135,13 +137,37 @@ impl Core {
             }
             // The records count from now on; the reservation has done its job.
             q::release(tx, &reservations)?;
+            // Last, so that nothing after it can fail but the commit: room in a pool
+            // that takes it at once (thick LVM), or a refusal now.
+            for v in &room {
+                let what = format!("a snapshot of volume {} (group snapshot of group {})", v.id, g.id);
+                if let Some(c) = self.reserve_snapshot_room(v, &[v.size], &what)? {
+                    charged.borrow_mut().push(c);
+                }
+            }
             Ok((gs, snaps))
-        })?;
+        });
+        let charges = charged.into_inner();
+        let (gs, snaps) = match made {
+            Ok(made) => made,
+            Err(e) => {
+                for c in charges {
+                    self.release_room(c, false);
+                }
+                return Err(e);
+            }
+        };
         let gsid = gs.id;
         let origin = caller.origin(&gs.project_id);
         self.spawn_blocking("create group snapshot", move |core| {
+            let mut made = true;
             for s in snaps {
-                core.finish_create_snapshot(s, &origin);
+                made &= core.finish_create_snapshot(s, &origin);
+            }
+            // Charges are per volume; a failed snapshot leaves its room unused, and
+            // the measurement each release asks for corrects the figures.
+            for c in charges {
+                core.release_room(c, made);
             }
             core.conclude_group_snapshot_create(gsid);
         });

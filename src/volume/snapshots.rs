@@ -44,6 +44,14 @@ pub struct SnapshotUpdate {
     pub description: Option<String>,
 }
 
+/// A pool's charge for snapshots being taken (see [`Core::reserve_snapshot_room`]).
+#[derive(Debug)]
+pub(crate) struct RoomCharge {
+    pool: String,
+    gb: u64,
+    bytes: u64,
+}
+
 fn not_found(id: &str) -> Error {
     Error::NotFound(format!("Snapshot {id} could not be found."))
 }
@@ -87,7 +95,8 @@ impl Core {
                 "Invalid input received: the 'force' flag is not valid for snapshots from microversion 3.66.".into(),
             ));
         }
-        let snap = self.store.write(|tx| {
+        let charged = std::cell::RefCell::new(None);
+        let made = self.store.write(|tx| {
             let v = self.volume_in(tx, caller, &req.volume_id, rules::SNAPSHOT_CREATE)?;
             self.check_not_frozen(v.host.as_deref(), &format!("volume {}", v.id))?;
             let in_use_ok = v366 || req.force == Some(true);
@@ -128,17 +137,73 @@ impl Core {
             ss::insert(tx, &s)?;
             // The record counts from now on; the reservation has done its job.
             q::release(tx, &reservations)?;
+            // Last, so that nothing after it can fail but the commit.
+            *charged.borrow_mut() = self.reserve_snapshot_room(&v, &[v.size], &format!("a snapshot of volume {}", v.id))?;
             Ok(s)
-        })?;
+        });
+        let charge = charged.into_inner();
+        let snap = match made {
+            Ok(s) => s,
+            Err(e) => {
+                if let Some(c) = charge {
+                    self.release_room(c, false);
+                }
+                return Err(e);
+            }
+        };
         let s = snap.clone();
         let origin = caller.origin(&snap.project_id);
-        self.spawn_blocking("create snapshot", move |core| core.finish_create_snapshot(s, &origin));
+        self.spawn_blocking("create snapshot", move |core| {
+            let made = core.finish_create_snapshot(s, &origin);
+            if let Some(c) = charge {
+                core.release_room(c, made);
+            }
+        });
         Ok(snap)
     }
 
+    /// Charge a volume's pool for snapshots of volumes of these sizes (GiB) when its
+    /// backend takes their room at once (a thick LVM pool), refusing (400) when they
+    /// cannot fit, as an extend is refused, rather than letting them go to `error`.
+    /// The charge is dropped by [`Core::release_room`] once they are made or failed.
+    pub(crate) fn reserve_snapshot_room(&self, v: &Volume, sizes: &[u64], what: &str) -> Result<Option<RoomCharge>> {
+        let Some(host) = v.host.as_deref() else { return Ok(None) };
+        let p = self.pool(host)?;
+        let mut bytes = 0u64;
+        for size in sizes {
+            bytes += p.backend.snapshot_room(&p.pool, size << 30)?;
+        }
+        if bytes == 0 {
+            return Ok(None);
+        }
+        let gb = self.scheduler.reserve_room(host, bytes).map_err(|e| {
+            let why = match e {
+                Error::NoValidHost(why) => why,
+                other => other.to_string(),
+            };
+            Error::Invalid(format!("Insufficient free space in pool {host} for {what}: {why}."))
+        })?;
+        Ok(Some(RoomCharge { pool: host.to_string(), gb, bytes }))
+    }
+
+    /// Drop a charge of [`Core::reserve_snapshot_room`], taking the room out of the
+    /// pool's free space when the snapshots were `made` (until the measurement that
+    /// this asks for replaces the figures).
+    pub(crate) fn release_room(&self, c: RoomCharge, made: bool) {
+        self.scheduler.settle(&c.pool, c.gb, |cap| {
+            if made {
+                cap.free_bytes = cap.free_bytes.saturating_sub(c.bytes);
+            }
+            Ok(())
+        });
+        self.measure_soon(&c.pool);
+    }
+
     /// The background half of a snapshot create; a failure is a user message for
-    /// `origin`.
-    pub fn finish_create_snapshot(&self, s: Snapshot, origin: &Origin) {
+    /// `origin`. The pool is measured again after it (a snapshot is not one of the
+    /// volume footprints its figures track).
+    /// Returns whether the snapshot was made.
+    pub fn finish_create_snapshot(&self, s: Snapshot, origin: &Origin) -> bool {
         let host = s.host.clone().unwrap_or_default();
         let result = self.pool(&host).and_then(|p| p.backend.create_snapshot(&p.pool, s.volume_id, s.id));
         let r = self.store.write(|tx| {
@@ -167,6 +232,7 @@ impl Core {
             (Err(e), Ok(())) => log::error!("snapshot {} failed: {e}", s.id),
         }
         self.measure_soon(&host);
+        result.is_ok()
     }
 
     /// Show a snapshot.
