@@ -88,6 +88,7 @@ impl Error {
             Error::NotAcceptable(_) => 406,
             Error::UnsupportedMediaType(_) => 415,
             Error::NotImplemented(_) => 501,
+            Error::Store(_) if self.is_disk_full() => 503,
             Error::NoValidHost(_) | Error::Store(_) | Error::Backend(_) | Error::Internal(_) => 500,
         }
     }
@@ -111,7 +112,18 @@ impl Error {
     }
 
     /// The sentence a client sees. Server-side failures are not explained to clients.
+    /// Whether the store could not write because its filesystem is full (SQLite's
+    /// `SQLITE_FULL`: the transaction was rolled back, nothing of it kept).
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, Error::Store(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::DiskFull)
+    }
+
     pub fn client_message(&self) -> String {
+        if self.is_disk_full() {
+            return "The filesystem of hearth's data directory is full: the request could not be recorded and \
+                    nothing of it was kept. Free space there and retry."
+                .to_string();
+        }
         match self.status() {
             500 => "The server has either erred or is incapable of performing the requested \
                     operation."

@@ -21,6 +21,34 @@ use crate::error::{Error, Result};
 /// behind an endless stream.
 const MAX_BATCH: usize = 64;
 
+/// Why a batch's commit failed, for each of its writers.
+#[derive(Clone, Debug)]
+struct Failed {
+    why: String,
+    code: Option<rusqlite::ffi::Error>,
+}
+
+impl Failed {
+    fn of(e: &rusqlite::Error) -> Failed {
+        let code = match e {
+            rusqlite::Error::SqliteFailure(code, _) => Some(*code),
+            _ => None,
+        };
+        Failed { why: e.to_string(), code }
+    }
+
+    /// The error each writer of the batch returns: a full filesystem stays a store
+    /// error that says so (see [`Error::is_disk_full`]).
+    fn error(&self) -> Error {
+        match self.code {
+            Some(code) if code.code == rusqlite::ErrorCode::DiskFull => {
+                Error::Store(rusqlite::Error::SqliteFailure(code, Some(format!("committing: {}", self.why))))
+            }
+            _ => Error::Internal(format!("committing to the store failed: {}", self.why)),
+        }
+    }
+}
+
 /// Who holds the connection, and how the batches went.
 #[derive(Default)]
 struct State {
@@ -35,7 +63,7 @@ struct State {
     /// Every batch up to this one is finished.
     finished: u64,
     /// Batches whose commit failed, with the reason (recent ones only).
-    failed: BTreeMap<u64, String>,
+    failed: BTreeMap<u64, Failed>,
 }
 
 /// The single write connection, shared by group commit.
@@ -92,7 +120,7 @@ impl Writer {
         if begin {
             if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
                 drop(conn);
-                self.finish(batch, Some(e.to_string()));
+                self.finish(batch, Some(Failed::of(&e)));
                 return Err(e.into());
             }
         }
@@ -121,8 +149,8 @@ impl Writer {
             while st.finished < batch {
                 st = self.committed.wait(st).unwrap_or_else(|e| e.into_inner());
             }
-            if let Some(why) = st.failed.get(&batch) {
-                return Err(Error::Internal(format!("committing to the store failed: {why}")));
+            if let Some(f) = st.failed.get(&batch) {
+                return Err(f.error());
             }
             drop(st);
             return Self::unwrap(out);
@@ -133,20 +161,20 @@ impl Writer {
             let _ = conn.execute_batch("ROLLBACK");
         }
         drop(conn);
-        let failed = commit.as_ref().err().map(|e| e.to_string());
-        self.finish(batch, failed);
+        let failed = commit.as_ref().err().map(Failed::of);
+        self.finish(batch, failed.clone());
         log::trace!(
             "store: batch {batch} of {held} write(s) committed in {:.2} ms",
             started.elapsed().as_secs_f64() * 1000.0
         );
         match commit {
             Ok(()) => Self::unwrap(out),
-            Err(e) => Err(Error::Internal(format!("committing to the store failed: {e}"))),
+            Err(_) => Err(failed.map(|f| f.error()).expect("a failed commit is recorded")),
         }
     }
 
     /// Close a batch (committed, or failed with a reason) and free the connection.
-    fn finish(&self, batch: u64, failed: Option<String>) {
+    fn finish(&self, batch: u64, failed: Option<Failed>) {
         let mut st = lock(&self.state);
         if let Some(why) = failed {
             st.failed.insert(batch, why);

@@ -100,7 +100,14 @@ impl Daemon {
 
     /// Start with this configuration text and log filter (`RUST_LOG`).
     pub fn start_logging(config: &str, rust_log: &str) -> Daemon {
+        Daemon::start_prepared(config, rust_log, |_| {})
+    }
+
+    /// Start after `prepare` has been given the (not yet made) data directory's path
+    /// (to mount a filesystem there, say).
+    pub fn start_prepared(config: &str, rust_log: &str, prepare: impl FnOnce(&Path)) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
+        prepare(&dir.path().join("data"));
         let config_path = dir.path().join("hearth.toml");
         let text = format!("data_dir = {:?}\n{config}", dir.path().join("data").display().to_string());
         std::fs::write(&config_path, text).unwrap();
