@@ -420,6 +420,9 @@ pub struct Config {
     pub backup_encryption_key_file: Option<PathBuf>,
     /// Backups and restores that run at once; more wait their turn (0: no limit).
     pub backup_max_operations: usize,
+    /// Where lifecycle events are POSTed as JSON (`http://` or `https://` URL; see
+    /// [`crate::events`]); none by default (they are logged either way).
+    pub event_webhook: Option<String>,
     /// The backends, by name (Cinder's `enabled_backends` sections).
     pub backends: BTreeMap<String, BackendConfig>,
 }
@@ -434,6 +437,7 @@ impl Default for Config {
             auth_strategy: AuthStrategy::Noauth,
             admin_projects: Vec::new(),
             noauth_allow_remote: false,
+            event_webhook: None,
             keystone_authtoken: KeystoneAuthtoken::default(),
             http_basic_auth_user_file: None,
             http_basic_users: BTreeMap::new(),
@@ -515,6 +519,12 @@ impl Config {
         }
         if self.report_interval == 0 {
             return Err(value_err("report_interval", "must be at least 1 second"));
+        }
+        if let Some(hook) = &self.event_webhook {
+            let ok = url::Url::parse(hook).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if !ok {
+                return Err(value_err("event_webhook", format!("{hook:?} is not an http:// or https:// URL")));
+            }
         }
         if self.message_ttl > 3_153_600_000 {
             return Err(value_err("message_ttl", "must be at most 3153600000 seconds (100 years)"));
@@ -961,6 +971,8 @@ mod tests {
         let file = "[backends.f]\ndriver = \"file\"\n";
         let table: &[(&str, &str)] = &[
             ("listen = \"nowhere\"\n", "listen"),
+            ("event_webhook = \"ftp://x/\"\n", "event_webhook"),
+            ("event_webhook = \"not a url\"\n", "event_webhook"),
             ("listen = \"0.0.0.0:8776\"\n", "listen"),
             ("listen = \"192.0.2.1:8776\"\nauth_strategy = \"noauth\"\n", "noauth_allow_remote"),
             ("auth_strategy = \"kerberos\"\n", "kerberos"),

@@ -28,6 +28,9 @@ pub fn run(config: Config, grace: Duration) -> Result<()> {
     let limits = config.limits();
     let config_tls = (config.ssl_cert_file.clone(), config.ssl_key_file.clone());
     let auth = Arc::new(Auth::from_config(&config)?);
+    if let Some(hook) = &config.event_webhook {
+        crate::events::start_webhook(hook);
+    }
     let core: Arc<Core> = Core::new(config)?;
     core.start()?;
     let tls = match (&config_tls.0, &config_tls.1) {

@@ -157,9 +157,7 @@ fn backup_verify(config: &Config, id: &str) -> Result<bool, String> {
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format_timestamp_millis()
-        .init();
+    hearth::logging::init();
     let cli = Cli::parse();
     let config = match load(&cli) {
         Ok(c) => c,

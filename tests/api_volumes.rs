@@ -287,3 +287,31 @@ fn pagination_sorting_and_filters() {
     d.get("/volumes?marker=00000000-0000-0000-0000-000000000000").fault(404, "itemNotFound");
     d.get("/volumes?marker=junk").fault(404, "itemNotFound");
 }
+
+/// Every log line a request causes names its request id (the response's
+/// `x-openstack-request-id`), the background work it started included.
+#[test]
+fn log_lines_name_the_request_that_caused_them() {
+    let d = Daemon::start_logging(&common::backends_toml(), "debug");
+    let r = d.post("/volumes", json!({"volume": {"size": 1}}));
+    assert_eq!(r.status, 202, "{}", r.text);
+    let req = r.header("x-openstack-request-id").unwrap().to_string();
+    let id = r.json()["volume"]["id"].as_str().unwrap().to_string();
+    d.wait_status(&id, "available");
+    let log = d.log();
+    let mine: Vec<&str> = log.lines().filter(|l| l.contains(&req)).collect();
+    // the access line, the flow's steps in the request and in the background, the end
+    assert!(mine.iter().any(|l| l.contains("\"POST ") && l.contains("status: 202")), "{mine:#?}");
+    assert!(mine.iter().any(|l| l.contains("flow create volume: create record")), "{mine:#?}");
+    assert!(mine.iter().any(|l| l.contains(&format!("volume {id} is available on"))), "{mine:#?}");
+    // each line names it once, right after the level and target (an event's JSON
+    // names it instead)
+    for l in mine.iter().filter(|l| !l.contains(" hearth::event] ")) {
+        assert_eq!(l.matches(&req).count(), 1, "{l}");
+        assert!(l.split("] ").nth(1).is_some_and(|rest| rest.starts_with(&req)), "{l}");
+    }
+    // a line of another request does not carry this one's id
+    let other = d.get(&format!("/volumes/{id}"));
+    let other_req = other.header("x-openstack-request-id").unwrap().to_string();
+    assert!(d.log().lines().filter(|l| l.contains(&other_req)).all(|l| !l.contains(&req)));
+}

@@ -230,6 +230,8 @@ impl server::Handler for Api {
 fn serve_one(core: &Arc<Core>, auth: &Auth, req: server::Request) -> server::Response {
     let started = std::time::Instant::now();
     let request_id = format!("req-{}", uuid::Uuid::new_v4());
+    // Every log line this request causes names it (see `crate::logging`).
+    let _scope = crate::logging::RequestScope::enter(Some(request_id.as_str().into()));
     let method = Method::from(&req.method);
     let url = req.uri.to_string();
     let version = Version::from_header(req.header(microversion::HEADER));

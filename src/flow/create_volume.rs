@@ -50,6 +50,7 @@ use std::sync::Arc;
 
 use crate::backend::VolumeSpec;
 use crate::error::{Error, Result};
+use crate::events::{event, Resource as Ev};
 use crate::flow::{self, Step};
 use crate::ids::{Gib, Id, Timestamp};
 use crate::model::{AttachStatus, SnapshotStatus, Task, Volume, VolumeStatus, VolumeType};
@@ -500,6 +501,10 @@ fn create_with(core: &Arc<Core>, caller: &Caller, req: NewVolume, shows_restorin
     let restore = ctx.restore.filter(|r| r.backup != Id::nil());
     let v = volume.clone();
     let origin = caller.origin(&volume.project_id);
+    event(Ev::Volume, "create", "start", volume.id, &volume.project_id)
+        .status(volume.status)
+        .payload(serde_json::json!({"size": volume.size, "volume_type": volume.volume_type_name}))
+        .emit();
     core.spawn_blocking("create volume", move |core| {
         let vid = v.id;
         let made = build_with(core, v, vtype, source, pin, origin.clone(), restore);
@@ -665,6 +670,11 @@ fn build_with(
                     ),
                     None => log::info!("volume {} is available on {host}", ctx.volume.id),
                 }
+                let v = &ctx.volume;
+                event(Ev::Volume, "create", "end", v.id, &v.project_id)
+                    .status(v.status)
+                    .payload(serde_json::json!({"size": v.size, "host": v.host, "volume_type": v.volume_type_name}))
+                    .emit();
                 return true;
             }
             Err(e) => {
@@ -702,6 +712,11 @@ fn build_with(
 /// transaction.
 fn fail(c: &mut MgrCtx<'_>, reason: String, degraded: bool, message: (Action, Detail)) {
     log::error!("volume {} failed: {reason}", c.volume.id);
+    event(Ev::Volume, "create", "error", c.volume.id, &c.volume.project_id)
+        .status(VolumeStatus::Error)
+        .reason(&reason)
+        .payload(serde_json::json!({"size": c.volume.size}))
+        .emit();
     c.volume.status = VolumeStatus::Error;
     c.volume.task = None;
     c.volume.error_reason = Some(reason);

@@ -23,6 +23,7 @@ use rusqlite::Connection;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
+use crate::events::{event, Resource as Ev};
 use crate::export::{Chap, Connector, ExportTarget};
 use crate::ids::{random_token, Id, Timestamp};
 use crate::model::{AttachMode, AttachStatus, Attachment, Volume, VolumeStatus};
@@ -375,8 +376,10 @@ impl Core {
             v.admin_metadata.insert("attached_mode".into(), mode.as_str().into());
             v.updated_at = now;
             sv::save(tx, &v)?;
-            sv::replace_metadata(tx, v.id, &v.admin_metadata, true)
+            sv::replace_metadata(tx, v.id, &v.admin_metadata, true)?;
+            Ok((v, a))
         })
+        .map(|(v, a)| attached(&v, &a))
     }
 
     /// `os-begin_detaching`: in-use → detaching.
@@ -475,7 +478,9 @@ impl Core {
             forget_attachments(tx, &mut v, &[target.id])?;
             Ok((v, target))
         })?;
-        self.disconnect(&v, connector_of(&gone).as_ref())
+        self.disconnect(&v, connector_of(&gone).as_ref())?;
+        detached(&v, &gone);
+        Ok(())
     }
 
     /// `os-force_detach` (admin): terminate the connector (if given) and detach the
@@ -580,6 +585,10 @@ impl Core {
             }
             Ok(a)
         })?;
+        event(Ev::Attachment, "create", "end", a.id, &a.project_id)
+            .status(a.attach_status.as_str())
+            .payload(serde_json::json!({"volume_id": a.volume_id.to_string(), "instance_uuid": a.instance_uuid}))
+            .emit();
         match connector {
             Some(c) if c.as_object().is_some_and(|m| !m.is_empty()) => {
                 match self.attachment_update(caller, &a.id.to_string(), c) {
@@ -651,26 +660,29 @@ impl Core {
 
     /// `os-complete` (3.44): the attachment is attached, the volume in-use.
     pub fn attachment_complete(&self, caller: &Caller, id: &str) -> Result<()> {
-        self.store.write(|tx| {
-            let (mut a, mut v) = self.attachment_in(tx, caller, id, rules::ATTACHMENT_COMPLETE)?;
-            if a.connection_info.is_none() {
-                return Err(Error::InvalidState(format!(
-                    "Invalid volume: Attachment {} has no connection yet; update it with a connector first.",
-                    a.id
-                )));
-            }
-            let now = Timestamp::now();
-            a.attach_status = AttachStatus::Attached;
-            a.attach_time = Some(now);
-            a.updated_at = now;
-            sa::save(tx, &a)?;
-            v.status = VolumeStatus::InUse;
-            v.attach_status = AttachStatus::Attached;
-            v.admin_metadata.insert("attached_mode".into(), a.attach_mode.as_str().into());
-            v.updated_at = now;
-            sv::save(tx, &v)?;
-            sv::replace_metadata(tx, v.id, &v.admin_metadata, true)
-        })
+        self.store
+            .write(|tx| {
+                let (mut a, mut v) = self.attachment_in(tx, caller, id, rules::ATTACHMENT_COMPLETE)?;
+                if a.connection_info.is_none() {
+                    return Err(Error::InvalidState(format!(
+                        "Invalid volume: Attachment {} has no connection yet; update it with a connector first.",
+                        a.id
+                    )));
+                }
+                let now = Timestamp::now();
+                a.attach_status = AttachStatus::Attached;
+                a.attach_time = Some(now);
+                a.updated_at = now;
+                sa::save(tx, &a)?;
+                v.status = VolumeStatus::InUse;
+                v.attach_status = AttachStatus::Attached;
+                v.admin_metadata.insert("attached_mode".into(), a.attach_mode.as_str().into());
+                v.updated_at = now;
+                sv::save(tx, &v)?;
+                sv::replace_metadata(tx, v.id, &v.admin_metadata, true)?;
+                Ok((v, a))
+            })
+            .map(|(v, a)| attached(&v, &a))
     }
 
     /// `DELETE /attachments/{id}`: disconnect and forget it; returns the volume's
@@ -682,6 +694,11 @@ impl Core {
             Ok((v, a))
         })?;
         self.disconnect(&v, connector_of(&gone).as_ref())?;
+        event(Ev::Attachment, "delete", "end", gone.id, &v.project_id)
+            .status("deleted")
+            .payload(serde_json::json!({"volume_id": v.id.to_string(), "instance_uuid": gone.instance_uuid}))
+            .emit();
+        detached(&v, &gone);
         Ok(v.attachments)
     }
 
@@ -748,4 +765,25 @@ impl Core {
         }
         Ok(pruned)
     }
+}
+
+/// `volume.attach.end`: an attachment is attached.
+fn attached(v: &Volume, a: &Attachment) {
+    event(Ev::Volume, "attach", "end", v.id, &v.project_id)
+        .status(v.status)
+        .payload(serde_json::json!({
+            "attachment_id": a.id.to_string(),
+            "instance_uuid": a.instance_uuid,
+            "attached_host": a.attached_host,
+            "mode": a.attach_mode.as_str(),
+        }))
+        .emit();
+}
+
+/// `volume.detach.end`: an attachment is gone.
+fn detached(v: &Volume, a: &Attachment) {
+    event(Ev::Volume, "detach", "end", v.id, &v.project_id)
+        .status(v.status)
+        .payload(serde_json::json!({"attachment_id": a.id.to_string(), "instance_uuid": a.instance_uuid}))
+        .emit();
 }

@@ -55,6 +55,7 @@ use crate::backup::{
 };
 use crate::config::{BackupDriver, Config};
 use crate::error::{Error, Result};
+use crate::events::{event, Resource as Ev};
 use crate::flow::create_volume::{self, NewVolume, RestoreInto};
 use crate::ids::{Id, Timestamp};
 use crate::model::{AttachStatus, Backup, BackupStatus, SnapshotStatus, Task, Volume, VolumeStatus};
@@ -549,6 +550,10 @@ impl Core {
         );
         let origin = caller.origin(&b.project_id);
         let id = b.id;
+        event(Ev::Backup, "create", "start", b.id, &b.project_id)
+            .status(b.status)
+            .payload(serde_json::json!({"volume_id": b.volume_id.to_string(), "incremental": b.parent_id.is_some()}))
+            .emit();
         self.spawn_backup_work("create backup", move |core| core.run_backup(id, &origin));
         Ok(b)
     }
@@ -804,14 +809,26 @@ impl Core {
                 log::info!("backup {id} was deleted while it ran: deleting it");
                 self.finish_delete_backup(b, origin);
             }
-            (Ok(None), Ok(sum)) => log::info!(
-                "backup {id} is available: {} chunks ({} new), {} bytes read, {} bytes stored",
-                sum.chunk_count,
-                sum.new_chunks,
-                sum.bytes_read,
-                sum.bytes_stored
-            ),
-            (Ok(None), Err((e, _))) => log::error!("backup {id} failed: {e}"),
+            (Ok(None), Ok(sum)) => {
+                log::info!(
+                    "backup {id} is available: {} chunks ({} new), {} bytes read, {} bytes stored",
+                    sum.chunk_count,
+                    sum.new_chunks,
+                    sum.bytes_read,
+                    sum.bytes_stored
+                );
+                event(Ev::Backup, "create", "end", id, &origin.project_id)
+                    .status(BackupStatus::Available)
+                    .payload(serde_json::json!({"bytes_read": sum.bytes_read, "bytes_stored": sum.bytes_stored}))
+                    .emit();
+            }
+            (Ok(None), Err((e, _))) => {
+                log::error!("backup {id} failed: {e}");
+                event(Ev::Backup, "create", "error", id, &origin.project_id)
+                    .status(BackupStatus::Error)
+                    .reason(e)
+                    .emit();
+            }
         }
     }
 
@@ -897,6 +914,7 @@ impl Core {
             Ok((b, was))
         })?;
         let origin = caller.origin(&b.project_id);
+        event(Ev::Backup, "delete", "start", b.id, &b.project_id).status(b.status).emit();
         if was == BackupStatus::Creating {
             // The backup's own job deletes it once it stopped (or at its start, when
             // it is still waiting for its turn).
@@ -947,9 +965,16 @@ impl Core {
             (_, Err(e)) => log::error!("backup {}: recording the delete failed: {e}", b.id),
             (Ok(()), Ok(())) => {
                 log::info!("backup {} deleted", b.id);
+                event(Ev::Backup, "delete", "end", b.id, &b.project_id).status("deleted").emit();
                 self.schedule_backup_gc();
             }
-            (Err(e), Ok(())) => log::error!("backup {}: delete failed: {e}", b.id),
+            (Err(e), Ok(())) => {
+                log::error!("backup {}: delete failed: {e}", b.id);
+                event(Ev::Backup, "delete", "error", b.id, &b.project_id)
+                    .status(BackupStatus::ErrorDeleting)
+                    .reason(e)
+                    .emit();
+            }
         }
     }
 
@@ -1205,8 +1230,20 @@ impl Core {
         });
         match (&result, r) {
             (_, Err(e)) => log::error!("restore of backup {backup} into volume {volume}: recording failed: {e}"),
-            (Ok(_), Ok(())) => log::info!("backup {backup} restored into volume {volume}"),
-            (Err(e), Ok(())) => log::error!("restore of backup {backup} into volume {volume} failed: {e}"),
+            (Ok(_), Ok(())) => {
+                log::info!("backup {backup} restored into volume {volume}");
+                event(Ev::Backup, "restore", "end", backup, &origin.project_id)
+                    .status(BackupStatus::Available)
+                    .payload(serde_json::json!({"volume_id": volume.to_string()}))
+                    .emit();
+            }
+            (Err(e), Ok(())) => {
+                log::error!("restore of backup {backup} into volume {volume} failed: {e}");
+                event(Ev::Backup, "restore", "error", backup, &origin.project_id)
+                    .reason(e)
+                    .payload(serde_json::json!({"volume_id": volume.to_string()}))
+                    .emit();
+            }
         }
         if let Some(host) = self.store.read(|tx| sv::get(tx, volume)).ok().flatten().and_then(|v| v.host) {
             self.measure_soon(&host);

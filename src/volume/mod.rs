@@ -378,10 +378,16 @@ impl Core {
     pub fn spawn_blocking(self: &Arc<Core>, what: &'static str, f: impl FnOnce(&Arc<Core>) + Send + 'static) {
         let core = self.clone();
         core.background.fetch_add(1, Ordering::SeqCst);
+        // The work's log lines name the request that started it (if one did).
+        let request = crate::logging::current();
         self.spawn(async move {
             let c = core.clone();
             let slot = core.backend_slots.acquire_arc().await;
-            unblock(move || f(&c)).await;
+            unblock(move || {
+                let _scope = crate::logging::RequestScope::enter(request);
+                f(&c)
+            })
+            .await;
             drop(slot);
             core.background.fetch_sub(1, Ordering::SeqCst);
             log::trace!("background {what} finished");

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use rusqlite::Connection;
 
 use crate::error::{Error, Result};
+use crate::events::{event, Resource as Ev};
 use crate::ids::{Id, Timestamp};
 use crate::model::{Snapshot, SnapshotStatus, Task, Volume, VolumeStatus};
 use crate::policy::rules;
@@ -153,6 +154,10 @@ impl Core {
         };
         let s = snap.clone();
         let origin = caller.origin(&snap.project_id);
+        event(Ev::Snapshot, "create", "start", snap.id, &snap.project_id)
+            .status(snap.status)
+            .payload(serde_json::json!({"volume_id": snap.volume_id.to_string(), "size": snap.size}))
+            .emit();
         self.spawn_blocking("create snapshot", move |core| {
             let made = core.finish_create_snapshot(s, &origin);
             if let Some(c) = charge {
@@ -230,6 +235,18 @@ impl Core {
             (_, Err(e)) => log::error!("snapshot {}: recording the result failed: {e}", s.id),
             (Ok(_), Ok(())) => log::info!("snapshot {} of volume {} is available", s.id, s.volume_id),
             (Err(e), Ok(())) => log::error!("snapshot {} failed: {e}", s.id),
+        }
+        let payload = serde_json::json!({"volume_id": s.volume_id.to_string(), "size": s.size, "host": host});
+        match &result {
+            Ok(_) => event(Ev::Snapshot, "create", "end", s.id, &s.project_id)
+                .status(SnapshotStatus::Available)
+                .payload(payload)
+                .emit(),
+            Err(e) => event(Ev::Snapshot, "create", "error", s.id, &s.project_id)
+                .status(SnapshotStatus::Error)
+                .reason(e)
+                .payload(payload)
+                .emit(),
         }
         self.measure_soon(&host);
         result.is_ok()
@@ -315,6 +332,7 @@ impl Core {
             Ok(s)
         })?;
         let origin = caller.origin(&s.project_id);
+        event(Ev::Snapshot, "delete", "start", s.id, &s.project_id).status(s.status).emit();
         self.spawn_blocking("delete snapshot", move |core| {
             core.finish_delete_snapshot(&s, &origin);
         });
@@ -352,11 +370,19 @@ impl Core {
         match result {
             Ok(_) => {
                 log::info!("snapshot {} deleted", s.id);
+                event(Ev::Snapshot, "delete", "end", s.id, &s.project_id)
+                    .status("deleted")
+                    .payload(serde_json::json!({"volume_id": s.volume_id.to_string()}))
+                    .emit();
                 self.measure_soon(&host);
                 r.is_ok()
             }
             Err(e) => {
                 log::error!("snapshot {}: delete failed: {e}", s.id);
+                event(Ev::Snapshot, "delete", "error", s.id, &s.project_id)
+                    .status(SnapshotStatus::ErrorDeleting)
+                    .reason(&e)
+                    .emit();
                 false
             }
         }

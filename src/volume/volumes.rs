@@ -11,6 +11,7 @@ use std::sync::Arc;
 use rusqlite::Connection;
 
 use crate::error::{Error, Result};
+use crate::events::{event, Resource as Ev};
 use crate::flow::create_volume::{self, NewVolume};
 use crate::ids::{Gib, Id, Timestamp};
 use crate::model::{AttachStatus, Task, Volume, VolumeStatus};
@@ -191,7 +192,7 @@ impl Core {
             let snapshots = if cascade { self.mark_snapshots_deleting(tx, &v)? } else { Vec::new() };
             if v.host.is_none() && v.task.is_none() {
                 sv::delete(tx, v.id)?;
-                return Ok(None);
+                return Ok(Err(v));
             }
             if v.host.is_none() {
                 // Still being scheduled: let the create flow finish first.
@@ -204,10 +205,16 @@ impl Core {
             v.task = Some(Task::BackendDelete);
             v.updated_at = Timestamp::now();
             sv::save(tx, &v)?;
-            Ok(Some((v, snapshots)))
+            Ok(Ok((v, snapshots)))
         })?;
-        if let Some((v, snapshots)) = gone {
+        // A volume on no pool is gone with its record.
+        let gone = gone.map_err(|v| {
+            event(Ev::Volume, "delete", "start", v.id, &v.project_id).status(VolumeStatus::Deleting).emit();
+            event(Ev::Volume, "delete", "end", v.id, &v.project_id).status("deleted").emit();
+        });
+        if let Ok((v, snapshots)) = gone {
             let origin = caller.origin(&v.project_id);
+            event(Ev::Volume, "delete", "start", v.id, &v.project_id).status(v.status).emit();
             self.spawn_blocking("delete volume", move |core| {
                 // Snapshots first (cascade); the volume only when they are all gone.
                 if snapshots.iter().all(|s| core.finish_delete_snapshot(s, &origin)) {
@@ -222,6 +229,10 @@ impl Core {
 
     fn fail_delete(&self, v: &Volume, why: String) {
         log::error!("volume {}: delete failed: {why}", v.id);
+        event(Ev::Volume, "delete", "error", v.id, &v.project_id)
+            .status(VolumeStatus::ErrorDeleting)
+            .reason(&why)
+            .emit();
         let r = self.store.write(|tx| {
             if let Some(mut cur) = sv::get(tx, v.id)? {
                 cur.status = VolumeStatus::ErrorDeleting;
@@ -251,6 +262,10 @@ impl Core {
                     return;
                 }
                 log::info!("volume {} deleted from {host} ({outcome:?})", v.id);
+                event(Ev::Volume, "delete", "end", v.id, &v.project_id)
+                    .status("deleted")
+                    .payload(serde_json::json!({"size": v.size, "host": host}))
+                    .emit();
                 // Snapshots its backups kept for incrementals have nothing to compare with.
                 self.prune_kept_snapshots(v.id);
             }
@@ -355,8 +370,20 @@ impl Core {
         });
         match (&result, r) {
             (_, Err(e)) => log::error!("volume {}: recording the extend failed: {e}", v.id),
-            (Ok(_), Ok(())) => log::info!("volume {} extended to {size}", v.id),
-            (Err(e), Ok(())) => log::error!("volume {}: extend failed: {e}", v.id),
+            (Ok(_), Ok(())) => {
+                log::info!("volume {} extended to {size}", v.id);
+                event(Ev::Volume, "resize", "end", v.id, &v.project_id)
+                    .status(v.resting_status())
+                    .payload(serde_json::json!({"size": size.get()}))
+                    .emit();
+            }
+            (Err(e), Ok(())) => {
+                log::error!("volume {}: extend failed: {e}", v.id);
+                event(Ev::Volume, "resize", "error", v.id, &v.project_id)
+                    .status(VolumeStatus::ErrorExtending)
+                    .reason(e)
+                    .emit();
+            }
         }
     }
 
