@@ -29,6 +29,7 @@ pub mod daemon;
 pub mod error;
 pub mod events;
 pub mod export;
+pub mod faults;
 pub mod flow;
 pub mod ids;
 pub mod logging;

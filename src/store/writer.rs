@@ -21,6 +21,14 @@ use crate::error::{Error, Result};
 /// behind an endless stream.
 const MAX_BATCH: usize = 64;
 
+/// A commit the fault plan fails (test builds; see [`crate::faults`]): as an I/O
+/// error of SQLite's, so the batch is rolled back as a real one would be.
+fn injected_commit_fault() -> rusqlite::Result<()> {
+    crate::faults::act(None, "store.commit").map_err(|e| {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR), Some(e.to_string()))
+    })
+}
+
 /// Why a batch's commit failed, for each of its writers.
 #[derive(Clone, Debug)]
 struct Failed {
@@ -156,7 +164,7 @@ impl Writer {
             return Self::unwrap(out);
         }
         drop(st);
-        let commit = undo.and_then(|()| conn.execute_batch("COMMIT"));
+        let commit = undo.and_then(|()| injected_commit_fault()).and_then(|()| conn.execute_batch("COMMIT"));
         if commit.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }

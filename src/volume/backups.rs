@@ -234,10 +234,11 @@ pub fn s3_settings(config: &Config) -> Result<S3Settings> {
 
 /// The target the configuration names (`backup_driver`).
 pub fn open_target(config: &Config) -> Result<Arc<dyn Target>> {
-    match config.backup_driver {
-        BackupDriver::Posix => Ok(Arc::new(crate::backup::PosixTarget::new(config.backup_posix_path())?)),
-        BackupDriver::S3 => Ok(Arc::new(S3Target::new(s3_settings(config)?)?)),
-    }
+    let target: Arc<dyn Target> = match config.backup_driver {
+        BackupDriver::Posix => Arc::new(crate::backup::PosixTarget::new(config.backup_posix_path())?),
+        BackupDriver::S3 => Arc::new(S3Target::new(s3_settings(config)?)?),
+    };
+    Ok(if crate::faults::plan().is_some() { crate::faults::FaultyTarget::wrap(target) } else { target })
 }
 
 /// Open (making it when the target is empty) the repository the configuration names.

@@ -202,8 +202,11 @@ impl Core {
         let mut pools = BTreeMap::new();
         let mut states = Vec::new();
         for (name, bc) in &config.backends {
-            let b = backend::from_config(&config, name, bc)?;
-            let ex = export::from_config(bc);
+            let (mut b, mut ex) = (backend::from_config(&config, name, bc)?, export::from_config(bc));
+            if crate::faults::plan().is_some() {
+                b = crate::faults::FaultyBackend::wrap(name, b);
+                ex = crate::faults::FaultyExport::wrap(name, ex);
+            }
             ex.check().map_err(|e| Error::Internal(format!("backend {name}: {e}")))?;
             let service_host = format!("{host}@{name}");
             let zone = bc.backend_availability_zone.clone().unwrap_or_else(|| config.storage_availability_zone.clone());
