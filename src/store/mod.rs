@@ -299,9 +299,9 @@ impl Store {
     }
 
     /// Run `f` as one atomic write: its changes are durable when this returns `Ok`,
-    /// and undone when `f` returns an error. Concurrent writes share a commit (see
-    /// [`writer`]).
-    pub fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    /// and undone when `f` returns an error. Concurrent writes share a commit, and a
+    /// failed commit runs `f` again (see [`writer`]).
+    pub fn write<T>(&self, f: impl FnMut(&Connection) -> Result<T>) -> Result<T> {
         self.writer.write(f)
     }
 

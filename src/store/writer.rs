@@ -5,9 +5,11 @@
 //! time it is done, it hands the open transaction on instead of committing; the last
 //! writer of such a batch commits it, so one `fsync` makes the whole batch durable.
 //! A writer whose closure failed rolled back its own savepoint only and returns at
-//! once; the others return when their batch is committed (or with the commit's error:
-//! nothing of a batch is ever half-applied). Every closure runs on its caller's
-//! thread, so it may borrow what it likes.
+//! once; the others return when their batch is committed. When the commit fails,
+//! nothing of the batch is applied, and each of its closures runs again in a new
+//! batch (a few times, then the commit's error is returned): a closure reads what it
+//! changes, so it may run more than once. Every closure runs on its caller's thread,
+//! so it may borrow what it likes.
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -20,6 +22,9 @@ use crate::error::{Error, Result};
 /// Transactions a batch takes at most, so that its first writer is not kept waiting
 /// behind an endless stream.
 const MAX_BATCH: usize = 64;
+
+/// How many times a write is tried when its batch's commit fails.
+pub const COMMIT_ATTEMPTS: u32 = 3;
 
 /// A commit the fault plan fails (test builds; see [`crate::faults`]): as an I/O
 /// error of SQLite's, so the batch is rolled back as a real one would be.
@@ -43,6 +48,11 @@ impl Failed {
             _ => None,
         };
         Failed { why: e.to_string(), code }
+    }
+
+    /// Whether the filesystem was full (`SQLITE_FULL`).
+    fn is_disk_full(&self) -> bool {
+        self.code.is_some_and(|c| c.code == rusqlite::ErrorCode::DiskFull)
     }
 
     /// The error each writer of the batch returns: a full filesystem stays a store
@@ -104,7 +114,33 @@ impl Writer {
     /// Run `f` in its own savepoint of the current batch; returns its value once the
     /// batch is durably committed, or its error (its changes undone, the batch's
     /// others untouched).
-    pub fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    ///
+    /// When the batch's commit fails (an I/O error, say), the whole batch was rolled
+    /// back and `f` runs again in a new one, up to [`COMMIT_ATTEMPTS`] times: it reads
+    /// what is there again, so the retry is as if it came later. Work that already
+    /// happened outside the store (a volume made) is not left without its record by
+    /// one failed commit. A full filesystem is not retried: it says so at once (see
+    /// [`Error::is_disk_full`]).
+    pub fn write<T>(&self, mut f: impl FnMut(&Connection) -> Result<T>) -> Result<T> {
+        let mut attempt = 1;
+        loop {
+            match self.write_once(&mut f) {
+                Ok(out) => return out,
+                Err(failed) if !failed.is_disk_full() && attempt < COMMIT_ATTEMPTS => {
+                    log::warn!(
+                        "store: a commit failed (attempt {attempt} of {COMMIT_ATTEMPTS}), writing again: {}",
+                        failed.why
+                    );
+                    std::thread::sleep(std::time::Duration::from_millis(20 << attempt));
+                    attempt += 1;
+                }
+                Err(failed) => return Err(failed.error()),
+            }
+        }
+    }
+
+    /// One attempt of [`Writer::write`]: `Err` when the batch's commit failed.
+    fn write_once<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> std::result::Result<Result<T>, Failed> {
         let started = std::time::Instant::now();
         let (batch, begin) = {
             let mut st = lock(&self.state);
@@ -129,7 +165,7 @@ impl Writer {
             if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
                 drop(conn);
                 self.finish(batch, Some(Failed::of(&e)));
-                return Err(e.into());
+                return Ok(Err(e.into()));
             }
         }
         let out = match conn.execute_batch("SAVEPOINT hearth_write") {
@@ -152,16 +188,16 @@ impl Writer {
             self.turn.notify_one();
             if !kept {
                 drop(st);
-                return Self::unwrap(out);
+                return Ok(Self::unwrap(out));
             }
             while st.finished < batch {
                 st = self.committed.wait(st).unwrap_or_else(|e| e.into_inner());
             }
             if let Some(f) = st.failed.get(&batch) {
-                return Err(f.error());
+                return Err(f.clone());
             }
             drop(st);
-            return Self::unwrap(out);
+            return Ok(Self::unwrap(out));
         }
         drop(st);
         let commit = undo.and_then(|()| injected_commit_fault()).and_then(|()| conn.execute_batch("COMMIT"));
@@ -175,9 +211,9 @@ impl Writer {
             "store: batch {batch} of {held} write(s) committed in {:.2} ms",
             started.elapsed().as_secs_f64() * 1000.0
         );
-        match commit {
-            Ok(()) => Self::unwrap(out),
-            Err(_) => Err(failed.map(|f| f.error()).expect("a failed commit is recorded")),
+        match failed {
+            None => Ok(Self::unwrap(out)),
+            Some(f) => Err(f),
         }
     }
 

@@ -361,11 +361,11 @@ impl Core {
                 .cloned();
             let mut a = pending
                 .unwrap_or_else(|| new_attachment(&v, AttachStatus::Attaching, mode, None, host_name.clone()));
-            a.instance_uuid = instance_uuid;
+            a.instance_uuid = instance_uuid.clone();
             if host_name.is_some() {
-                a.attached_host = host_name;
+                a.attached_host = host_name.clone();
             }
-            a.mountpoint = mountpoint;
+            a.mountpoint = mountpoint.clone();
             a.attach_mode = mode;
             a.attach_status = AttachStatus::Attached;
             a.attach_time = Some(now);

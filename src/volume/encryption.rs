@@ -137,8 +137,8 @@ impl Core {
             let e = TypeEncryption {
                 volume_type_id: t.id,
                 encryption_id: Id::new(),
-                provider,
-                cipher: spec.cipher.flatten(),
+                provider: provider.clone(),
+                cipher: spec.cipher.clone().flatten(),
                 key_size: spec.key_size.flatten(),
                 control_location,
                 created_at: Timestamp::now(),
@@ -163,10 +163,10 @@ impl Core {
                 return Err(Error::InvalidState("Cannot update encryption specs. Volume type in use.".into()));
             }
             let mut e = se::get(tx, t.id)?.ok_or_else(|| no_encryption(type_id))?;
-            if let Some(p) = spec.provider {
+            if let Some(p) = spec.provider.clone() {
                 e.provider = p;
             }
-            if let Some(c) = spec.cipher {
+            if let Some(c) = spec.cipher.clone() {
                 e.cipher = c;
             }
             if let Some(k) = spec.key_size {

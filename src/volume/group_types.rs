@@ -106,10 +106,10 @@ impl Core {
             let now = Timestamp::now();
             let t = GroupType {
                 id: Id::new(),
-                name: new.name,
-                description: new.description,
+                name: new.name.clone(),
+                description: new.description.clone(),
                 is_public: new.is_public,
-                group_specs: new.group_specs,
+                group_specs: new.group_specs.clone(),
                 created_at: now,
                 updated_at: now,
             };
@@ -123,7 +123,7 @@ impl Core {
         caller.authorize_own(rules::GROUP_TYPE_UPDATE)?;
         self.store.write(|tx| {
             let mut t = self.group_type_in(tx, caller, id)?;
-            if let Some(name) = upd.name {
+            if let Some(name) = upd.name.clone() {
                 if name != t.name {
                     if sg::get_type_by_name(tx, &name)?.is_some() {
                         return Err(Error::Conflict(format!("Group Type {name} already exists.")));
@@ -131,7 +131,7 @@ impl Core {
                     t.name = name;
                 }
             }
-            if let Some(d) = upd.description {
+            if let Some(d) = upd.description.clone() {
                 t.description = Some(d);
             }
             if let Some(p) = upd.is_public {
@@ -187,7 +187,7 @@ impl Core {
         self.store.write(|tx| {
             let t = self.group_type_in(tx, caller, id)?;
             sg::set_specs(tx, t.id, &specs)?;
-            Ok(specs)
+            Ok(specs.clone())
         })
     }
 

@@ -241,8 +241,8 @@ impl Core {
     pub fn update_group(&self, caller: &Caller, id: &str, upd: GroupUpdate) -> Result<()> {
         self.store.write(|tx| {
             let mut g = self.group_in(tx, caller, id, rules::GROUP_UPDATE)?;
-            let name = upd.name.filter(|n| Some(n) != g.name.as_ref());
-            let description = upd.description.filter(|d| Some(d) != g.description.as_ref());
+            let name = upd.name.clone().filter(|n| Some(n) != g.name.as_ref());
+            let description = upd.description.clone().filter(|d| Some(d) != g.description.as_ref());
             let both: Vec<&String> = upd.add_volumes.iter().filter(|a| upd.remove_volumes.contains(a)).collect();
             if !both.is_empty() {
                 return Err(invalid_volume(format!(

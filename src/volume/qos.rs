@@ -109,9 +109,9 @@ impl Core {
             let now = Timestamp::now();
             let q = QosSpecs {
                 id: Id::new(),
-                name: new.name,
+                name: new.name.clone(),
                 consumer: new.consumer.unwrap_or(QosConsumer::BackEnd),
-                specs: new.specs,
+                specs: new.specs.clone(),
                 created_at: now,
                 updated_at: now,
             };
@@ -146,7 +146,7 @@ impl Core {
             if let Some(c) = consumer {
                 q.consumer = c;
             }
-            q.specs.extend(specs);
+            q.specs.extend(specs.clone());
             q.updated_at = Timestamp::now();
             sq::save(tx, &q)?;
             Ok(q)

@@ -76,7 +76,7 @@ impl Core {
         caller: &Caller,
         id: &str,
         rule: &str,
-        f: impl FnOnce(&Connection, &mut Snapshot) -> Result<T>,
+        mut f: impl FnMut(&Connection, &mut Snapshot) -> Result<T>,
     ) -> Result<(Snapshot, T)> {
         self.store.write(|tx| {
             let mut s = self.snapshot_in(tx, caller, id, rule)?;
@@ -279,10 +279,10 @@ impl Core {
     /// Change a snapshot's name or description.
     pub fn update_snapshot(&self, caller: &Caller, id: &str, upd: SnapshotUpdate) -> Result<Snapshot> {
         let (s, ()) = self.change_snapshot(caller, id, rules::SNAPSHOT_UPDATE, |_, s| {
-            if let Some(n) = upd.name {
+            if let Some(n) = upd.name.clone() {
                 s.name = Some(n);
             }
-            if let Some(d) = upd.description {
+            if let Some(d) = upd.description.clone() {
                 s.description = Some(d);
             }
             Ok(())
@@ -429,7 +429,7 @@ impl Core {
                 )));
             }
             s.status = status;
-            if let Some(p) = progress {
+            if let Some(p) = progress.clone() {
                 s.progress = p;
             }
             Ok(())
@@ -452,9 +452,9 @@ impl Core {
     ) -> Result<BTreeMap<String, String>> {
         let (s, ()) = self.change_snapshot(caller, id, rules::SNAPSHOT_UPDATE_METADATA, |tx, s| {
             if how == MetadataWrite::Replace {
-                s.metadata = meta;
+                s.metadata = meta.clone();
             } else {
-                s.metadata.extend(meta);
+                s.metadata.extend(meta.clone());
             }
             ss::replace_metadata(tx, s.id, &s.metadata)
         })?;

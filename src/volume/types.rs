@@ -167,10 +167,10 @@ impl Core {
             let now = Timestamp::now();
             let t = VolumeType {
                 id: Id::new(),
-                name: new.name,
-                description: new.description,
+                name: new.name.clone(),
+                description: new.description.clone(),
                 is_public: new.is_public,
-                extra_specs: new.extra_specs,
+                extra_specs: new.extra_specs.clone(),
                 qos_specs_id: None,
                 created_at: now,
                 updated_at: now,
@@ -185,7 +185,7 @@ impl Core {
         caller.authorize_own(rules::TYPE_UPDATE)?;
         self.store.write(|tx| {
             let mut t = self.type_in(tx, caller, id)?;
-            if let Some(name) = upd.name {
+            if let Some(name) = upd.name.clone() {
                 if name != t.name {
                     if t.name == self.config.default_volume_type {
                         return Err(Error::Invalid("The default volume type cannot be renamed.".into()));
@@ -196,7 +196,7 @@ impl Core {
                     t.name = name;
                 }
             }
-            if let Some(d) = upd.description {
+            if let Some(d) = upd.description.clone() {
                 t.description = Some(d);
             }
             if let Some(p) = upd.is_public {
@@ -250,7 +250,7 @@ impl Core {
         self.store.write(|tx| {
             let t = self.type_in(tx, caller, id)?;
             st::set_specs(tx, t.id, &specs)?;
-            Ok(specs)
+            Ok(specs.clone())
         })
     }
 

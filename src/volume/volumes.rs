@@ -69,7 +69,7 @@ impl Core {
         caller: &Caller,
         id: &str,
         rule: &str,
-        f: impl FnOnce(&Connection, &mut Volume) -> Result<T>,
+        mut f: impl FnMut(&Connection, &mut Volume) -> Result<T>,
     ) -> Result<(Volume, T)> {
         self.store.write(|tx| {
             let mut v = self.volume_in(tx, caller, id, rule)?;
@@ -125,13 +125,13 @@ impl Core {
     /// Change name, description or metadata.
     pub fn update_volume(&self, caller: &Caller, id: &str, upd: VolumeUpdate) -> Result<Volume> {
         let (v, ()) = self.change_volume(caller, id, rules::VOLUME_UPDATE, |tx, v| {
-            if let Some(n) = upd.name {
+            if let Some(n) = upd.name.clone() {
                 v.name = Some(n);
             }
-            if let Some(d) = upd.description {
+            if let Some(d) = upd.description.clone() {
                 v.description = Some(d);
             }
-            if let Some(m) = upd.metadata {
+            if let Some(m) = upd.metadata.clone() {
                 state::check_metadata_update(v)?;
                 sv::replace_metadata(tx, v.id, &m, false)?;
                 v.metadata = m;
@@ -479,7 +479,7 @@ impl Core {
             if let Some(a) = reset.attach_status {
                 v.attach_status = a;
             }
-            if let Some(m) = reset.migration_status {
+            if let Some(m) = reset.migration_status.clone() {
                 v.migration_status = if m == "none" { None } else { Some(m) };
             }
             Ok(())
@@ -526,9 +526,9 @@ impl Core {
         let (v, ()) = self.change_volume(caller, id, rule, |tx, v| {
             state::check_metadata_update(v)?;
             if how == MetadataWrite::Replace {
-                v.metadata = meta;
+                v.metadata = meta.clone();
             } else {
-                v.metadata.extend(meta);
+                v.metadata.extend(meta.clone());
             }
             sv::replace_metadata(tx, v.id, &v.metadata, false)
         })?;
