@@ -23,8 +23,12 @@
 //! its manifest, a gc before each batch of deletions — and treats it as lost when the
 //! object was removed, or when it could not refresh it for half the stale timeout:
 //! another host may then call it stale. Dropping a lock stops its thread and deletes
-//! the object.
+//! the object, trying again a few times when the target fails. A lock object of this
+//! very process that it no longer holds (its delete failed even so) is stale to this
+//! process at once, so one failed delete does not keep its own gc, or its own
+//! backups behind a gc's lock, waiting for the stale timeout; the next gc deletes it.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -94,6 +98,16 @@ pub struct LockObject {
     pub refreshed: u64,
 }
 
+/// The keys of the lock objects this process holds now.
+static HELD: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+fn held() -> std::sync::MutexGuard<'static, BTreeSet<String>> {
+    HELD.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// How many times releasing a lock tries to delete its object.
+const RELEASE_ATTEMPTS: u32 = 3;
+
 /// Who we are, for lock objects.
 #[derive(Clone, Debug)]
 struct Holder {
@@ -124,6 +138,11 @@ impl Holder {
             && lock.host == self.host
             && lock.boot_id == self.boot_id
             && lock.pid_ns == self.pid_ns
+    }
+
+    /// Whether `lock` was taken by this very process.
+    fn is_me(&self, lock: &LockObject) -> bool {
+        self.same_machine(lock) && lock.pid == self.pid && lock.start_time == self.start_time
     }
 }
 
@@ -265,8 +284,18 @@ impl RepoLock {
         let json = serde_json::to_vec(&object).expect("a lock serializes");
         let key = loop {
             let key = format!("{LOCKS_PREFIX}{}", super::random_hex(16));
-            if target.put_new(&key, &json)? {
-                break key;
+            // Held from before it is written: a look of another of our locks meanwhile
+            // must not take it for one left behind.
+            held().insert(key.clone());
+            match target.put_new(&key, &json) {
+                Ok(true) => break key,
+                Ok(false) => {
+                    held().remove(&key);
+                }
+                Err(e) => {
+                    held().remove(&key);
+                    return Err(e);
+                }
             }
         };
         let state = Arc::new(State {
@@ -303,7 +332,8 @@ impl RepoLock {
                 Some(bytes) => serde_json::from_slice::<LockObject>(&bytes).ok(),
                 None => continue, // released meanwhile
             };
-            let stale = is_stale(lock.as_ref(), mtime, &me, self.timing.stale);
+            let left_behind = lock.as_ref().is_some_and(|l| me.is_me(l)) && !held().contains(&key);
+            let stale = left_behind || is_stale(lock.as_ref(), mtime, &me, self.timing.stale);
             out.push(Other { key, lock, stale });
         }
         Ok(out)
@@ -334,7 +364,7 @@ impl RepoLock {
     /// Release the lock now, saying whether its object could be deleted.
     pub fn release(mut self) -> Result<()> {
         self.stop();
-        self.target.delete(&self.key)
+        self.delete_object()
     }
 
     fn stop(&mut self) {
@@ -344,13 +374,35 @@ impl RepoLock {
             let _ = thread.join();
         }
     }
+
+    /// Delete the lock object, trying again when the target fails; the lock is not
+    /// held any more either way (see the module doc for one left behind).
+    fn delete_object(&self) -> Result<()> {
+        held().remove(&self.key);
+        let mut attempt = 1;
+        loop {
+            match self.target.delete(&self.key) {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt < RELEASE_ATTEMPTS => {
+                    log::warn!(
+                        "{}: deleting the lock {} failed (attempt {attempt} of {RELEASE_ATTEMPTS}): {e}",
+                        self.purpose,
+                        self.key
+                    );
+                    std::thread::sleep(Duration::from_millis(100 << attempt));
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
 }
 
 impl Drop for RepoLock {
     fn drop(&mut self) {
         if self.refresher.is_some() {
             self.stop();
-            if let Err(e) = self.target.delete(&self.key) {
+            if let Err(e) = self.delete_object() {
                 log::warn!("{}: could not release the backup repository lock: {e}", self.purpose);
             }
         }
@@ -473,6 +525,31 @@ mod tests {
             gc.release().unwrap();
             waiter.join().unwrap().unwrap();
         });
+    }
+
+    /// A release whose delete failed leaves the object; this process, which knows
+    /// it does not hold it, does not wait for it (a backup behind a gc's lock left
+    /// so would wait the whole stale timeout), and its next gc deletes it.
+    #[test]
+    fn a_lock_this_process_left_behind_is_stale_to_it() {
+        let (_d, t) = target();
+        let timing = LockTiming { stale: Duration::from_secs(3600), wait: Duration::from_secs(3600), ..fast() };
+        let (gc, _) = RepoLock::exclusive(&t, timing, "gc").unwrap();
+        let bytes = t.get(&gc.key).unwrap().unwrap();
+        let left = format!("{LOCKS_PREFIX}0123456789abcdef0123456789abcdef");
+        t.put(&left, &bytes).unwrap();
+        gc.release().unwrap();
+        let started = Instant::now();
+        drop(RepoLock::shared(&t, timing, "backup a", None).unwrap());
+        assert!(started.elapsed() < Duration::from_secs(5), "the backup waited for a lock left behind");
+        let (gc, stale) = RepoLock::exclusive(&t, timing, "gc").unwrap();
+        assert_eq!(stale, 1);
+        gc.release().unwrap();
+        assert!(lock_keys(&t).is_empty());
+        // A lock of this process that it holds is not stale, of course.
+        let a = RepoLock::shared(&t, timing, "backup a", None).unwrap();
+        assert!(matches!(RepoLock::exclusive(&t, timing, "gc"), Err(Error::Conflict(_))));
+        drop(a);
     }
 
     #[test]
