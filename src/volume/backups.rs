@@ -862,13 +862,13 @@ impl Core {
     pub fn update_backup(&self, caller: &Caller, id: &str, upd: BackupUpdate) -> Result<Backup> {
         self.store.write(|tx| {
             let mut b = self.backup_in(tx, caller, id, rules::BACKUP_UPDATE)?;
-            if let Some(n) = upd.name {
+            if let Some(n) = upd.name.clone() {
                 b.name = Some(n);
             }
-            if let Some(d) = upd.description {
+            if let Some(d) = upd.description.clone() {
                 b.description = Some(d);
             }
-            if let Some(m) = upd.metadata {
+            if let Some(m) = upd.metadata.clone() {
                 sb::replace_metadata(tx, b.id, &m)?;
                 b.metadata = m;
             }
@@ -1536,6 +1536,15 @@ impl Core {
                                         Some(format!("hearthd stopped before the restore of backup {} finished", b.id));
                                     v.updated_at = Timestamp::now();
                                     sv::save(tx, &v)?;
+                                    // The user reads why, as after a restore that failed while
+                                    // hearthd ran.
+                                    self.backup_message(
+                                        tx,
+                                        &origin(&v.project_id),
+                                        b.id,
+                                        action::BACKUP_RESTORE,
+                                        detail::BACKUP_RESTORE_ERROR,
+                                    )?;
                                     log::warn!(
                                         "reconcile: volume {} was being restored from backup {}; now {}",
                                         v.id,

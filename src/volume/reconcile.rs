@@ -10,13 +10,14 @@
 //!    repository's chunks that no manifest names are collected in the background.
 //! 3. Each volume with recorded work is finished or undone, never guessed:
 //!    - `creating`: `available` when its pool holds a complete volume of its size,
-//!      else `error` (with the reason, and no host, so it can be deleted at once);
+//!      else `error` (with the reason, and no host, so it can be deleted at once),
+//!      and a user message says so, as when a create fails while hearthd runs;
 //!    - `deleting`: the delete is resumed;
 //!    - `extending`: the extend to the recorded size is resumed (it is idempotent);
 //!    - `reverting`: the revert to the recorded snapshot is resumed (it replaces the
 //!      volume in one rename, so it is idempotent too).
 //! 4. Each snapshot with recorded work likewise: `creating` becomes `available` when
-//!    its pool holds it, else `error`; `deleting` is resumed.
+//!    its pool holds it, else `error` with a user message; `deleting` is resumed.
 //!    Volumes of a `deleting` group and snapshots of a `deleting` group snapshot are
 //!    left to step 5, which deletes them in the group's order.
 //! 5. Generic volume groups and group snapshots, now that their members are settled:
@@ -40,7 +41,7 @@ use crate::ids::Timestamp;
 use crate::model::{GroupSnapshotStatus, GroupStatus};
 use crate::model::{Snapshot, SnapshotStatus, Task, Volume, VolumeStatus};
 use crate::store::{groups as sg, quotas as q, snapshots as ss, volumes as sv};
-use crate::volume::messages::{new_request_id, Origin};
+use crate::volume::messages::{action, detail, new_request_id, Origin, Resource};
 use crate::volume::Core;
 
 /// What reconcile found and did, for the log and for tests.
@@ -198,9 +199,22 @@ fn settle(core: &Arc<Core>, mut v: Volume, report: &mut Report) -> Result<()> {
             v.updated_at = Timestamp::now();
             report.failed += 1;
             log::warn!("reconcile: volume {} was being restored from backup {backup}; now {}", v.id, v.status);
-            core.store.write(|tx| sv::save(tx, &v))
+            // The user reads why, as after a restore that failed while hearthd ran.
+            let origin = Origin { project_id: v.project_id.clone(), request_id: new_request_id() };
+            core.store.write(|tx| {
+                sv::save(tx, &v)?;
+                core.record_message(
+                    tx,
+                    &origin,
+                    Resource::VolumeBackup,
+                    backup,
+                    action::BACKUP_RESTORE,
+                    detail::BACKUP_RESTORE_ERROR,
+                )
+            })
         }
         (VolumeStatus::Creating, _) | (_, Some(Task::Scheduling | Task::BackendCreate)) => {
+            let scheduled = v.host.is_some();
             let complete = match &v.host {
                 Some(host) => match core.pool(host) {
                     Ok(p) => p.backend.volume_size(&p.pool, v.id)?.is_some_and(|s| s >= v.size << 30),
@@ -223,7 +237,20 @@ fn settle(core: &Arc<Core>, mut v: Volume, report: &mut Report) -> Result<()> {
                 report.failed += 1;
                 log::warn!("reconcile: volume {} was not created before hearthd stopped; now error", v.id);
             }
-            core.store.write(|tx| sv::save(tx, &v))
+            let origin = Origin { project_id: v.project_id.clone(), request_id: new_request_id() };
+            core.store.write(|tx| {
+                sv::save(tx, &v)?;
+                if v.status != VolumeStatus::Error {
+                    return Ok(());
+                }
+                // The user reads why, as after a create that failed while hearthd ran.
+                let (act, det) = if scheduled {
+                    (action::CREATE_VOLUME_FROM_BACKEND, detail::DRIVER_FAILED_CREATE)
+                } else {
+                    (action::SCHEDULE_ALLOCATE_VOLUME, detail::UNKNOWN_ERROR)
+                };
+                core.record_message(tx, &origin, Resource::Volume, v.id, act, det)
+            })
         }
         (_, Some(Task::BackendDelete)) | (VolumeStatus::Deleting, None) => {
             report.resumed += 1;
@@ -286,7 +313,21 @@ fn settle_snapshot(core: &Arc<Core>, mut s: Snapshot) -> Result<()> {
                 s.error_reason = Some("hearthd stopped before the snapshot was made".into());
                 log::warn!("reconcile: snapshot {} was not made before hearthd stopped; now error", s.id);
             }
-            core.store.write(|tx| ss::save(tx, &s))
+            let origin = Origin { project_id: s.project_id.clone(), request_id: new_request_id() };
+            core.store.write(|tx| {
+                ss::save(tx, &s)?;
+                if s.status != SnapshotStatus::Error {
+                    return Ok(());
+                }
+                core.record_message(
+                    tx,
+                    &origin,
+                    Resource::VolumeSnapshot,
+                    s.id,
+                    action::SNAPSHOT_CREATE,
+                    detail::SNAPSHOT_CREATE_ERROR,
+                )
+            })
         }
     }
 }
