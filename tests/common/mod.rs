@@ -77,6 +77,8 @@ pub struct Daemon {
     pub config_path: PathBuf,
     stderr_path: PathBuf,
     rust_log: String,
+    /// Extra environment of the process (kept across restarts; change it between).
+    pub env: Vec<(String, String)>,
 }
 
 /// Backends of the scenario: the file default, or what `HEARTH_TEST_BACKENDS` names.
@@ -106,14 +108,24 @@ impl Daemon {
     /// Start after `prepare` has been given the (not yet made) data directory's path
     /// (to mount a filesystem there, say).
     pub fn start_prepared(config: &str, rust_log: &str, prepare: impl FnOnce(&Path)) -> Daemon {
+        Daemon::start_full(config, rust_log, &[], prepare)
+    }
+
+    /// Start with these extra environment variables (`HEARTH_FAULTS`, say).
+    pub fn start_env(config: &str, rust_log: &str, env: &[(&str, &str)]) -> Daemon {
+        Daemon::start_full(config, rust_log, env, |_| {})
+    }
+
+    fn start_full(config: &str, rust_log: &str, env: &[(&str, &str)], prepare: impl FnOnce(&Path)) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         prepare(&dir.path().join("data"));
         let config_path = dir.path().join("hearth.toml");
         let text = format!("data_dir = {:?}\n{config}", dir.path().join("data").display().to_string());
         std::fs::write(&config_path, text).unwrap();
         let stderr_path = dir.path().join("hearthd.log");
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let mut d =
-            Daemon { child: None, addr: String::new(), dir, config_path, stderr_path, rust_log: rust_log.into() };
+            Daemon { child: None, addr: String::new(), dir, config_path, stderr_path, rust_log: rust_log.into(), env };
         d.spawn();
         d
     }
@@ -130,6 +142,7 @@ impl Daemon {
             .arg(&self.config_path)
             .args(["--listen", "127.0.0.1:0", "--stop-grace", "5"])
             .env("RUST_LOG", &self.rust_log)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -388,6 +401,12 @@ pub fn try_call(d: &Daemon, method: &str, path: &str, body: Value) -> Option<Res
 
 /// [`try_call`] in `project`.
 pub fn try_call_in(d: &Daemon, project: &str, method: &str, path: &str, body: Value) -> Option<Resp> {
+    try_request(d, project, method, path, body).filter(|r| r.status < 500)
+}
+
+/// A request that may fail at the connection (the daemon was killed): `None` then;
+/// every answer, 5xx included, otherwise.
+pub fn try_request(d: &Daemon, project: &str, method: &str, path: &str, body: Value) -> Option<Resp> {
     let addr = d.addr.clone();
     let body = if body.is_null() { None } else { Some(body.to_string()) };
     let full = format!("/v3/{project}{path}");
@@ -396,7 +415,8 @@ pub fn try_call_in(d: &Daemon, project: &str, method: &str, path: &str, body: Va
         let mut s = TcpStream::connect(&addr).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
         let mut req = format!(
-            "{method} {full} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nOpenStack-API-Version: volume latest\r\n"
+            "{method} {full} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nOpenStack-API-Version: volume latest\r\n\
+             X-Auth-Token: demo:{project}\r\n"
         );
         if let Some(b) = &body {
             req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}", b.len()));
@@ -413,7 +433,6 @@ pub fn try_call_in(d: &Daemon, project: &str, method: &str, path: &str, body: Va
     })
     .ok()
     .flatten()
-    .filter(|r| r.status < 500)
 }
 
 /// The minor number of the newest microversion the daemon claims.
