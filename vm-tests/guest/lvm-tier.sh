@@ -52,13 +52,16 @@ TOML
         t0=$(cut -d' ' -f1 /proc/uptime)
         # One test at a time: every test runs its own hearthd on the same groups, and
         # each reconciles the groups at start-up.
+        # A binary that hangs fails alone (after 20 minutes; api_backups, the longest,
+        # takes ~9) instead of eating the tier's hour.
         # shellcheck disable=SC2086 # HEARTH_VM_TEST_ARGS: one argument per word
-        if "$bin" --include-ignored --test-threads=1 ${HEARTH_VM_TEST_ARGS:-} 2>&1; then
+        if timeout --kill-after=30 1200 "$bin" --include-ignored --test-threads=1 ${HEARTH_VM_TEST_ARGS:-} 2>&1; then
             passed=$((passed + 1))
             echo "== $lvm_type: $name passed in $(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN{printf "%.0f", b-a}') s"
         else
+            rc=$?
             failed=$((failed + 1))
-            echo "!! $lvm_type: $name FAILED"
+            echo "!! $lvm_type: $name FAILED (exit $rc; 124: it ran out of its 20 minutes)"
             lvs -a hearth-volumes 2>&1 | head -40
         fi
     done
