@@ -532,6 +532,14 @@ fn fifty_sigkills_in_a_mixed_workload_lose_nothing() {
     // Whether a request of `op` on `target` was accepted, or sent without an answer.
     let deleted = |op: &str, target: &str| accepted.iter().any(|x| x.op == op && x.target.as_deref() == Some(target));
 
+    // An object a request made: still there (in error only with its reason), or gone
+    // by a delete that was asked for.
+    let made = |items: &BTreeMap<String, Value>, id: &str, delete_op: &str, what: &str| match items.get(id) {
+        None => assert!(deleted(delete_op, id), "{what}: {id} is gone without a delete"),
+        Some(x) if status(x) == "error" => assert!(explained(&messages, x), "{what}: error, no reason: {x}"),
+        Some(_) => {}
+    };
+
     // Every accepted request is accounted for: done, or failed with a reason.
     for x in &accepted {
         // Unanswered requests only excuse what they may have done (see `deleted`).
@@ -552,26 +560,8 @@ fn fifty_sigkills_in_a_mixed_workload_lose_nothing() {
                     Some(_) => {}
                 }
             }
-            "snapshot" => {
-                let sid = body["snapshot"]["id"].as_str().unwrap();
-                match snaps.get(sid) {
-                    None => assert!(deleted("delete-snapshot", sid), "{what}: the snapshot is gone without a delete"),
-                    Some(s) if status(s) == "error" => {
-                        assert!(explained(&messages, s), "{what}: error, no reason: {s}")
-                    }
-                    Some(_) => {}
-                }
-            }
-            "backup" => {
-                let bid = body["backup"]["id"].as_str().unwrap();
-                match baks.get(bid) {
-                    None => assert!(deleted("delete-backup", bid), "{what}: the backup is gone without a delete"),
-                    Some(b) if status(b) == "error" => {
-                        assert!(explained(&messages, b), "{what}: error, no reason: {b}")
-                    }
-                    Some(_) => {}
-                }
-            }
+            "snapshot" => made(&snaps, body["snapshot"]["id"].as_str().unwrap(), "delete-snapshot", &what),
+            "backup" => made(&baks, body["backup"]["id"].as_str().unwrap(), "delete-backup", &what),
             "delete" => {
                 let vid = x.target.as_deref().unwrap();
                 if let Some(v) = vols.get(vid) {
