@@ -7,7 +7,7 @@
 # 3. for lvm_type thin, then thick: every given test binary (hearth's scenario tests,
 #    built on the host) runs against hearthd on that volume group, the LVM-only
 #    scenarios (ignored elsewhere) included; api_lio (real LIO configfs) and api_attach
-#    with thin only. api_backups' S3 scenario needs HEARTH_TEST_OBJECTSTORE (the
+#    with thin only, and on thick only the api_backups tests that depend on the type. api_backups' S3 scenario needs HEARTH_TEST_OBJECTSTORE (the
 #    host's Swift, see scripts/test.sh tier_vm); it fails without it.
 # Exits non-zero when anything failed; prints a summary line per run.
 #
@@ -53,15 +53,25 @@ TOML
         # One test at a time: every test runs its own hearthd on the same groups, and
         # each reconciles the groups at start-up.
         # A binary that hangs fails alone (after 20 minutes; api_backups, the longest,
-        # takes ~9) instead of eating the tier's hour. api_backups prints its steps as
+        # took 9 minutes on thin in 2026-12-02's CI, 19 in 2026-12-04's) instead of
+        # eating the tier's hour. api_backups prints its steps as
         # they happen (a hang of its S3 scenario was once seen here, cause unknown).
         show=''
         case "$name ${HEARTH_VM_TEST_ARGS:-}" in
             *--nocapture*) ;;
             api_backups*) show=--nocapture ;;
         esac
+        # On thick LVM, api_backups runs what depends on the provisioning type (reading
+        # and snapshotting thick LVs, a crash amid backups); the rest (the S3 target,
+        # policy, export/import, corruption, cancel, reconcile of records) ran on thin.
+        skip=''
+        if [ "$name" = api_backups ] && [ "$lvm_type" = thick ]; then
+            skip='--skip on_s3 --skip quotas_policy_views_and_refusals --skip export_and_import_into_another_hearth
+                  --skip corrupted_chunks_are_caught --skip deleting_a_running_backup_cancels_it
+                  --skip reconcile_settles_what_a_crash_left'
+        fi
         # shellcheck disable=SC2086 # HEARTH_VM_TEST_ARGS: one argument per word
-        if timeout --kill-after=30 1200 "$bin" --include-ignored --test-threads=1 $show ${HEARTH_VM_TEST_ARGS:-} 2>&1; then
+        if timeout --kill-after=30 1200 "$bin" --include-ignored --test-threads=1 $show $skip ${HEARTH_VM_TEST_ARGS:-} 2>&1; then
             passed=$((passed + 1))
             echo "== $lvm_type: $name passed in $(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN{printf "%.0f", b-a}') s"
         else
