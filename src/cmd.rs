@@ -119,7 +119,10 @@ pub fn run(program: &Path, args: &[&str], timeout: Duration) -> Result<String, C
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| fail(format!("could not start ({e})"), None, String::new(), false))?;
+        .map_err(|e| {
+            record(program, Some("spawn"), started.elapsed());
+            fail(format!("could not start ({e})"), None, String::new(), false)
+        })?;
     // Read both pipes on threads so a chatty program cannot block on a full pipe. Each
     // says when its pipe closes: the program has then (almost always) exited, so the
     // wait below wakes at once instead of polling while the program runs.
@@ -173,11 +176,24 @@ pub fn run(program: &Path, args: &[&str], timeout: Duration) -> Result<String, C
         status.map_or_else(|| "timed out".to_string(), |s| s.to_string()),
         started.elapsed().as_secs_f64() * 1000.0
     );
+    let failure = match status {
+        None => Some("timeout"),
+        Some(s) if s.success() => None,
+        Some(s) if s.code().is_none() => Some("signal"),
+        Some(_) => Some("exit"),
+    };
+    record(program, failure, started.elapsed());
     match status {
         None => Err(fail(format!("timed out after {} s", timeout.as_secs()), None, stderr, true)),
         Some(s) if s.success() => Ok(stdout),
         Some(s) => Err(fail(format!("failed with {s}"), s.code(), stderr, false)),
     }
+}
+
+/// Count a run in the metrics, by the program's file name.
+fn record(program: &Path, failure: Option<&'static str>, took: Duration) {
+    let name = program.file_name().map_or_else(|| program.display().to_string(), |n| n.to_string_lossy().into_owned());
+    crate::metrics::metrics().command(&name, failure, took);
 }
 
 #[cfg(test)]
@@ -205,6 +221,14 @@ mod tests {
         );
         let e = sh.run(&["-c", "sleep 5"], Duration::from_millis(200)).unwrap_err();
         assert!(e.timed_out, "{e}");
+        // Every run is in the metrics, failures by reason.
+        let text = crate::metrics::counted_text();
+        let failures = |reason: &str| {
+            let series = format!("hearth_command_failures_total{{program=\"sh\",reason=\"{reason}\"}} ");
+            text.lines().find_map(|l| l.strip_prefix(series.as_str())?.parse::<f64>().ok()).unwrap_or(0.0)
+        };
+        assert!(failures("exit") >= 2.0 && failures("timeout") >= 1.0, "{text}");
+        assert!(text.contains("hearth_command_duration_seconds_count{program=\"sh\"}"), "{text}");
         assert!(Tool::resolve("no-such-program-hearth").is_err());
     }
 }

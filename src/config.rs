@@ -423,6 +423,10 @@ pub struct Config {
     /// Where lifecycle events are POSTed as JSON (`http://` or `https://` URL; see
     /// [`crate::events`]); none by default (they are logged either way).
     pub event_webhook: Option<String>,
+    /// A second listener that answers only `GET /metrics`, without authentication
+    /// (for a Prometheus on a management network); none by default (`GET /metrics`
+    /// on the API is for admins).
+    pub metrics_listen: Option<SocketAddr>,
     /// The backends, by name (Cinder's `enabled_backends` sections).
     pub backends: BTreeMap<String, BackendConfig>,
 }
@@ -438,6 +442,7 @@ impl Default for Config {
             admin_projects: Vec::new(),
             noauth_allow_remote: false,
             event_webhook: None,
+            metrics_listen: None,
             keystone_authtoken: KeystoneAuthtoken::default(),
             http_basic_auth_user_file: None,
             http_basic_users: BTreeMap::new(),
@@ -972,6 +977,7 @@ mod tests {
         let table: &[(&str, &str)] = &[
             ("listen = \"nowhere\"\n", "listen"),
             ("event_webhook = \"ftp://x/\"\n", "event_webhook"),
+            ("metrics_listen = \"nowhere\"\n", "metrics_listen"),
             ("event_webhook = \"not a url\"\n", "event_webhook"),
             ("listen = \"0.0.0.0:8776\"\n", "listen"),
             ("listen = \"192.0.2.1:8776\"\nauth_strategy = \"noauth\"\n", "noauth_allow_remote"),

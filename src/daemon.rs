@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{SigSet, Signal};
 
 use crate::api::server::{self, Server};
-use crate::api::Api;
+use crate::api::{Api, MetricsOnly};
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -25,6 +25,7 @@ pub fn run(config: Config, grace: Duration) -> Result<()> {
     let started = Instant::now();
     let threads = config.api_threads;
     let listen = config.listen;
+    let metrics_listen = config.metrics_listen;
     let limits = config.limits();
     let config_tls = (config.ssl_cert_file.clone(), config.ssl_key_file.clone());
     let auth = Arc::new(Auth::from_config(&config)?);
@@ -46,6 +47,14 @@ pub fn run(config: Config, grace: Duration) -> Result<()> {
         .name("hearth-auth-warm-up".into())
         .spawn(move || a.warm_up())
         .map_err(|e| Error::internal("starting a thread", e))?;
+    let metrics = match metrics_listen {
+        Some(addr) => {
+            let server = Server::bind(addr, None)?;
+            log::info!("metrics on http://{}/metrics", server.addr());
+            Some(server.serve(Arc::new(MetricsOnly::new(core.clone())), 1, limits.clone())?)
+        }
+        None => None,
+    };
     let running = server.serve(Arc::new(Api::new(core.clone(), auth)), threads, limits)?;
     log::info!("ready in {:.1} ms", started.elapsed().as_secs_f64() * 1000.0);
     // The line tests and scripts wait for; printed once the API answers.
@@ -58,6 +67,9 @@ pub fn run(config: Config, grace: Duration) -> Result<()> {
     log::info!("{sig:?}: stopping");
     let _ = crate::notify::notify("STOPPING=1");
     running.stop();
+    if let Some(m) = metrics {
+        m.stop();
+    }
     let deadline = Instant::now() + grace;
     while core.background_jobs() > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));

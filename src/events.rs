@@ -164,6 +164,7 @@ impl Event {
         if let Some(r) = self.reason {
             event["reason"] = json!(r);
         }
+        crate::metrics::metrics().event(&self.name);
         log::info!(target: LOG_TARGET, "{event}");
         if let Some(tx) = WEBHOOK.get() {
             if tx.try_send(event).is_err() {

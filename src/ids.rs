@@ -115,6 +115,11 @@ impl Timestamp {
         Timestamp(self.0.checked_add_signed(d).unwrap_or(chrono::NaiveDateTime::MAX))
     }
 
+    /// Whole seconds from this time to `later` (negative when `later` is earlier).
+    pub fn seconds_until(self, later: Timestamp) -> i64 {
+        (later.0 - self.0).num_seconds()
+    }
+
     /// Parse the stored form (`YYYY-MM-DDTHH:MM:SS.ffffff`) quickly, falling back to
     /// [`Timestamp::parse`] for anything else. Lists parse two per row.
     pub fn parse_stored(s: &str) -> Option<Timestamp> {

@@ -59,6 +59,11 @@ enum Command {
         /// The backup's id.
         id: String,
     },
+    /// Print what a person wants to see at a glance: services and their last report,
+    /// pools with a bar of their fill, volumes, snapshots and backups by status, work
+    /// under way (oldest first) and the last errors. Reads the store read-only and
+    /// measures the pools; works whether hearthd runs or not.
+    Status,
 }
 
 fn load(cli: &Cli) -> Result<Config, String> {
@@ -173,6 +178,7 @@ fn main() -> ExitCode {
             Ok(false) => return ExitCode::from(1),
             Err(e) => Err(e),
         },
+        Command::Status => hearth::status::report(&config).map(|r| print!("{r}")).map_err(|e| e.to_string()),
         Command::Serve => hearth::daemon::run(config, Duration::from_secs(cli.stop_grace)).map_err(|e| e.to_string()),
     };
     match result {

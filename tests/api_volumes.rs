@@ -302,7 +302,7 @@ fn log_lines_name_the_request_that_caused_them() {
     let mine: Vec<&str> = log.lines().filter(|l| l.contains(&req)).collect();
     // the access line, the flow's steps in the request and in the background, the end
     assert!(mine.iter().any(|l| l.contains("\"POST ") && l.contains("status: 202")), "{mine:#?}");
-    assert!(mine.iter().any(|l| l.contains("flow create volume: create record")), "{mine:#?}");
+    assert!(mine.iter().any(|l| l.contains("flow volume_create_api: create record")), "{mine:#?}");
     assert!(mine.iter().any(|l| l.contains(&format!("volume {id} is available on"))), "{mine:#?}");
     // each line names it once, right after the level and target (an event's JSON
     // names it instead)

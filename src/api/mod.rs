@@ -227,6 +227,41 @@ impl server::Handler for Api {
     }
 }
 
+/// The `metrics_listen` listener: `GET /metrics` without authentication (the
+/// listener's address is its access control), nothing else.
+pub struct MetricsOnly {
+    core: Arc<Core>,
+}
+
+impl MetricsOnly {
+    /// The handler over a core.
+    pub fn new(core: Arc<Core>) -> MetricsOnly {
+        MetricsOnly { core }
+    }
+}
+
+impl server::Handler for MetricsOnly {
+    fn handle(&self, req: server::Request) -> server::Response {
+        let request_id = format!("req-{}", uuid::Uuid::new_v4());
+        let reply = match (Method::from(&req.method), req.uri.path()) {
+            (Method::Get, "/metrics") => metrics_reply(&self.core),
+            (_, "/metrics") => bad_method(&Method::from(&req.method)),
+            (_, path) => Err(Error::NotFound(format!(
+                "The resource {path} could not be found: this listener serves only GET /metrics."
+            ))),
+        };
+        let reply = reply.unwrap_or_else(|e| Reply::error(&e));
+        log::debug!("{request_id} \"{} {}\" status: {} (metrics listener)", req.method, req.uri, reply.status);
+        render(reply, &request_id, microversion::MIN)
+    }
+
+    fn refuse(&self, head: &hyper::http::request::Parts, err: Error) -> server::Response {
+        let request_id = format!("req-{}", uuid::Uuid::new_v4());
+        log::info!("{request_id} \"{} {}\" status: {} refused: {err}", head.method, head.uri, err.status());
+        render(Reply::error(&err), &request_id, microversion::MIN)
+    }
+}
+
 fn serve_one(core: &Arc<Core>, auth: &Auth, req: server::Request) -> server::Response {
     let started = std::time::Instant::now();
     let request_id = format!("req-{}", uuid::Uuid::new_v4());
@@ -257,10 +292,12 @@ fn serve_one(core: &Arc<Core>, auth: &Auth, req: server::Request) -> server::Res
         }
     }
     let shown = version.unwrap_or(microversion::MIN);
+    let took = started.elapsed();
+    crate::metrics::metrics().request(&method.to_string(), &route_label(req.uri.path()), reply.status, took);
     log::info!(
         "{request_id} \"{method} {url}\" status: {} mv: {shown} time: {:.3}ms",
         reply.status,
-        started.elapsed().as_secs_f64() * 1000.0
+        took.as_secs_f64() * 1000.0
     );
     render(reply, &request_id, shown)
 }
@@ -281,7 +318,7 @@ fn render(reply: Reply, request_id: &str, shown: Version) -> server::Response {
         }
         _ => log::error!("{request_id}: the header {k:?} could not be sent"),
     };
-    if has_body {
+    if has_body && !reply.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("Content-Type")) {
         add("Content-Type", "application/json");
     }
     add(microversion::HEADER, &format!("volume {shown}"));
@@ -350,6 +387,9 @@ fn handle(
         Some(v) => v,
         None => return Err(Version::from_header(req.header(microversion::HEADER)).unwrap_err()),
     };
+    if segments.as_slice() == ["metrics"] {
+        return metrics(core, auth, req, request_id);
+    }
     let ["v3", rest @ ..] = segments.as_slice() else {
         return Err(Error::NotFound(format!("The resource {path} could not be found.")));
     };
@@ -383,6 +423,62 @@ fn handle(
     router::dispatch(&mut ctx, &method, rest)
 }
 
+/// `GET /metrics`: everything [`crate::metrics`] has, for admins (`hearth:metrics`).
+fn metrics(core: &Arc<Core>, auth: &Auth, req: &server::Request, request_id: &str) -> Result<Reply> {
+    let presented = Presented {
+        token: req.header("X-Auth-Token"),
+        service_token: req.header("X-Service-Token"),
+        authorization: req.header("Authorization"),
+    };
+    let creds = auth.authenticate(presented, None)?;
+    let mut caller = Caller::new(creds, core.policy.clone())?;
+    caller.request_id = request_id.to_string();
+    caller.authorize_own(crate::policy::rules::METRICS)?;
+    if Method::from(&req.method) != Method::Get {
+        return bad_method(&Method::from(&req.method));
+    }
+    metrics_reply(core)
+}
+
+/// The metrics as a reply (also what the `metrics_listen` listener answers).
+pub fn metrics_reply(core: &Core) -> Result<Reply> {
+    let text = crate::metrics::render(core)?;
+    Ok(Reply {
+        status: 200,
+        body: Some(text.into_bytes()),
+        headers: vec![("Content-Type", crate::metrics::CONTENT_TYPE.to_string())],
+    })
+}
+
+/// The route template of a request path, for metrics: the project goes, ids, names
+/// and keys become `{id}` (only [`router::LITERALS`] stay), so the label has few
+/// values whatever clients send.
+pub fn route_label(path: &str) -> String {
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    let rest = match segments.as_slice() {
+        [] | [""] => return "/".into(),
+        ["v3"] | ["v3", ""] => return "/v3".into(),
+        ["metrics"] => return "/metrics".into(),
+        ["v3", rest @ ..] => rest,
+        _ => return "{unknown}".into(),
+    };
+    let rest = match rest {
+        [first, tail @ ..] if !RESOURCES.contains(first) && !first.is_empty() => tail,
+        _ => rest,
+    };
+    match rest.split_first() {
+        Some((first, tail)) if RESOURCES.contains(first) => {
+            let mut out = format!("/v3/{first}");
+            for s in tail {
+                out.push('/');
+                out.push_str(if router::LITERALS.contains(s) { s } else { "{id}" });
+            }
+            out
+        }
+        _ => "/v3/{unknown}".into(),
+    }
+}
+
 /// The body as JSON; `None` when it is empty (or only whitespace).
 fn parse_body(req: &server::Request) -> Result<Option<Value>> {
     if req.body.iter().all(|b| b.is_ascii_whitespace()) {
@@ -400,4 +496,29 @@ fn parse_body(req: &server::Request) -> Result<Option<Value>> {
 /// Refuse a method the route does not have.
 pub fn bad_method(m: &Method) -> Result<Reply> {
     Err(Error::MethodNotAllowed(format!("The method {m} is not allowed for this resource.")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route_label;
+
+    #[test]
+    fn route_labels_are_templates_without_projects_or_ids() {
+        let p = "ab1d2e3f4a5b4c6d8e9f0a1b2c3d4e5f";
+        let id = "5a4bd6b7-0000-4000-8000-000000000000";
+        assert_eq!(route_label("/"), "/");
+        assert_eq!(route_label("/v3/"), "/v3");
+        assert_eq!(route_label("/metrics"), "/metrics");
+        assert_eq!(route_label(&format!("/v3/{p}/volumes")), "/v3/volumes");
+        assert_eq!(route_label("/v3/volumes/detail"), "/v3/volumes/detail");
+        assert_eq!(route_label(&format!("/v3/{p}/volumes/{id}/action")), "/v3/volumes/{id}/action");
+        assert_eq!(route_label(&format!("/v3/{p}/types/{id}/extra_specs/key")), "/v3/types/{id}/extra_specs/{id}");
+        assert_eq!(
+            route_label(&format!("/v3/{p}/os-services/disable-log-reason")),
+            "/v3/os-services/disable-log-reason"
+        );
+        assert_eq!(route_label(&format!("/v3/{p}/nonsense/{id}")), "/v3/{unknown}");
+        assert_eq!(route_label(&format!("/v3/{p}")), "/v3/{unknown}");
+        assert_eq!(route_label("/etc/passwd"), "{unknown}");
+    }
 }

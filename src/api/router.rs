@@ -16,6 +16,39 @@ fn decode(segment: &str) -> String {
     percent_encoding::percent_decode_str(segment).decode_utf8_lossy().into_owned()
 }
 
+/// The fixed segments of the paths routed here after the resource name (the rest are
+/// ids, names and keys): a metrics route label keeps these and writes `{id}` for
+/// anything else ([`crate::api::route_label`]).
+pub const LITERALS: &[&str] = &[
+    "accept",
+    "action",
+    "associate",
+    "associations",
+    "default",
+    "defaults",
+    "delete_keys",
+    "detail",
+    "disable",
+    "disable-log-reason",
+    "disassociate",
+    "disassociate_all",
+    "enable",
+    "encryption",
+    "export_record",
+    "extra_specs",
+    "freeze",
+    "get-log",
+    "get_pools",
+    "group_specs",
+    "import_record",
+    "metadata",
+    "os-volume-type-access",
+    "restore",
+    "set-log",
+    "summary",
+    "thaw",
+];
+
 /// Route one request.
 pub fn dispatch(ctx: &mut Ctx<'_>, m: &Method, path: &[&str]) -> Result<Reply> {
     use Method::{Delete, Get, Post, Put};

@@ -493,7 +493,7 @@ fn create_with(core: &Arc<Core>, caller: &Caller, req: NewVolume, shows_restorin
         volume: None,
         restore: marker,
     };
-    flow::run("create volume", &[&Extract, &CreateRecord], &mut ctx).map_err(|e| e.error)?;
+    flow::run("volume_create_api", &[&Extract, &CreateRecord], &mut ctx).map_err(|e| e.error)?;
     let volume = ctx.volume.expect("create record ran");
     let vtype = ctx.vtype.expect("extract ran");
     let source = ctx.source;
@@ -659,7 +659,7 @@ fn build_with(
     let mut reasons = Vec::new();
     for attempt in 1..=attempts {
         ctx.pool = None;
-        match flow::run("create volume", &[&Schedule, &CreateOnBackend, &Finish], &mut ctx) {
+        match flow::run("volume_create_manager", &[&Schedule, &CreateOnBackend, &Finish], &mut ctx) {
             Ok(()) => {
                 let host = ctx.volume.host.as_deref().unwrap_or("?");
                 match ctx.restore {

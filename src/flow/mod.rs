@@ -61,6 +61,13 @@ impl fmt::Display for FlowError {
 
 /// Run `steps` in order over `ctx`, reverting on failure.
 pub fn run<C>(flow: &str, steps: &[&dyn Step<C>], ctx: &mut C) -> Result<(), FlowError> {
+    let started = std::time::Instant::now();
+    let result = run_steps(flow, steps, ctx);
+    crate::metrics::metrics().flow(flow, result.as_ref().err().map(|e| e.step), started.elapsed());
+    result
+}
+
+fn run_steps<C>(flow: &str, steps: &[&dyn Step<C>], ctx: &mut C) -> Result<(), FlowError> {
     for (i, step) in steps.iter().enumerate() {
         let started = std::time::Instant::now();
         let done = step.execute(ctx);

@@ -226,6 +226,8 @@ rules! {
     GET_POOLS = "scheduler_extension:scheduler_stats:get_pools", ADMIN, "GET /scheduler-stats/get_pools";
     CAPABILITIES = "volume_extension:capabilities", ADMIN, "GET /capabilities/{host}";
     HOSTS = "volume_extension:hosts", ADMIN, "GET /os-hosts, /os-hosts/{host}, PUT /os-hosts/{host}";
+    /// hearth's own: Cinder has no metrics endpoint.
+    METRICS = "hearth:metrics", ADMIN, "GET /metrics (hearth's; also on `metrics_listen`)";
 
     MESSAGE_GET_ALL = "message:get_all", READER, "GET /messages (3.3)";
     MESSAGE_GET = "message:get", READER, "GET /messages/{id} (3.3)";

@@ -16,6 +16,7 @@ pub mod encryption;
 pub mod groups;
 pub mod messages;
 mod migrations;
+pub mod overview;
 pub mod qos;
 pub mod quotas;
 pub mod services;
@@ -56,6 +57,37 @@ pub(crate) fn bad_row(what: &str, value: &str) -> rusqlite::Error {
         rusqlite::types::Type::Text,
         format!("invalid {what} in store: {value:?}").into(),
     )
+}
+
+/// What a status count is taken over ([`count_by_status`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counted {
+    /// Volumes by `status`.
+    Volumes,
+    /// Snapshots by `status`.
+    Snapshots,
+    /// Backups by `status`.
+    Backups,
+    /// Attachments by `attach_status`.
+    Attachments,
+}
+
+/// How many rows of each status there are (statuses with none are absent).
+pub fn count_by_status(conn: &Connection, what: Counted) -> Result<Vec<(String, u64)>> {
+    let sql = match what {
+        Counted::Volumes => "SELECT status, COUNT(*) FROM volumes GROUP BY status",
+        Counted::Snapshots => "SELECT status, COUNT(*) FROM snapshots GROUP BY status",
+        Counted::Backups => "SELECT status, COUNT(*) FROM backups GROUP BY status",
+        Counted::Attachments => "SELECT attach_status, COUNT(*) FROM attachments GROUP BY attach_status",
+    };
+    let mut st = conn.prepare_cached(sql)?;
+    let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (status, n) = row?;
+        out.push((status, u64::try_from(n).unwrap_or(0)));
+    }
+    Ok(out)
 }
 
 /// A timestamp column.
@@ -186,6 +218,41 @@ fn restrict(path: &Path) -> Result<()> {
 /// schema this hearthd knows. A store written by a newer hearth, another program's
 /// database, or a damaged file refuses start-up with the reason, and nothing is
 /// changed; a new store (no file, or an empty one) passes.
+/// A read-only connection that changes nothing on disk: without a write-ahead log
+/// beside the store (a clean stop), even a read-only open of a WAL database makes its
+/// -wal and -shm files, so it is read as immutable instead; with one (running, or a
+/// crash), its committed transactions are part of the store: read through it.
+fn open_for_reading(path: &Path) -> rusqlite::Result<Connection> {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    if Path::new(&wal).exists() {
+        Connection::open_with_flags(path, flags)
+    } else {
+        let encoded: String =
+            percent_encoding::utf8_percent_encode(&path.to_string_lossy(), percent_encoding::NON_ALPHANUMERIC)
+                .to_string()
+                .replace("%2F", "/");
+        Connection::open_with_flags(format!("file:{encoded}?immutable=1"), flags)
+    }
+}
+
+/// The store in `dir`, read-only (`hearthd status`), after the checks start-up makes
+/// (sound, hearth's, not from a newer hearth). Nothing in `dir` is created or changed.
+pub fn open_read_only(dir: &Path) -> Result<Connection> {
+    let path = dir.join(DB_FILE);
+    if !path.exists() {
+        return Err(Error::NotFound(format!(
+            "There is no store at {}: hearthd has not run with this data directory.",
+            path.display()
+        )));
+    }
+    check_existing(&path)?;
+    let conn = open_for_reading(&path)?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    Ok(conn)
+}
+
 fn check_existing(path: &Path) -> Result<()> {
     let refuse = |why: String| {
         Error::Internal(format!(
@@ -199,22 +266,7 @@ fn check_existing(path: &Path) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(refuse(format!("cannot be read ({e})"))),
     }
-    // Without a write-ahead log beside it (a clean stop), even a read-only open of a
-    // WAL database makes its -wal and -shm files: read it as immutable instead. With
-    // one (a crash), its committed transactions are part of the store: read through it.
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
-    let conn = if Path::new(&wal).exists() {
-        Connection::open_with_flags(path, flags)
-    } else {
-        let encoded: String =
-            percent_encoding::utf8_percent_encode(&path.to_string_lossy(), percent_encoding::NON_ALPHANUMERIC)
-                .to_string()
-                .replace("%2F", "/");
-        Connection::open_with_flags(format!("file:{encoded}?immutable=1"), flags)
-    }
-    .map_err(|e| refuse(format!("cannot be opened ({e})")))?;
+    let conn = open_for_reading(path).map_err(|e| refuse(format!("cannot be opened ({e})")))?;
     let damaged = |e: rusqlite::Error| refuse(format!("is not a sound SQLite database ({e})"));
     let problems: Vec<String> = conn
         .prepare("PRAGMA quick_check(5)")

@@ -724,7 +724,13 @@ impl Core {
                 progress: &progress,
                 cancel: &run.cancel,
             };
-            repo.backup(job).map_err(|e| (e, detail::BACKUP_CREATE_DRIVER_ERROR))
+            let started = std::time::Instant::now();
+            let r = repo.backup(job);
+            let bytes = r
+                .as_ref()
+                .map_or([("read", 0), ("stored", 0)], |s| [("read", s.bytes_read), ("stored", s.bytes_stored)]);
+            crate::metrics::metrics().backup("backup", r.is_ok(), started.elapsed(), &bytes);
+            r.map_err(|e| (e, detail::BACKUP_CREATE_DRIVER_ERROR))
         });
         if let Some(t) = temp.filter(|_| !(track && result.is_ok())) {
             match pool.backend.delete_snapshot(&pool.pool, t) {
@@ -1175,7 +1181,11 @@ impl Core {
                     }
                 }
             };
-            repo.restore(&b.service_metadata, &dest, zeroed, &progress, &run.cancel)?;
+            let started = std::time::Instant::now();
+            let r = repo.restore(&b.service_metadata, &dest, zeroed, &progress, &run.cancel);
+            let restored = if r.is_ok() { b.size << 30 } else { 0 };
+            crate::metrics::metrics().backup("restore", r.is_ok(), started.elapsed(), &[("restored", restored)]);
+            r?;
             dest.sync_all()
                 .map_err(|e| Error::Backend(format!("restore of backup {backup}: syncing {}: {e}", path.display())))?;
             Ok(b)

@@ -385,6 +385,7 @@ impl Core {
         let request = crate::logging::current();
         self.spawn(async move {
             let c = core.clone();
+            let _in_flight = crate::metrics::metrics().work(what);
             let slot = core.backend_slots.acquire_arc().await;
             unblock(move || {
                 let _scope = crate::logging::RequestScope::enter(request);
