@@ -100,6 +100,23 @@ fn capacity_matches_vgs_and_lvs() {
     }
     assert_eq!(caps["provisioned_capacity_gb"].as_f64().unwrap(), 1.0);
     assert_eq!(caps["total_volumes"], 1);
+
+    // /metrics (noauth without admin_projects: an admin) has the same pool and the
+    // LVM commands that made the volume.
+    let token = format!("demo:{}", common::PROJECT);
+    let m = d.raw("GET", "/metrics", None, &[("X-Auth-Token", token.as_str())]);
+    assert_eq!(m.status, 200, "{}", m.text);
+    let sample = |prefix: &str| -> f64 {
+        let line = m.text.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix}:\n{}", m.text));
+        line.rsplit_once(' ').unwrap().1.parse().unwrap()
+    };
+    assert_eq!(sample("hearth_pool_volumes{"), 1.0);
+    assert!(
+        close(gib(sample("hearth_pool_capacity_bytes{")), caps["total_capacity_gb"].as_f64().unwrap()),
+        "{}",
+        m.text
+    );
+    assert!(sample("hearth_command_duration_seconds_count{program=\"lvcreate\"}") >= 1.0, "{}", m.text);
 }
 
 /// The capacity work of a create is a few device-mapper requests on the new LV (and
