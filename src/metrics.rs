@@ -223,7 +223,11 @@ impl Metrics {
             Unit::Seconds,
             self.work_seconds.clone(),
         );
-        r.register("hearth_work_in_flight", "Background work running now, by kind", self.work_in_flight.clone());
+        r.register(
+            "hearth_work_in_flight",
+            "Background work started and not finished (running, or waiting for a backend slot), by kind",
+            self.work_in_flight.clone(),
+        );
         r.register_with_unit(
             "hearth_flow_duration",
             "Flows (multi-step operations with undo), by outcome",
