@@ -137,9 +137,19 @@ fn backend_failures_leave_messages() {
     std::fs::write(&pool, b"not a directory").unwrap();
     let x = d.create_volume(json!({"size": 1}));
     d.wait_volume(&x, "error", |v| v["status"] == "error");
+    // Whether the backend was tried depends on a race this test does not control: a
+    // measurement of the pool taken after the rename (the one after the failed
+    // snapshot, say) fails and takes the pool out of scheduling, and then the create
+    // finds no pool without trying it. Either way the messages say what happened.
+    let tried = d.log().lines().any(|l| l.contains("step create on backend failed") && l.contains(&x));
+    let expected = if tried {
+        BTreeSet::from(["VOLUME_VOLUME_008_012".to_string(), "VOLUME_VOLUME_001_003".to_string()])
+    } else {
+        BTreeSet::from(["VOLUME_VOLUME_001_003".to_string()])
+    };
     let events: BTreeSet<String> =
-        messages_about(&d, &x, 2).iter().map(|m| m["event_id"].as_str().unwrap().to_string()).collect();
-    assert_eq!(events, BTreeSet::from(["VOLUME_VOLUME_008_012".to_string(), "VOLUME_VOLUME_001_003".to_string()]));
+        messages_about(&d, &x, expected.len()).iter().map(|m| m["event_id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(events, expected, "{}", d.log());
     std::fs::remove_file(&pool).unwrap();
     std::fs::rename(d.data_dir().join("volumes/moved"), &pool).unwrap();
 }
