@@ -37,10 +37,11 @@ pub struct ThinDelta {
 impl ThinDelta {
     /// The changed ranges in bytes, sorted and merged, cut at `size` bytes.
     pub fn byte_ranges(&self, size: u64) -> Vec<Range<u64>> {
-        let block = self.data_block_size * 512;
+        // Saturating: a range past the end of a u64 is past `size` too.
+        let block = self.data_block_size.saturating_mul(512);
         self.changed_blocks
             .iter()
-            .map(|r| (r.start * block).min(size)..(r.end * block).min(size))
+            .map(|r| r.start.saturating_mul(block).min(size)..r.end.saturating_mul(block).min(size))
             .filter(|r| !r.is_empty())
             .collect()
     }
@@ -95,8 +96,13 @@ pub fn parse(xml: &str) -> Result<ThinDelta, String> {
         }
     }
     let data_block_size = match data_block_size {
-        Some(0) => return Err("thin_delta's data_block_size is 0".into()),
-        Some(n) => n,
+        // dm-thin's block sizes: 64 KiB to 1 GiB in multiples of 64 KiB, in sectors.
+        Some(n) if (128..=2_097_152).contains(&n) && n % 128 == 0 => n,
+        Some(n) => {
+            return Err(format!(
+                "thin_delta's data_block_size {n} is not a thin pool's (128 to 2097152 sectors, a multiple of 128)"
+            ))
+        }
         None => return Err("thin_delta printed no superblock".into()),
     };
     Ok(ThinDelta { data_block_size, changed_blocks: merge(ranges) })
@@ -142,7 +148,7 @@ mod tests {
 
     #[test]
     fn identical_devices_have_no_changes() {
-        let xml = r#"<superblock uuid="" time="1" transaction="2" data_block_size="64" nr_data_blocks="1000" metadata_snap="12"><diff left="3" right="4">
+        let xml = r#"<superblock uuid="" time="1" transaction="2" data_block_size="128" nr_data_blocks="1000" metadata_snap="12"><diff left="3" right="4">
 <same begin="0" length="100"/></diff></superblock>"#;
         assert_eq!(parse(xml).unwrap().changed_blocks, Vec::<Range<u64>>::new());
     }
@@ -151,7 +157,10 @@ mod tests {
     fn bad_output_is_an_error_not_a_guess() {
         for (xml, says) in [
             ("", "no superblock"),
-            (r#"<superblock data_block_size="0"><diff></diff></superblock>"#, "is 0"),
+            (r#"<superblock data_block_size="0"><diff></diff></superblock>"#, "not a thin pool's"),
+            // Found by fuzzing: 512 times this overflowed.
+            (r#"<superblock data_block_size="92828604729110919"><diff></diff></superblock>"#, "not a thin pool's"),
+            (r#"<superblock data_block_size="192"><diff></diff></superblock>"#, "not a thin pool's"),
             (r#"<superblock data_block_size="x"/>"#, "not a number"),
             (r#"<superblock data_block_size="8"><diff><different begin="1"/></diff></superblock>"#, "no length"),
             (
@@ -162,6 +171,14 @@ mod tests {
             let err = parse(xml).expect_err(xml);
             assert!(err.contains(says), "{xml}: {err}");
         }
+    }
+
+    #[test]
+    fn ranges_past_a_u64_of_bytes_end_at_the_size() {
+        let d = ThinDelta { data_block_size: 2_097_152, changed_blocks: vec![1..2, u64::MAX / 2..u64::MAX] };
+        // The second range starts past u64::MAX bytes: it is cut away, not wrapped.
+        assert_eq!(d.byte_ranges(u64::MAX), vec![1 << 30..2 << 30]);
+        assert_eq!(d.byte_ranges(1 << 30), vec![]);
     }
 
     #[test]

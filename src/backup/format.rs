@@ -117,7 +117,8 @@ pub fn to_hex(bytes: &[u8]) -> String {
 
 /// The bytes of hex digits (either case), or None.
 pub fn from_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
+    // Digits only: from_str_radix alone would take "+f" as 15 (found by fuzzing).
+    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..s.len()).step_by(2).map(|i| s.get(i..i + 2).and_then(|d| u8::from_str_radix(d, 16).ok())).collect()
@@ -321,6 +322,16 @@ mod tests {
 
     fn name(b: u8) -> ChunkName {
         ChunkName([b; 32])
+    }
+
+    #[test]
+    fn hex_is_digits_only() {
+        assert_eq!(from_hex("0aFf"), Some(vec![0x0a, 0xff]));
+        for bad in ["+2aa", "-1", "0", "é0", "0x"] {
+            assert_eq!(from_hex(bad), None, "{bad}");
+        }
+        let signed = format!("+{}", "a".repeat(63));
+        assert!(signed.parse::<ChunkName>().is_err());
     }
 
     #[test]
