@@ -2,13 +2,15 @@
 # hearth's test command: every tier, installing what it needs (apt, pip).
 #
 #   scripts/test.sh            # all tiers
-#   scripts/test.sh lint unit  # only some: lint unit clients tempest vm
+#   scripts/test.sh lint unit  # only some: lint unit fuzz clients tempest vm
 #
 # Tiers:
 #   lint     every .nix file parses (nix-instantiate --parse, Debian's nix-bin),
 #            cargo fmt --check, cargo clippy -D warnings
 #   unit     cargo test: unit tests, API tests against the real daemon over HTTP,
 #            scheduler and crash tests (file backend, temp dirs, ephemeral ports)
+#   fuzz     every libFuzzer target in fuzz/ for a few seconds each (scripts/fuzz.sh,
+#            stable toolchain); the kept corpus and regressions run in the unit tier too
 #   clients  the real openstack and cinder CLIs and openstacksdk (pip, in .venv)
 #            driving hearthd; a real Keystone (scripts/identity/keystone.sh, pip, in
 #            .venv-keystone) runs for the tier, for the tests of auth_strategy keystone
@@ -17,7 +19,8 @@
 #   vm       a QEMU/Debian guest with real LVM, LIO and open-iscsi (vm-tests/): the
 #            scenario tests run there against the lvm backend, thin then thick (what
 #            depends on LVM; see vm-tests/guest/lvm-tier.sh), and
-#            api_lio against real configfs; api_backups' S3 scenario against a Swift
+#            api_lio against real configfs; reliability's kill -9 campaign on thin LVM
+#            with LIO exports; api_backups' S3 scenario against a Swift
 #            started here for the tier (scripts/objectstore/swift.sh, reached from the
 #            guest through vm-tests/run.sh --host-port); then two guests (vm-tests/two-guests.sh):
 #            hearthd with the LIO export on one, os-brick attaching over iSCSI on the
@@ -30,7 +33,7 @@ set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 tiers=("$@")
-[[ ${#tiers[@]} -gt 0 ]] || tiers=(lint unit clients tempest vm)
+[[ ${#tiers[@]} -gt 0 ]] || tiers=(lint unit fuzz clients tempest vm)
 passed=0
 failed=0
 failures=()
@@ -100,6 +103,12 @@ tier_unit() {
     cargo test --locked
 }
 
+tier_fuzz() {
+    # libfuzzer-sys builds libFuzzer with the C++ compiler.
+    apt_install g++ g++ || return 1
+    scripts/fuzz.sh --seconds "${HEARTH_FUZZ_SECONDS:-10}"
+}
+
 tier_clients() {
     local venv ks rc=0
     venv=$(scripts/setup-venv.sh) || return 1
@@ -133,7 +142,7 @@ tier_vm() {
     local bins
     bins=$(cargo test --locked --no-run --message-format=json \
         --test api_volumes --test api_snapshots --test api_attach --test api_lio --test lvm \
-        --test api_backups |
+        --test api_backups --test reliability |
         python3 -c 'import json, sys
 for line in sys.stdin:
     m = json.loads(line)
@@ -169,8 +178,8 @@ for line in sys.stdin:
 ensure_rust
 for t in "${tiers[@]}"; do
     case $t in
-        lint | unit | clients | tempest | vm) ;;
-        *) echo "test.sh: unknown tier '$t' (lint unit clients tempest vm)" >&2; exit 2 ;;
+        lint | unit | fuzz | clients | tempest | vm) ;;
+        *) echo "test.sh: unknown tier '$t' (lint unit fuzz clients tempest vm)" >&2; exit 2 ;;
     esac
     say "tier $t"
     start=$SECONDS

@@ -31,6 +31,8 @@ pub mod events;
 pub mod export;
 pub mod faults;
 pub mod flow;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod ids;
 pub mod logging;
 pub mod metrics;

@@ -902,6 +902,43 @@ impl fmt::Display for ThinStatus {
     }
 }
 
+/// Fuzzing: everything read from device-mapper's replies (see `crate::fuzzing`):
+/// `buf` as a whole reply buffer (header, then the result area as a device list and
+/// as target specs), and as status lines of thin-pool and thin targets.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn fuzz_replies(buf: &[u8]) {
+    if buf.len() >= HEADER_SIZE {
+        let header = DmIoctl::read_from(buf);
+        let _ = DeviceInfo::from_header(&header);
+        if let Ok(area) = result_area(buf) {
+            let _ = parse_name_list(area);
+            if let Ok(targets) = parse_target_specs(area, header.target_count.min(1024)) {
+                for t in targets {
+                    let _ = t.to_string();
+                    let _ = t
+                        .thin_pool()
+                        .map(|s| (s.to_string(), s.usage().map(|u| (u.data_percent(), u.metadata_percent()))));
+                    let _ = t.thin().map(|s| (s.to_string(), s.usage()));
+                }
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(buf);
+    for line in text.lines() {
+        if let Ok(status) = line.parse::<ThinPoolStatus>() {
+            let shown = status.to_string();
+            assert_eq!(shown.parse::<ThinPoolStatus>().ok(), Some(status.clone()), "{line:?} shown as {shown:?}");
+            if let Some(u) = status.usage() {
+                let _ = (u.data_percent(), u.metadata_percent());
+            }
+        }
+        if let Ok(status) = line.parse::<ThinStatus>() {
+            let shown = status.to_string();
+            assert_eq!(shown.parse::<ThinStatus>().ok(), Some(status.clone()), "{line:?} shown as {shown:?}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -265,18 +265,7 @@ impl LvmBackend {
                 &self.vg,
             ],
         )?;
-        Ok(report_rows(&out, "lv")?
-            .into_iter()
-            .map(|r| Lv {
-                name: text(&r, "lv_name"),
-                size: r.get("lv_size").and_then(parse_num).unwrap_or(0.0) as u64,
-                attr: text(&r, "lv_attr"),
-                pool_lv: text(&r, "pool_lv"),
-                origin: text(&r, "origin"),
-                data_percent: r.get("data_percent").and_then(parse_num),
-                metadata_percent: r.get("metadata_percent").and_then(parse_num),
-            })
-            .collect())
+        lvs_of_report(&out)
     }
 
     fn lv(&self, name: &str) -> Result<Option<Lv>> {
@@ -289,12 +278,7 @@ impl LvmBackend {
             &self.tools.vgs,
             &["--reportformat", "json", "--units", "b", "--nosuffix", "-o", "vg_name,vg_size,vg_free", &self.vg],
         )?;
-        let row = report_rows(&out, "vg")?
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::Backend(format!("lvm: volume group {} not found", self.vg)))?;
-        let n = |k: &str| row.get(k).and_then(parse_num).unwrap_or(0.0) as u64;
-        Ok((n("vg_size"), n("vg_free")))
+        vg_size_free_of_report(&out, &self.vg)
     }
 
     /// Whether this pool provisions thin, deciding `auto` on first use as Cinder does:
@@ -501,43 +485,92 @@ impl LvmBackend {
     }
 }
 
+/// Every LV of an `lvs --reportformat json` report.
+fn lvs_of_report(json: &str) -> Result<Vec<Lv>> {
+    Ok(report_rows(json, "lv")?
+        .into_iter()
+        .map(|r| Lv {
+            name: text(&r, "lv_name"),
+            size: r.get("lv_size").and_then(parse_num).unwrap_or(0.0) as u64,
+            attr: text(&r, "lv_attr"),
+            pool_lv: text(&r, "pool_lv"),
+            origin: text(&r, "origin"),
+            data_percent: r.get("data_percent").and_then(parse_num),
+            metadata_percent: r.get("metadata_percent").and_then(parse_num),
+        })
+        .collect())
+}
+
+/// (size, free) in bytes of the group `vg` from a `vgs --reportformat json` report.
+fn vg_size_free_of_report(json: &str, vg: &str) -> Result<(u64, u64)> {
+    let row = report_rows(json, "vg")?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Backend(format!("lvm: volume group {vg} not found")))?;
+    let n = |k: &str| row.get(k).and_then(parse_num).unwrap_or(0.0) as u64;
+    Ok((n("vg_size"), n("vg_free")))
+}
+
+/// The pool's figures from the group's size and free space and its LVs.
+fn capacity_of(vg: &str, thin: bool, vg_size: u64, vg_free: u64, lvs: &[Lv]) -> PoolCapacity {
+    let ours: Vec<&Lv> = lvs.iter().filter(|l| names::parse_volume(&l.name).is_some()).collect();
+    // Saturating: sizes are read from a report (a sum past u64 overflowed, found by fuzzing).
+    let provisioned = ours.iter().fold(0u64, |sum, l| sum.saturating_add(l.size));
+    let mut extra = serde_json::Map::new();
+    extra.insert("lvm_type".into(), serde_json::json!(if thin { "thin" } else { "thick" }));
+    // How snapshots' and volumes' copies are made.
+    extra.insert("copy_method".into(), serde_json::json!(if thin { "thin-snapshot" } else { "block-copy" }));
+    let pool_lv = lvs.iter().find(|l| l.name == names::LVM_THIN_POOL && l.is_thin_pool());
+    let (total, free, allocated) = match (thin, pool_lv) {
+        (true, Some(tp)) => {
+            let used = (tp.size as f64 * tp.data_percent.unwrap_or(0.0) / 100.0) as u64;
+            extra.insert("thin_pool_data_percent".into(), serde_json::json!(tp.data_percent.unwrap_or(0.0)));
+            extra.insert("thin_pool_metadata_percent".into(), serde_json::json!(tp.metadata_percent.unwrap_or(0.0)));
+            (tp.size, tp.size.saturating_sub(used), used)
+        }
+        // Thin, but no pool yet: it will take most of the group's free space.
+        (true, None) => (vg_free / 100 * 95, vg_free / 100 * 95, 0),
+        (false, _) => (vg_size, vg_free, provisioned),
+    };
+    extra.insert("volume_group".into(), serde_json::json!(vg));
+    PoolCapacity {
+        total_bytes: total,
+        free_bytes: free,
+        provisioned_bytes: provisioned,
+        allocated_bytes: allocated,
+        total_volumes: ours.len() as u64,
+        thin_provisioning_support: thin,
+        thick_provisioning_support: !thin,
+        extra,
+    }
+}
+
+/// Fuzzing: everything read from `lvs` and `vgs` reports (see `crate::fuzzing`).
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn fuzz_reports(json: &str) {
+    if let Ok(lvs) = lvs_of_report(json) {
+        for thin in [false, true] {
+            let capacity = capacity_of("vg", thin, 1 << 40, 1 << 39, &lvs);
+            assert!(capacity.free_bytes <= capacity.total_bytes, "free above total: {capacity:?}");
+        }
+        for l in &lvs {
+            let _ = (l.is_thin_pool(), l.is_active());
+        }
+    }
+    if let Ok((size, free)) = vg_size_free_of_report(json, "vg") {
+        let lvs = lvs_of_report(json).unwrap_or_default();
+        let _ = capacity_of("vg", false, size, free, &lvs);
+    }
+}
+
 impl LvmBackend {
     /// The pool measured with `vgs` and `lvs` (two processes).
     pub fn capacity_with_lvs(&self) -> Result<PoolCapacity> {
         let (vg_size, vg_free) = self.vg_size_free()?;
         let lvs = self.lvs()?;
-        let ours: Vec<&Lv> = lvs.iter().filter(|l| names::parse_volume(&l.name).is_some()).collect();
-        let provisioned: u64 = ours.iter().map(|l| l.size).sum();
         let thin = self.is_thin()?;
-        let mut extra = serde_json::Map::new();
-        extra.insert("lvm_type".into(), serde_json::json!(if thin { "thin" } else { "thick" }));
-        // How snapshots' and volumes' copies are made.
-        extra.insert("copy_method".into(), serde_json::json!(if thin { "thin-snapshot" } else { "block-copy" }));
-        let pool_lv = lvs.iter().find(|l| l.name == names::LVM_THIN_POOL && l.is_thin_pool());
-        let (total, free, allocated) = match (thin, pool_lv) {
-            (true, Some(tp)) => {
-                let used = (tp.size as f64 * tp.data_percent.unwrap_or(0.0) / 100.0) as u64;
-                extra.insert("thin_pool_data_percent".into(), serde_json::json!(tp.data_percent.unwrap_or(0.0)));
-                extra
-                    .insert("thin_pool_metadata_percent".into(), serde_json::json!(tp.metadata_percent.unwrap_or(0.0)));
-                (tp.size, tp.size.saturating_sub(used), used)
-            }
-            // Thin, but no pool yet: it will take most of the group's free space.
-            (true, None) => (vg_free / 100 * 95, vg_free / 100 * 95, 0),
-            (false, _) => (vg_size, vg_free, provisioned),
-        };
-        extra.insert("volume_group".into(), serde_json::json!(self.vg));
         let _ = self.over_subscription;
-        Ok(PoolCapacity {
-            total_bytes: total,
-            free_bytes: free,
-            provisioned_bytes: provisioned,
-            allocated_bytes: allocated,
-            total_volumes: ours.len() as u64,
-            thin_provisioning_support: thin,
-            thick_provisioning_support: !thin,
-            extra,
-        })
+        Ok(capacity_of(&self.vg, thin, vg_size, vg_free, &lvs))
     }
 
     /// The thin pool's size, free and used bytes from its status (one ioctl), with its
@@ -920,5 +953,28 @@ mod tests {
         };
         assert!(lv.is_thin_pool() && lv.is_active());
         assert!(report_rows("not json", "lv").is_err());
+    }
+
+    #[test]
+    fn capacity_of_a_thick_group_sums_its_volumes_without_overflow() {
+        let json = r#"{"report":[{"lv":[
+            {"lv_name":"volume-00000000-0000-0000-0000-000000000001","lv_size":"2147483648","lv_attr":"-wi-a-----"},
+            {"lv_name":"volume-00000000-0000-0000-0000-000000000002","lv_size":"1073741824","lv_attr":"-wi-a-----"},
+            {"lv_name":"someone-elses","lv_size":"4096","lv_attr":"-wi-a-----"}
+        ]}]}"#;
+        let lvs = lvs_of_report(json).unwrap();
+        let c = capacity_of("vg", false, 10 << 30, 7 << 30, &lvs);
+        assert_eq!(
+            (c.total_bytes, c.free_bytes, c.provisioned_bytes, c.total_volumes),
+            (10 << 30, 7 << 30, 3 << 30, 2)
+        );
+        // Nonsense sizes (found by fuzzing: the sum overflowed) saturate.
+        let huge = json.replace("2147483648", "1e19").replace("1073741824", "1e19");
+        let c = capacity_of("vg", false, 10 << 30, 7 << 30, &lvs_of_report(&huge).unwrap());
+        assert_eq!(c.provisioned_bytes, u64::MAX);
+        assert_eq!(
+            vg_size_free_of_report(r#"{"report":[{"vg":[]}]}"#, "vg").unwrap_err().to_string(),
+            "lvm: volume group vg not found"
+        );
     }
 }

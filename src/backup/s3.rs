@@ -759,6 +759,21 @@ fn parse_time(s: &str) -> Option<SystemTime> {
     chrono::DateTime::parse_from_rfc3339(s).ok().map(SystemTime::from)
 }
 
+/// Fuzzing: what hearth reads of an S3 store's answers (see `crate::fuzzing`): error
+/// bodies, listings and their times.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn fuzz_answers(body: &[u8]) {
+    let _ = (xml_text(body, "Code"), xml_text(body, "Message"));
+    let text = String::from_utf8_lossy(body);
+    if let Ok(page) = ListObjectsV2::parse_response(&text) {
+        for item in page.contents {
+            let _ = item.last_modified.as_deref().and_then(parse_time);
+            let _ = check_key(&item.key, false);
+        }
+    }
+    let _ = parse_time(&text);
+}
+
 impl S3Target {
     fn valid_key(&self, verb: &str, key: &str, prefix: bool) -> Result<()> {
         check_key(key, prefix)
