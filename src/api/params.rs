@@ -78,6 +78,9 @@ fn int_param(ctx: &Ctx<'_>, key: &str) -> Result<Option<usize>> {
     }
 }
 
+/// The largest `offset` a list takes, as in Cinder (`DB_MAX_INT`).
+const MAX_OFFSET: usize = 0x7FFF_FFFF;
+
 /// Paging of a list (`limit`, capped at `osapi_max_limit`, and 0 an empty page as
 /// in Cinder; `offset`; `marker`).
 pub fn paging_only(ctx: &Ctx<'_>, q: &mut ListQuery) -> Result<()> {
@@ -87,6 +90,14 @@ pub fn paging_only(ctx: &Ctx<'_>, q: &mut ListQuery) -> Result<()> {
         Some(n) => n.min(max),
     });
     q.offset = int_param(ctx, "offset")?.unwrap_or(0);
+    // Cinder's bound (its DB_MAX_INT); past i64::MAX SQLite refused the OFFSET, a 500
+    // (found by schemathesis).
+    if q.offset > MAX_OFFSET {
+        return Err(Error::Invalid(format!(
+            "Invalid value for offset: {} is more than {MAX_OFFSET}.",
+            q.offset
+        )));
+    }
     if let Some(m) = ctx.param("marker") {
         q.marker = Some(Id::parse(m).ok_or_else(|| Error::NotFound(format!("Marker {m} could not be found.")))?);
     }
