@@ -93,10 +93,7 @@ pub fn paging_only(ctx: &Ctx<'_>, q: &mut ListQuery) -> Result<()> {
     // Cinder's bound (its DB_MAX_INT); past i64::MAX SQLite refused the OFFSET, a 500
     // (found by schemathesis).
     if q.offset > MAX_OFFSET {
-        return Err(Error::Invalid(format!(
-            "Invalid value for offset: {} is more than {MAX_OFFSET}.",
-            q.offset
-        )));
+        return Err(Error::Invalid(format!("Invalid value for offset: {} is more than {MAX_OFFSET}.", q.offset)));
     }
     if let Some(m) = ctx.param("marker") {
         q.marker = Some(Id::parse(m).ok_or_else(|| Error::NotFound(format!("Marker {m} could not be found.")))?);
