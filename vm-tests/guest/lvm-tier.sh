@@ -12,6 +12,7 @@
 #    api_backups runs only its tests that read, snapshot or reconcile LVs (its S3
 #    scenario and the crash on thin), since the rest (policy, export/import, corruption,
 #    cancel, reconcile of records) ran on the host's file backend in the unit tier.
+#    reliability's kill -9 campaign runs on thin, with LIO exports on real configfs.
 #    api_backups' S3 scenario needs HEARTH_TEST_OBJECTSTORE (the host's Swift, see
 #    scripts/test.sh tier_vm); it fails without it.
 # Exits non-zero when anything failed; prints a summary line per run.
@@ -58,11 +59,16 @@ TOML
             api_volumes/thin) sel='volume_lifecycle' ;;
             api_backups/thin)
                 # full_incremental_restore_and_delete names its _on_s3 twin too.
-                sel='full_incremental_restore_and_delete snapshots_and_in_use_volumes
-                     sigkill_amid_backups_restores_and_deletes' ;;
+                # Its SIGKILL test runs on the host: reliability's kill -9 campaign
+                # kills amid backups, restores and deletes on thin LVM here.
+                sel='full_incremental_restore_and_delete snapshots_and_in_use_volumes' ;;
             api_backups/thick)
                 sel='full_incremental_restore_and_delete snapshots_and_in_use_volumes --skip on_s3' ;;
             api_snapshots/thick) sel='--skip snapshot_rules_for_in_use_volumes_and_bad_requests' ;;
+            # The kill -9 campaign on LVM with LIO exports (its fault-injection tests
+            # are the file backend's, run in the unit tier).
+            reliability/thin) sel='fifty_sigkills_in_a_mixed_workload_lose_nothing' ;;
+            reliability/thick) sel=skip ;;
         esac
         [ "$sel" != skip ] || continue
         # HEARTH_VM_TEST_ARGS, when given, chooses instead.
@@ -78,7 +84,7 @@ TOML
         show=''
         case "$name ${HEARTH_VM_TEST_ARGS:-}" in
             *--nocapture*) ;;
-            api_backups*) show=--nocapture ;;
+            api_backups* | reliability*) show=--nocapture ;;
         esac
         # shellcheck disable=SC2086 # $sel and HEARTH_VM_TEST_ARGS: one argument per word
         if timeout --kill-after=30 1800 "$bin" --include-ignored --test-threads=1 $show $sel ${HEARTH_VM_TEST_ARGS:-} 2>&1; then
