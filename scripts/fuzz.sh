@@ -8,6 +8,7 @@
 #   scripts/fuzz.sh --seconds 3600 api_request
 #   scripts/fuzz.sh --merge --seconds 600 # keep what found new coverage in fuzz/corpus
 #                                         # (minimised: the smallest set covering it all)
+#   scripts/fuzz.sh --quick               # built at opt-level 1: sooner built, slower run
 #   scripts/fuzz.sh --list
 #
 # The kept corpus fuzz/corpus/<target>/ is read, not written (new inputs go to a
@@ -15,19 +16,21 @@
 # target/fuzz/artifacts/<target>/crash-<sha1> and the run fails: copy it into
 # fuzz/regressions/<target>/, where `cargo test` runs it for good (src/fuzzing.rs),
 # and fix the cause. Reproduce one with
-#   target/fuzz/<triple>/release/<target> <file>
+#   target/fuzz/<triple>/release/<target> <file>   (or quick/, after --quick)
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 seconds=15
 merge=0
+profile=release
 list=0
 targets=()
 while [[ $# -gt 0 ]]; do
     case $1 in
         --seconds) seconds=$2; shift 2 ;;
         --merge) merge=1; shift ;;
+        --quick) profile=quick; shift ;;
         --list) list=1; shift ;;
         -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
         *) targets+=("$1"); shift ;;
@@ -48,14 +51,14 @@ triple=$(rustc -vV | sed -n 's/^host: //p')
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing"
-cargo build --locked --release --manifest-path fuzz/Cargo.toml --target "$triple" \
+cargo build --locked --profile "$profile" --manifest-path fuzz/Cargo.toml --target "$triple" \
     --target-dir "$repo/target/fuzz" $(printf -- '--bin %s ' "${targets[@]}")
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/hearth-fuzz.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 failed=()
 for t in "${targets[@]}"; do
-    bin="$repo/target/fuzz/$triple/release/$t"
+    bin="$repo/target/fuzz/$triple/$profile/$t"
     artifacts="$repo/target/fuzz/artifacts/$t"
     mkdir -p "$artifacts" "$scratch/$t" "fuzz/corpus/$t"
     # The api targets' core writes under TMPDIR; keep it in the scratch directory.
