@@ -8,12 +8,15 @@
 #   lint     every .nix file parses (nix-instantiate --parse, Debian's nix-bin),
 #            cargo fmt --check, cargo clippy -D warnings
 #   unit     cargo test: unit tests, API tests against the real daemon over HTTP,
-#            scheduler and crash tests (file backend, temp dirs, ephemeral ports)
+#            scheduler and crash tests (file backend, temp dirs, ephemeral ports);
+#            every exchange of the API tests is then held to docs/openapi.json
 #   fuzz     every libFuzzer target in fuzz/ for a few seconds each (scripts/fuzz.sh,
 #            stable toolchain); the kept corpus and regressions run in the unit tier too
 #   clients  the real openstack and cinder CLIs and openstacksdk (pip, in .venv)
 #            driving hearthd; a real Keystone (scripts/identity/keystone.sh, pip, in
-#            .venv-keystone) runs for the tier, for the tests of auth_strategy keystone
+#            .venv-keystone) runs for the tier, for the tests of auth_strategy keystone;
+#            then the API contract: docs/openapi.json against a real lifecycle's
+#            responses and schemathesis against hearthd (tests/openapi/run.sh)
 #   tempest  tempest's volume API tests (pip, in .venv-tempest) against hearthd with
 #            keystone auth and a Keystone of its own (tests/tempest/run-hearth.sh)
 #   vm       a QEMU/Debian guest with real LVM, LIO and open-iscsi (vm-tests/): the
@@ -100,7 +103,15 @@ tier_unit() {
     # mkfs.xfs: the reflink tests mount an XFS image on a loop device.
     # memcached: Swift, the S3 backup target's tests' store, answers ~3x faster with it.
     apt_install mkfs.xfs xfsprogs memcached memcached || return 1
-    cargo test --locked
+    # Every exchange of the API tests is recorded (tests/common/mod.rs) and held to
+    # docs/openapi.json afterwards (tests/openapi/check-recorded.py, in .venv-openapi).
+    local venv rec rc=0
+    venv=$(scripts/openapi/setup-venv.sh) || return 1
+    rec=$(mktemp -d "${TMPDIR:-/tmp}/hearth-exchanges.XXXXXX")
+    HEARTH_RECORD_RESPONSES=$rec cargo test --locked || rc=1
+    "$venv/bin/python" tests/openapi/check-recorded.py "$rec" || rc=1
+    rm -rf "$rec"
+    return $rc
 }
 
 tier_fuzz() {
@@ -120,6 +131,9 @@ tier_clients() {
     HEARTH_KEYSTONE_DIR=$ks HEARTHD="$repo/target/debug/hearthd" "$venv/bin/pytest" -q -n 2 tests/clients || rc=1
     scripts/identity/keystone.sh stop "$ks" || rc=1
     [[ $rc -ne 0 ]] || rm -rf "$ks"
+    # The API contract: docs/openapi.json held to a real lifecycle's responses, and
+    # schemathesis against hearthd (pip, in .venv-openapi).
+    tests/openapi/run.sh --hearthd "$repo/target/debug/hearthd" || rc=1
     return $rc
 }
 

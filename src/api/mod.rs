@@ -377,10 +377,12 @@ fn handle(
     let base = format!("{}://{host}", if req.tls { "https" } else { "http" });
     let segments: Vec<&str> = path.split('/').skip(1).collect();
 
-    // Version documents answer without authentication or a microversion.
+    // Version documents and the OpenAPI document answer without authentication or a
+    // microversion.
     match segments.as_slice() {
         [] | [""] => return versions::root(&base, true),
         ["v3"] | ["v3", ""] => return versions::root(&base, false),
+        ["openapi.json"] => return openapi(&req.method),
         _ => {}
     }
     let version = match version {
@@ -423,6 +425,22 @@ fn handle(
     router::dispatch(&mut ctx, &method, rest)
 }
 
+/// The OpenAPI 3.1 document of everything served here (`docs/openapi.json`, made by
+/// `scripts/openapi/gen.py`; `tests/openapi/run.sh` holds responses to it).
+pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
+
+/// `GET /openapi.json`: [`OPENAPI`].
+fn openapi(method: &hyper::Method) -> Result<Reply> {
+    if Method::from(method) != Method::Get {
+        return bad_method(&Method::from(method));
+    }
+    Ok(Reply {
+        status: 200,
+        body: Some(OPENAPI.as_bytes().to_vec()),
+        headers: vec![("Content-Type", "application/json".to_string())],
+    })
+}
+
 /// `GET /metrics`: everything [`crate::metrics`] has, for admins (`hearth:metrics`).
 fn metrics(core: &Arc<Core>, auth: &Auth, req: &server::Request, request_id: &str) -> Result<Reply> {
     let presented = Presented {
@@ -459,6 +477,7 @@ pub fn route_label(path: &str) -> String {
         [] | [""] => return "/".into(),
         ["v3"] | ["v3", ""] => return "/v3".into(),
         ["metrics"] => return "/metrics".into(),
+        ["openapi.json"] => return "/openapi.json".into(),
         ["v3", rest @ ..] => rest,
         _ => return "{unknown}".into(),
     };
@@ -509,6 +528,7 @@ mod tests {
         assert_eq!(route_label("/"), "/");
         assert_eq!(route_label("/v3/"), "/v3");
         assert_eq!(route_label("/metrics"), "/metrics");
+        assert_eq!(route_label("/openapi.json"), "/openapi.json");
         assert_eq!(route_label(&format!("/v3/{p}/volumes")), "/v3/volumes");
         assert_eq!(route_label("/v3/volumes/detail"), "/v3/volumes/detail");
         assert_eq!(route_label(&format!("/v3/{p}/volumes/{id}/action")), "/v3/volumes/{id}/action");

@@ -16,7 +16,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -218,6 +218,7 @@ impl Daemon {
 
     /// One request. `path` is absolute (`/v3/...`).
     pub fn raw(&self, method: &str, path: &str, body: Option<&[u8]>, headers: &[(&str, &str)]) -> Resp {
+        let mv = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("OpenStack-API-Version")).map(|(_, v)| *v);
         let mut s = TcpStream::connect(&self.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr);
@@ -247,7 +248,9 @@ impl Daemon {
         let headers = lines
             .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
             .collect();
-        Resp { status, headers, text: body.to_string() }
+        let resp = Resp { status, headers, text: body.to_string() };
+        record(method, path, mv, &resp);
+        resp
     }
 
     /// A request in `PROJECT` at microversion `mv` (`None`: no header).
@@ -428,11 +431,46 @@ pub fn try_request(d: &Daemon, project: &str, method: &str, path: &str, body: Va
         s.read_to_end(&mut raw).ok()?;
         let text = String::from_utf8_lossy(&raw).into_owned();
         let (head, body) = text.split_once("\r\n\r\n")?;
-        let status: u16 = head.lines().next()?.split_whitespace().nth(1)?.parse().ok()?;
-        Some(Resp { status, headers: Vec::new(), text: body.to_string() })
+        let mut lines = head.lines();
+        let status: u16 = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
+        let headers = lines
+            .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+            .collect();
+        let resp = Resp { status, headers, text: body.to_string() };
+        record(&method, &full, Some("volume latest"), &resp);
+        Some(resp)
     })
     .ok()
     .flatten()
+}
+
+/// With `HEARTH_RECORD_RESPONSES=DIR`, append the exchange as one JSON line to
+/// `DIR/<pid>.jsonl` (tests/openapi/check-recorded.py holds them to docs/openapi.json).
+/// One lock and one write per line: the test threads' lines do not interleave.
+fn record(method: &str, path: &str, mv: Option<&str>, resp: &Resp) {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let Some(dir) = std::env::var_os("HEARTH_RECORD_RESPONSES") else {
+        return;
+    };
+    let mut line = serde_json::json!({
+        "method": method,
+        "path": path,
+        "status": resp.status,
+        "content_type": resp.header("content-type"),
+        "body": resp.text,
+        "mv": mv,
+    })
+    .to_string();
+    line.push('\n');
+    let file = Path::new(&dir).join(format!("{}.jsonl", std::process::id()));
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&file)
+        .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    f.write_all(line.as_bytes()).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
 }
 
 /// The minor number of the newest microversion the daemon claims.
