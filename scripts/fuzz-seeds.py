@@ -34,25 +34,16 @@ def seed(target, name, data):
 
 
 # --- api_request and api_body: the clients' requests ---------------------------------
-BODY_ROUTES = [
-    ("POST", "/v3/{project}/volumes"), ("PUT", "/v3/{project}/volumes/{volume}"),
-    ("POST", "/v3/{project}/volumes/{volume}/action"), ("POST", "/v3/{project}/volumes/{volume}/metadata"),
-    ("PUT", "/v3/{project}/volumes/{volume}/metadata"), ("PUT", "/v3/{project}/volumes/{volume}/metadata/k"),
-    ("POST", "/v3/{project}/snapshots"), ("PUT", "/v3/{project}/snapshots/{snapshot}"),
-    ("POST", "/v3/{project}/snapshots/{snapshot}/action"), ("POST", "/v3/{project}/snapshots/{snapshot}/metadata"),
-    ("PUT", "/v3/{project}/snapshots/{snapshot}/metadata/k"), ("POST", "/v3/{project}/attachments"),
-    ("POST", "/v3/{project}/backups"), ("POST", "/v3/{project}/backups/import_record"),
-    ("POST", "/v3/{project}/volume-transfers"), ("POST", "/v3/{project}/os-volume-transfer"),
-    ("POST", "/v3/{project}/types"), ("PUT", "/v3/{project}/types/{type}"),
-    ("POST", "/v3/{project}/types/{type}/extra_specs"), ("PUT", "/v3/{project}/types/{type}/extra_specs/k"),
-    ("POST", "/v3/{project}/types/{type}/action"), ("POST", "/v3/{project}/types/{type}/encryption"),
-    ("POST", "/v3/{project}/qos-specs"), ("PUT", "/v3/{project}/default-types/{project}"),
-    ("POST", "/v3/{project}/group_types"), ("POST", "/v3/{project}/groups"),
-    ("POST", "/v3/{project}/groups/action"), ("POST", "/v3/{project}/group_snapshots"),
-    ("PUT", "/v3/{project}/os-quota-sets/{project}"), ("PUT", "/v3/{project}/os-quota-class-sets/default"),
-    ("PUT", "/v3/{project}/os-services/disable"), ("PUT", "/v3/{project}/os-services/disable-log-reason"),
-    ("PUT", "/v3/{project}/os-services/set-log"),
-]
+def body_routes():
+    """api_body's routes, in order, as src/fuzzing.rs lists them (BODY_ROUTES)."""
+    text = open(os.path.join(repo, "src", "fuzzing.rs")).read()
+    table = text[text.index("const BODY_ROUTES"):]
+    table = table[:table.index("];")]
+    return re.findall(r'\("([A-Z]+)", "([^"]+)"\)', table)
+
+
+BODY_ROUTES = body_routes()
+assert BODY_ROUTES, "no BODY_ROUTES in src/fuzzing.rs"
 ID_KIND = {"volumes": "{volume}", "snapshots": "{snapshot}", "types": "{type}"}
 
 

@@ -271,7 +271,7 @@ impl Harness {
         let shown = format!("{} {}", request.method, request.uri);
         let response = self.api.handle(request);
         let status = response.status().as_u16();
-        let body = futures_lite_body(response);
+        let body = body_bytes(response);
         assert_ne!(status, 500, "{shown}: 500 {}", String::from_utf8_lossy(&body));
         if status >= 400 {
             let v: serde_json::Value = serde_json::from_slice(&body)
@@ -286,7 +286,7 @@ impl Harness {
 }
 
 /// The bytes of a whole response body.
-fn futures_lite_body(response: crate::api::server::Response) -> Vec<u8> {
+fn body_bytes(response: crate::api::server::Response) -> Vec<u8> {
     use http_body_util::BodyExt;
     smol::block_on(response.into_body().collect()).map(|c| c.to_bytes().to_vec()).unwrap_or_default()
 }
@@ -296,7 +296,8 @@ pub fn api_request(data: &[u8]) {
     let _ = harness().send(data);
 }
 
-/// The routes that take a body, for [`api_body`].
+/// The routes that take a body, for [`api_body`] (scripts/fuzz-seeds.py reads this
+/// table to seed each route: keep one `("METHOD", "path")` per line).
 const BODY_ROUTES: &[(&str, &str)] = &[
     ("POST", "/v3/{project}/volumes"),
     ("PUT", "/v3/{project}/volumes/{volume}"),
