@@ -12,8 +12,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use common::Daemon;
-use hearth::export::lio::{Backstore, LioExport, LioSettings, Portal};
+use common::{lio_at, Daemon};
 use hearth::export::Export;
 use hearth::ids::Id;
 use serde_json::{json, Value};
@@ -60,17 +59,6 @@ fn start() -> Lio {
     let config = format!("[quota]\nquota_volumes = -1\nquota_gigabytes = -1\n\n{config}");
     // Everything hearth logs, so that a secret in any log line is seen.
     Lio { d: Daemon::start_logging(&config, "hearth=trace,info"), root, _tmp: tmp }
-}
-
-/// hearth's own view of the configfs tree (used to clear it and to plant strays:
-/// file-backed, so that no block device is opened twice).
-fn lio_at(root: &Path) -> LioExport {
-    LioExport::new(LioSettings {
-        root: root.to_path_buf(),
-        target_prefix: PREFIX.into(),
-        portals: vec![Portal { ip: "127.0.0.1".parse().unwrap(), port: 3260 }],
-        backstore: Backstore::Fileio,
-    })
 }
 
 /// Remove every hearth-named export, as a reboot would.

@@ -19,7 +19,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use common::{try_request, Daemon, Resp, PROJECT};
-use hearth::export::lio::{Backstore, LioExport, LioSettings, Portal};
 use hearth::export::Export;
 use serde_json::{json, Value};
 
@@ -113,12 +112,7 @@ fn lio_exports() -> Vec<String> {
     if lvm_group().is_none() {
         return Vec::new();
     }
-    let lio = LioExport::new(LioSettings {
-        root: "/sys/kernel/config/target".into(),
-        target_prefix: "iqn.2010-10.org.openstack:".into(),
-        portals: vec![Portal { ip: "127.0.0.1".parse().unwrap(), port: 3260 }],
-        backstore: Backstore::Iblock,
-    });
+    let lio = common::lio_at(std::path::Path::new("/sys/kernel/config/target"));
     lio.list_exports().unwrap().iter().map(|id| id.to_string()).collect()
 }
 

@@ -483,3 +483,16 @@ pub fn max_minor(d: &Daemon) -> u16 {
 pub fn show(p: &Path) -> String {
     p.display().to_string()
 }
+
+/// hearth's own view of a configfs tree rooted at `root` (the real one is
+/// `/sys/kernel/config/target`): to list, clear and plant exports. File-backed, so
+/// that a planted export opens no block device; listing sees both kinds.
+pub fn lio_at(root: &Path) -> hearth::export::lio::LioExport {
+    use hearth::export::lio::{Backstore, LioExport, LioSettings, Portal, DEFAULT_TARGET_PREFIX};
+    LioExport::new(LioSettings {
+        root: root.to_path_buf(),
+        target_prefix: DEFAULT_TARGET_PREFIX.into(),
+        portals: vec![Portal { ip: "127.0.0.1".parse().unwrap(), port: 3260 }],
+        backstore: Backstore::Fileio,
+    })
+}
