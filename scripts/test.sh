@@ -111,7 +111,28 @@ tier_unit() {
     HEARTH_RECORD_RESPONSES=$rec cargo test --locked || rc=1
     "$venv/bin/python" tests/openapi/check-recorded.py "$rec" || rc=1
     rm -rf "$rec"
+    # The same tests of hearthd again with the store in PostgreSQL (a server of our
+    # own, scripts/postgres/server.sh; a database per hearthd); the fleet tests run
+    # their own servers.
+    with_postgres cargo test --locked --tests -- --skip store:: || rc=1
     return $rc
+}
+
+# Run "$@" with HEARTH_TEST_POSTGRES naming a PostgreSQL server started for it.
+with_postgres() {
+    local pg url rc=0
+    pg=$(mktemp -d "${TMPDIR:-/tmp}/hearth-postgres.XXXXXX")
+    url=$(scripts/postgres/server.sh start "$pg" "$(free_port)") || { rm -rf "$pg"; return 1; }
+    echo "test.sh: PostgreSQL at $url for: $*"
+    HEARTH_TEST_POSTGRES=$url "$@" || rc=1
+    scripts/postgres/server.sh stop "$pg" || rc=1
+    rm -rf "$pg"
+    return $rc
+}
+
+# A free TCP port on loopback.
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 tier_fuzz() {

@@ -326,6 +326,20 @@ fn default_over_subscription() -> OverSubscription {
     OverSubscription::Ratio(20.0)
 }
 
+/// Cinder's `[database]` section.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSection {
+    /// `postgresql://user:password@host1:5432,host2:5432/hearth?target_session_attrs=read-write`
+    /// (libpq's URL syntax): the store is this PostgreSQL database, shared by every
+    /// node configured with it. Unset: the SQLite file in `data_dir`.
+    pub connection: Option<String>,
+    /// hearth's own: a file whose first line is the password of `connection`'s user
+    /// (so that it need not be in the configuration; the NixOS module passes it as a
+    /// systemd credential).
+    pub password_file: Option<PathBuf>,
+}
+
 /// The whole configuration, as read.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -334,6 +348,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where state lives (the SQLite file, and file volumes by default).
     pub data_dir: Option<PathBuf>,
+    /// Cinder's `[database]`: a PostgreSQL store shared by a fleet of nodes.
+    pub database: DatabaseSection,
     /// This host's name in pool names `host@backend#pool` (default: the hostname).
     pub host: Option<String>,
     /// The default availability zone.
@@ -436,6 +452,7 @@ impl Default for Config {
         Config {
             listen: "127.0.0.1:8776".parse().expect("static address"),
             data_dir: None,
+            database: DatabaseSection::default(),
             host: None,
             storage_availability_zone: "nova".into(),
             auth_strategy: AuthStrategy::Noauth,
@@ -561,6 +578,7 @@ impl Config {
             _ => {}
         }
         self.validate_auth()?;
+        self.validate_database()?;
         if let Err(e) = crate::policy::Policy::new(&self.policy) {
             return Err(value_err("policy", e));
         }
@@ -787,6 +805,27 @@ impl Config {
     /// The directory of the posix backup repository.
     pub fn backup_posix_path(&self) -> PathBuf {
         self.backup_posix_path.clone().unwrap_or_else(|| self.data_dir().join("backups"))
+    }
+
+    fn validate_database(&self) -> Result<(), ConfigError> {
+        let Some(url) = &self.database.connection else {
+            if self.database.password_file.is_some() {
+                return Err(value_err("database.password_file", "is set but database.connection is not"));
+            }
+            return Ok(());
+        };
+        if !(url.starts_with("postgresql://") || url.starts_with("postgres://")) {
+            return Err(value_err(
+                "database.connection",
+                "must be a PostgreSQL URL (postgresql://user@host:port/dbname); leave it unset for SQLite",
+            ));
+        }
+        url.parse::<postgres::Config>()
+            .map_err(|e| value_err("database.connection", format!("is not a PostgreSQL connection URL: {e}")))?;
+        if self.database.password_file.as_ref().is_some_and(|p| !p.is_absolute()) {
+            return Err(value_err("database.password_file", "must be an absolute path"));
+        }
+        Ok(())
     }
 
     fn validate_auth(&self) -> Result<(), ConfigError> {

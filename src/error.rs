@@ -60,7 +60,7 @@ pub enum Error {
     NoValidHost(String),
     /// The state store failed.
     #[error("state store: {0}")]
-    Store(#[from] rusqlite::Error),
+    Store(#[from] crate::store::db::DbError),
     /// A backend or export operation failed.
     #[error("{0}")]
     Backend(String),
@@ -115,7 +115,7 @@ impl Error {
     /// Whether the store could not write because its filesystem is full (SQLite's
     /// `SQLITE_FULL`: the transaction was rolled back, nothing of it kept).
     pub fn is_disk_full(&self) -> bool {
-        matches!(self, Error::Store(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::DiskFull)
+        matches!(self, Error::Store(e) if e.is_disk_full())
     }
 
     pub fn client_message(&self) -> String {

@@ -38,6 +38,10 @@ struct Cli {
     /// Keep state in this directory instead of the configured one.
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Keep the store in this PostgreSQL database instead of the configured store
+    /// (`[database] connection`; a URL without its password).
+    #[arg(long, global = true, value_name = "URL")]
+    database_connection: Option<String>,
     /// Seconds to let background work finish on SIGTERM.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     stop_grace: u64,
@@ -73,6 +77,9 @@ fn load(cli: &Cli) -> Result<Config, String> {
     }
     if let Some(l) = cli.listen {
         config.listen = l;
+    }
+    if let Some(url) = &cli.database_connection {
+        config.database.connection = Some(url.clone());
     }
     if let Some(d) = &cli.data_dir {
         config.data_dir = Some(d.clone());

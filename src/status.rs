@@ -31,14 +31,28 @@ const BAR: usize = 30;
 
 /// The report, as printed.
 pub fn report(config: &Config) -> Result<String> {
-    let conn = store::open_read_only(&config.data_dir())?;
+    match store::Database::of(config)? {
+        store::Database::Sqlite(dir) => {
+            let conn = store::open_read_only(&dir)?;
+            report_from(config, &store::db::Connection::sqlite(&conn), &dir.display().to_string())
+        }
+        store::Database::Postgres(url, password) => {
+            let mut conn = store::open_pg_read_only(&url, password.as_deref())?;
+            let c = store::db::Connection::pg(&mut conn);
+            c.execute_batch("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+            report_from(config, &c, "PostgreSQL")
+        }
+    }
+}
+
+fn report_from(config: &Config, conn: &store::db::Connection<'_>, store_name: &str) -> Result<String> {
     let now = Timestamp::now();
     let mut out = String::new();
-    let _ = writeln!(out, "hearth on {} (store {}, read-only)", config.host(), config.data_dir().display());
+    let _ = writeln!(out, "hearth on {} (store {store_name}, read-only)", config.host());
 
     let _ = writeln!(out, "\nServices");
     let window = i64::try_from(config.report_interval * 5 / 2).unwrap_or(i64::MAX).max(60);
-    let services = store::services::list(&conn)?;
+    let services = store::services::list(conn)?;
     if services.is_empty() {
         let _ = writeln!(out, "  none yet");
     }
@@ -87,13 +101,13 @@ pub fn report(config: &Config) -> Result<String> {
         ("backups", Counted::Backups),
         ("attachments", Counted::Attachments),
     ] {
-        let counts = count_by_status(&conn, what)?;
+        let counts = count_by_status(conn, what)?;
         let total: u64 = counts.iter().map(|(_, n)| n).sum();
         let by: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
         let _ = writeln!(out, "  {title:<12} {total:>7}  {}", by.join(", "));
     }
 
-    let (total, oldest) = overview::under_way(&conn, UNDER_WAY_SHOWN)?;
+    let (total, oldest) = overview::under_way(conn, UNDER_WAY_SHOWN)?;
     let _ = writeln!(out, "\nWork under way: {total}{}", if total > 0 { ", oldest first" } else { "" });
     for w in &oldest {
         let _ =
@@ -105,7 +119,7 @@ pub fn report(config: &Config) -> Result<String> {
 
     let q =
         ColumnQuery { sort: vec![("created_at", SortDir::Desc)], limit: Some(MESSAGES_SHOWN), ..Default::default() };
-    let messages: Vec<Message> = store::messages::list(&conn, &q)?;
+    let messages: Vec<Message> = store::messages::list(conn, &q)?;
     let _ = writeln!(out, "\nLast errors (user messages)");
     if messages.is_empty() {
         let _ = writeln!(out, "  none");

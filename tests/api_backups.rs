@@ -168,8 +168,8 @@ fn wait_backup_gone(d: &Daemon, id: &str) {
 
 /// What the repository reported when the backup finished (the record's `stats`).
 fn stats(d: &Daemon, id: &str) -> Value {
-    let conn = rusqlite::Connection::open(d.data_dir().join("hearth.db")).unwrap();
-    let s: String = conn.query_row("SELECT stats FROM backups WHERE id = ?1", [id], |r| r.get(0)).unwrap();
+    let s: String =
+        d.with_store(|conn| conn.query_row("SELECT stats FROM backups WHERE id = ?1", [id], |r| r.get(0)).unwrap());
     serde_json::from_str(&s).unwrap()
 }
 
@@ -1062,8 +1062,7 @@ fn check_settled(d: &Daemon) -> Vec<Value> {
         let s = v["status"].as_str().unwrap();
         assert!(["available", "error", "error_restoring"].contains(&s), "{v}");
     }
-    let conn = rusqlite::Connection::open(d.data_dir().join("hearth.db")).unwrap();
-    let tasks: i64 = conn.query_row("SELECT COUNT(*) FROM volumes WHERE task IS NOT NULL", [], |r| r.get(0)).unwrap();
+    let tasks = d.store_count("SELECT COUNT(*) FROM volumes WHERE task IS NOT NULL");
     assert_eq!(tasks, 0);
     all
 }
@@ -1202,9 +1201,8 @@ fn reconcile_settles_what_a_crash_left() {
     d.kill9();
     step!("d.kill9();");
     {
-        let conn = rusqlite::Connection::open(d.data_dir().join("hearth.db")).unwrap();
         let set = |sql: &str, args: &[&str]| {
-            conn.execute(sql, rusqlite::params_from_iter(args.iter())).unwrap();
+            d.with_store(|conn| conn.execute(sql, hearth::store::db::params_from_iter(args.iter())).unwrap());
         };
         set("UPDATE backups SET status = 'deleting' WHERE id = ?1", &[deleting]);
         set("UPDATE backups SET status = 'creating', object_count = 0 WHERE id = ?1", &[creating]);

@@ -681,8 +681,7 @@ fn wait_all_settled(d: &Daemon) -> (Value, Value, Value, Value) {
 /// What the store says is in flight: groups, group snapshots, volumes and snapshots
 /// in a transitional status or with recorded work.
 fn in_flight(d: &Daemon) -> [i64; 4] {
-    let conn = rusqlite::Connection::open(d.data_dir().join("hearth.db")).unwrap();
-    let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let count = |sql: &str| -> i64 { d.store_count(sql) };
     [
         count("SELECT COUNT(*) FROM groups WHERE status IN ('creating', 'deleting')"),
         count("SELECT COUNT(*) FROM group_snapshots WHERE status IN ('creating', 'deleting')"),

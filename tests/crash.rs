@@ -22,8 +22,7 @@ volume_clear = "zero"
 "#;
 
 fn db_tasks(d: &Daemon) -> i64 {
-    let conn = rusqlite::Connection::open(d.data_dir().join("hearth.db")).unwrap();
-    conn.query_row("SELECT COUNT(*) FROM volumes WHERE task IS NOT NULL", [], |r| r.get(0)).unwrap()
+    d.store_count("SELECT COUNT(*) FROM volumes WHERE task IS NOT NULL")
 }
 
 #[test]

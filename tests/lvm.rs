@@ -354,8 +354,8 @@ fn sha256(path: &str) -> String {
 
 /// The backup record's repository figures (`stats`), from the store.
 fn backup_stats(d: &Daemon, id: &str) -> Value {
-    let conn = rusqlite::Connection::open(d.data_dir().join("hearth.db")).unwrap();
-    let s: String = conn.query_row("SELECT stats FROM backups WHERE id = ?1", [id], |r| r.get(0)).unwrap();
+    let s: String =
+        d.with_store(|conn| conn.query_row("SELECT stats FROM backups WHERE id = ?1", [id], |r| r.get(0)).unwrap());
     serde_json::from_str(&s).unwrap()
 }
 

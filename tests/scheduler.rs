@@ -25,8 +25,7 @@ backend_availability_zone = "az2"
 "#;
 
 fn error_reason(d: &Daemon, id: &str) -> Option<String> {
-    let conn = rusqlite::Connection::open(d.data_dir().join("hearth.db")).unwrap();
-    conn.query_row("SELECT error_reason FROM volumes WHERE id = ?1", [id], |r| r.get(0)).unwrap()
+    d.with_store(|conn| conn.query_row("SELECT error_reason FROM volumes WHERE id = ?1", [id], |r| r.get(0)).unwrap())
 }
 
 fn make_type(d: &Daemon, name: &str, specs: serde_json::Value) {

@@ -141,7 +141,12 @@ struct ApiCtx<'a> {
 
 /// Check that a backup is fit to restore into a new volume (visible to the caller,
 /// `available`), in a transaction.
-fn check_backup(core: &Core, tx: &rusqlite::Connection, caller: &Caller, id: &str) -> Result<crate::model::Backup> {
+fn check_backup(
+    core: &Core,
+    tx: &crate::store::db::Connection,
+    caller: &Caller,
+    id: &str,
+) -> Result<crate::model::Backup> {
     let b = core.backup_in(tx, caller, id, rules::BACKUP_GET)?;
     if b.status != crate::model::BackupStatus::Available {
         return Err(Error::InvalidState(format!(
@@ -155,7 +160,7 @@ fn check_backup(core: &Core, tx: &rusqlite::Connection, caller: &Caller, id: &st
 /// Check that a source is (still) fit to copy from, in a transaction.
 fn check_source(
     core: &Core,
-    tx: &rusqlite::Connection,
+    tx: &crate::store::db::Connection,
     caller: &Caller,
     req: &NewVolume,
 ) -> Result<Option<(Source, u64, Id, String)>> {
@@ -202,7 +207,12 @@ fn check_source(
 /// Cinder is one the scheduler has not placed yet; hearth places a group as it
 /// records it, and its `creating` groups are copies being made, whose outcome a new
 /// volume must not change.
-fn check_group(core: &Core, tx: &rusqlite::Connection, caller: &Caller, id: &str) -> Result<crate::model::Group> {
+fn check_group(
+    core: &Core,
+    tx: &crate::store::db::Connection,
+    caller: &Caller,
+    id: &str,
+) -> Result<crate::model::Group> {
     let g = core.group_in(tx, caller, id, rules::GROUP_GET)?;
     if g.status != crate::model::GroupStatus::Available {
         return Err(Error::InvalidState(format!(

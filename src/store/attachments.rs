@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use crate::store::db::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use crate::error::Result;
 use crate::ids::{Id, Timestamp};
@@ -14,25 +14,21 @@ use crate::query::AttachmentQuery;
 const COLUMNS: &str = "id, volume_id, project_id, instance_uuid, attached_host, mountpoint, attach_status,
      attach_mode, connector, connection_info, attach_time, detach_time, created_at, updated_at";
 
-fn conversion(what: &str, v: &str) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        0,
-        rusqlite::types::Type::Text,
-        format!("invalid {what} in store: {v:?}").into(),
-    )
+fn conversion(what: &str, v: &str) -> crate::store::db::DbError {
+    crate::store::db::conversion(what, v)
 }
 
-fn json_col(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<serde_json::Value>> {
+fn json_col(row: &Row<'_>, i: usize) -> crate::store::db::DbResult<Option<serde_json::Value>> {
     let s: Option<String> = row.get(i)?;
     s.map(|s| serde_json::from_str(&s).map_err(|_| conversion("JSON", &s))).transpose()
 }
 
-fn opt_ts(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<Timestamp>> {
+fn opt_ts(row: &Row<'_>, i: usize) -> crate::store::db::DbResult<Option<Timestamp>> {
     let s: Option<String> = row.get(i)?;
     s.map(|s| Timestamp::parse_stored(&s).ok_or_else(|| conversion("timestamp", &s))).transpose()
 }
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<Attachment> {
+fn from_row(row: &Row<'_>) -> crate::store::db::DbResult<Attachment> {
     let id: String = row.get(0)?;
     let vid: String = row.get(1)?;
     let status: String = row.get(6)?;
@@ -121,7 +117,8 @@ pub fn list(conn: &Connection, q: &AttachmentQuery) -> Result<Vec<Attachment>> {
         q.offset
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let out = stmt.query_map(params_from_iter(args.iter()), from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let out =
+        stmt.query_map(params_from_iter(args.iter()), from_row)?.collect::<crate::store::db::DbResult<Vec<_>>>()?;
     Ok(out)
 }
 

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use crate::store::db::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use crate::error::{Error, Result};
 use crate::ids::Id;
@@ -21,22 +21,22 @@ const COLUMNS: &str = "a.id, a.project_id, a.user_id, a.volume_id, a.snapshot_id
      a.bytes_total, a.stats, a.source_volume, a.created_at, a.updated_at,
      (SELECT COUNT(*) FROM backups c WHERE c.parent_id = a.id)";
 
-fn id_col(row: &Row<'_>, i: usize) -> rusqlite::Result<Id> {
+fn id_col(row: &Row<'_>, i: usize) -> crate::store::db::DbResult<Id> {
     let s: String = row.get(i)?;
     Id::parse(&s).ok_or_else(|| bad_row("id", &s))
 }
 
-fn opt_id_col(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<Id>> {
+fn opt_id_col(row: &Row<'_>, i: usize) -> crate::store::db::DbResult<Option<Id>> {
     let s: Option<String> = row.get(i)?;
     s.map(|s| Id::parse(&s).ok_or_else(|| bad_row("id", &s))).transpose()
 }
 
-fn json_col(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<serde_json::Value>> {
+fn json_col(row: &Row<'_>, i: usize) -> crate::store::db::DbResult<Option<serde_json::Value>> {
     let s: Option<String> = row.get(i)?;
     s.map(|s| serde_json::from_str(&s).map_err(|_| bad_row("JSON", &s))).transpose()
 }
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<Backup> {
+fn from_row(row: &Row<'_>) -> crate::store::db::DbResult<Backup> {
     let status: String = row.get(7)?;
     Ok(Backup {
         id: id_col(row, 0)?,
@@ -203,9 +203,10 @@ pub fn delete(conn: &Connection, id: Id) -> Result<()> {
     Ok(())
 }
 
-fn select(conn: &Connection, tail: &str, args: impl rusqlite::Params) -> Result<Vec<Backup>> {
+fn select(conn: &Connection, tail: &str, args: impl crate::store::db::Params) -> Result<Vec<Backup>> {
     let sql = format!("SELECT {COLUMNS} FROM backups a {tail}");
-    let mut out = conn.prepare_cached(&sql)?.query_map(args, from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut out =
+        conn.prepare_cached(&sql)?.query_map(args, from_row)?.collect::<crate::store::db::DbResult<Vec<_>>>()?;
     load_metadata(conn, &mut out)?;
     Ok(out)
 }
@@ -350,7 +351,7 @@ mod tests {
         assert_eq!(got.metadata["k"], "v");
         assert_eq!(got.source_volume["name"], "v");
         assert_eq!(s.read(|tx| sharing(tx, &full.id.to_string())).unwrap(), 2);
-        assert_eq!(s.read(|tx| unsettled(tx)).unwrap().len(), 2);
+        assert_eq!(s.read(unsettled).unwrap().len(), 2);
         let mut done = got.clone();
         done.status = BackupStatus::Available;
         done.stats = Some(serde_json::json!({"bytes_read": 5}));

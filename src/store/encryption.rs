@@ -1,6 +1,6 @@
 //! Volume type encryption rows: at most one per type.
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use crate::store::db::{params, Connection, OptionalExtension, Row};
 
 use crate::error::Result;
 use crate::ids::Id;
@@ -11,8 +11,8 @@ use super::{bad_row, ts_col};
 const COLUMNS: &str =
     "volume_type_id, encryption_id, provider, cipher, key_size, control_location, created_at, updated_at";
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<TypeEncryption> {
-    let id = |i: usize| -> rusqlite::Result<Id> {
+fn from_row(row: &Row<'_>) -> crate::store::db::DbResult<TypeEncryption> {
+    let id = |i: usize| -> crate::store::db::DbResult<Id> {
         let s: String = row.get(i)?;
         Id::parse(&s).ok_or_else(|| bad_row("id", &s))
     };

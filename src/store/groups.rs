@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use crate::store::db::Value;
+use crate::store::db::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use crate::error::{Error, Result};
 use crate::ids::Id;
@@ -13,12 +13,12 @@ use crate::query::{GroupQuery, SortDir};
 
 use super::{bad_row, order_after, ts_col};
 
-fn id_col(row: &Row<'_>, i: usize) -> rusqlite::Result<Id> {
+fn id_col(row: &Row<'_>, i: usize) -> crate::store::db::DbResult<Id> {
     let s: String = row.get(i)?;
     Id::parse(&s).ok_or_else(|| bad_row("id", &s))
 }
 
-fn opt_id_col(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<Id>> {
+fn opt_id_col(row: &Row<'_>, i: usize) -> crate::store::db::DbResult<Option<Id>> {
     let s: Option<String> = row.get(i)?;
     s.map(|s| Id::parse(&s).ok_or_else(|| bad_row("id", &s))).transpose()
 }
@@ -55,7 +55,7 @@ fn select_page<T>(
     table: &str,
     columns: &str,
     q: &GroupQuery,
-    from_row: impl Fn(&Row<'_>) -> rusqlite::Result<T>,
+    from_row: impl Fn(&Row<'_>) -> crate::store::db::DbResult<T>,
 ) -> Result<Vec<T>> {
     let mut args = Vec::new();
     let mut cond = where_clause(q, &mut args);
@@ -74,7 +74,8 @@ fn select_page<T>(
         q.offset
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let out = stmt.query_map(params_from_iter(args.iter()), from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let out =
+        stmt.query_map(params_from_iter(args.iter()), from_row)?.collect::<crate::store::db::DbResult<Vec<_>>>()?;
     Ok(out)
 }
 
@@ -91,7 +92,7 @@ fn count_matching(conn: &Connection, table: &str, q: &GroupQuery) -> Result<u64>
 
 const TYPE_COLUMNS: &str = "a.id, a.name, a.description, a.is_public, a.created_at, a.updated_at";
 
-fn type_from_row(row: &Row<'_>) -> rusqlite::Result<GroupType> {
+fn type_from_row(row: &Row<'_>) -> crate::store::db::DbResult<GroupType> {
     Ok(GroupType {
         id: id_col(row, 0)?,
         name: row.get(1)?,
@@ -217,7 +218,7 @@ const GROUP_COLUMNS: &str = "a.id, a.project_id, a.user_id, a.name, a.descriptio
      a.availability_zone, a.group_type_id, a.host, a.group_snapshot_id, a.source_group_id,
      a.error_reason, a.created_at, a.updated_at";
 
-fn group_from_row(row: &Row<'_>) -> rusqlite::Result<Group> {
+fn group_from_row(row: &Row<'_>) -> crate::store::db::DbResult<Group> {
     let status: String = row.get(5)?;
     Ok(Group {
         id: id_col(row, 0)?,
@@ -243,7 +244,7 @@ fn with_volume_types(conn: &Connection, groups: &mut [Group]) -> Result<()> {
         conn.prepare_cached("SELECT volume_type_id FROM group_volume_types WHERE group_id = ?1 ORDER BY position")?;
     for g in groups {
         g.volume_type_ids =
-            stmt.query_map([g.id.to_string()], |r| id_col(r, 0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+            stmt.query_map([g.id.to_string()], |r| id_col(r, 0))?.collect::<crate::store::db::DbResult<Vec<_>>>()?;
     }
     Ok(())
 }
@@ -338,7 +339,7 @@ pub fn unsettled_groups(conn: &Connection) -> Result<Vec<Group>> {
         "SELECT {GROUP_COLUMNS} FROM groups a WHERE a.status IN ('creating', 'deleting', 'updating')
          ORDER BY a.created_at"
     ))?;
-    let mut out = stmt.query_map([], group_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut out = stmt.query_map([], group_from_row)?.collect::<crate::store::db::DbResult<Vec<_>>>()?;
     with_volume_types(conn, &mut out)?;
     Ok(out)
 }
@@ -360,7 +361,7 @@ pub fn creating_from(conn: &Connection, source: Id) -> Result<u64> {
 const SNAP_COLUMNS: &str = "a.id, a.project_id, a.user_id, a.group_id, a.group_type_id, a.name, a.description,
      a.status, a.error_reason, a.created_at, a.updated_at";
 
-fn snap_from_row(row: &Row<'_>) -> rusqlite::Result<GroupSnapshot> {
+fn snap_from_row(row: &Row<'_>) -> crate::store::db::DbResult<GroupSnapshot> {
     let status: String = row.get(7)?;
     Ok(GroupSnapshot {
         id: id_col(row, 0)?,
@@ -459,6 +460,6 @@ pub fn unsettled_snapshots(conn: &Connection) -> Result<Vec<GroupSnapshot>> {
         "SELECT {SNAP_COLUMNS} FROM group_snapshots a WHERE a.status IN ('creating', 'deleting', 'updating')
          ORDER BY a.created_at"
     ))?;
-    let out = stmt.query_map([], snap_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let out = stmt.query_map([], snap_from_row)?.collect::<crate::store::db::DbResult<Vec<_>>>()?;
     Ok(out)
 }

@@ -1,6 +1,6 @@
 //! User message rows: insert, load, list, delete, and the purge of expired ones.
 
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use crate::store::db::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use crate::error::Result;
 use crate::ids::{Id, Timestamp};
@@ -12,7 +12,7 @@ use super::{bad_row, column_query_sql, ts_col};
 const COLUMNS: &str = "a.id, a.project_id, a.request_id, a.resource_type, a.resource_uuid, a.action_id, \
                        a.detail_id, a.event_id, a.message_level, a.created_at, a.expires_at";
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
+fn from_row(row: &Row<'_>) -> crate::store::db::DbResult<Message> {
     let id: String = row.get(0)?;
     let resource: Option<String> = row.get(4)?;
     Ok(Message {
@@ -72,7 +72,7 @@ pub fn list(conn: &Connection, q: &ColumnQuery) -> Result<Vec<Message>> {
     let out = conn
         .prepare(&sql)?
         .query_map(params_from_iter(args.iter()), from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::db::DbResult<Vec<_>>>()?;
     Ok(out)
 }
 

@@ -3,12 +3,12 @@
 //! A migration is never edited once it has shipped; a change is a new migration at the
 //! end of [`MIGRATIONS`]. `schema_migrations` records which have run.
 
-use rusqlite::{params, Connection, Transaction};
+use super::db::{params, Connection};
 
 use crate::error::Result;
 use crate::ids::{Id, Timestamp};
 
-type Migration = fn(&Transaction<'_>) -> Result<()>;
+type Migration = fn(&Connection<'_>) -> Result<()>;
 
 const MIGRATIONS: &[Migration] = &[
     initial_schema,
@@ -27,28 +27,51 @@ pub fn count() -> usize {
     MIGRATIONS.len()
 }
 
-/// Apply every migration the store has not seen.
-pub fn migrate(conn: &mut Connection) -> Result<()> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
+/// The advisory lock a PostgreSQL store's migrations (and writes) hold: nodes that
+/// start together apply each migration once.
+pub const PG_WRITE_LOCK: i64 = 0x6865_6172_7468; // "hearth"
+
+/// Apply every migration the store has not seen, each in its own transaction.
+pub fn migrate(conn: &Connection<'_>) -> Result<()> {
+    const TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
              version INTEGER PRIMARY KEY,
-             applied_at TEXT NOT NULL)",
-    )?;
-    let done: i64 = conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
-    for (i, m) in MIGRATIONS.iter().enumerate().skip(done as usize) {
-        let tx = conn.transaction()?;
-        m(&tx)?;
-        tx.execute(
-            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
-            params![(i + 1) as i64, Timestamp::now().to_string()],
-        )?;
-        tx.commit()?;
-        log::info!("store: applied migration {} of {}", i + 1, count());
+             applied_at TEXT NOT NULL)";
+    loop {
+        if conn.is_postgres() {
+            conn.execute_batch(&format!("BEGIN; SELECT pg_advisory_xact_lock({PG_WRITE_LOCK}); {TABLE}"))?;
+        } else {
+            conn.execute_batch(&format!("BEGIN IMMEDIATE; {TABLE}"))?;
+        }
+        let step = || -> Result<bool> {
+            let done: i64 =
+                conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?;
+            let Some(m) = MIGRATIONS.get(done.max(0) as usize) else {
+                return Ok(false);
+            };
+            m(conn)?;
+            conn.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+                params![done + 1, Timestamp::now().to_string()],
+            )?;
+            log::info!("store: applied migration {} of {}", done + 1, count());
+            Ok(true)
+        };
+        match step() {
+            Ok(more) => {
+                conn.execute_batch("COMMIT")?;
+                if !more {
+                    return Ok(());
+                }
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        }
     }
-    Ok(())
 }
 
-fn initial_schema(tx: &Transaction<'_>) -> Result<()> {
+fn initial_schema(tx: &Connection<'_>) -> Result<()> {
     tx.execute_batch(
         "CREATE TABLE volume_types (
              id TEXT PRIMARY KEY,
@@ -132,7 +155,7 @@ fn initial_schema(tx: &Transaction<'_>) -> Result<()> {
     Ok(())
 }
 
-fn snapshots_and_attachments(tx: &Transaction<'_>) -> Result<()> {
+fn snapshots_and_attachments(tx: &Connection<'_>) -> Result<()> {
     tx.execute_batch(
         "CREATE TABLE snapshots (
              id TEXT PRIMARY KEY,
@@ -184,7 +207,7 @@ fn snapshots_and_attachments(tx: &Transaction<'_>) -> Result<()> {
     Ok(())
 }
 
-fn project_default_types(tx: &Transaction<'_>) -> Result<()> {
+fn project_default_types(tx: &Connection<'_>) -> Result<()> {
     tx.execute_batch(
         "CREATE TABLE default_types (
              project_id TEXT PRIMARY KEY,
@@ -194,7 +217,7 @@ fn project_default_types(tx: &Transaction<'_>) -> Result<()> {
     Ok(())
 }
 
-fn quota_classes_and_frozen_services(tx: &Transaction<'_>) -> Result<()> {
+fn quota_classes_and_frozen_services(tx: &Connection<'_>) -> Result<()> {
     tx.execute_batch(
         "CREATE TABLE quota_classes (
              class_name TEXT NOT NULL,
@@ -208,7 +231,7 @@ fn quota_classes_and_frozen_services(tx: &Transaction<'_>) -> Result<()> {
 
 /// QoS specs (and the type's association), volume type encryption (and the volume's
 /// key id), user messages.
-fn qos_encryption_messages(tx: &Transaction<'_>) -> Result<()> {
+fn qos_encryption_messages(tx: &Connection<'_>) -> Result<()> {
     tx.execute_batch(
         "CREATE TABLE qos_specs (
              id TEXT PRIMARY KEY,
@@ -255,7 +278,7 @@ fn qos_encryption_messages(tx: &Transaction<'_>) -> Result<()> {
 /// Generic volume groups: group types and their specs, groups (with the volume types
 /// they allow), group snapshots; volumes name their group, snapshots their group
 /// snapshot.
-fn generic_groups(tx: &Transaction<'_>) -> Result<()> {
+fn generic_groups(tx: &Connection<'_>) -> Result<()> {
     tx.execute_batch(
         "CREATE TABLE group_types (
              id TEXT PRIMARY KEY,
@@ -317,7 +340,7 @@ fn generic_groups(tx: &Transaction<'_>) -> Result<()> {
 /// Open volume transfers: at most one per volume, gone with the volume's record;
 /// `project_id` is the offering project. The auth key is kept as a salted SHA-256
 /// only.
-fn volume_transfers(tx: &Transaction<'_>) -> Result<()> {
+fn volume_transfers(tx: &Connection<'_>) -> Result<()> {
     tx.execute_batch(
         "CREATE TABLE transfers (
              id TEXT PRIMARY KEY,
@@ -336,7 +359,7 @@ fn volume_transfers(tx: &Transaction<'_>) -> Result<()> {
 
 /// Backups and their metadata. A backup names its volume without a foreign key: it
 /// outlives the volume. `service_metadata` is the repository's name of its data.
-fn backups(tx: &Transaction<'_>) -> Result<()> {
+fn backups(tx: &Connection<'_>) -> Result<()> {
     tx.execute_batch(
         "CREATE TABLE backups (
              id TEXT PRIMARY KEY,
@@ -384,7 +407,7 @@ fn backups(tx: &Transaction<'_>) -> Result<()> {
 /// type applies), so that a quota check reads a few rows instead of adding up every
 /// volume of the project. The triggers fire in the transaction that changes a record,
 /// so the counters are always what the records add up to.
-fn quota_usage_counters(tx: &Transaction<'_>) -> Result<()> {
+fn quota_usage_counters(tx: &Connection<'_>) -> Result<()> {
     tx.execute_batch(
         "CREATE TABLE quota_usage (
              project_id TEXT NOT NULL,
@@ -447,6 +470,36 @@ fn quota_usage_counters(tx: &Transaction<'_>) -> Result<()> {
         // An update names every column it writes, changed or not (a save writes them
         // all): its triggers run only when a counted column really changed. When none
         // did, taking the old row out and putting the new one in would cancel out.
+        if tx.is_postgres() {
+            // The same counters as PL/pgSQL triggers: one function per table.
+            let changed = columns
+                .split(", ")
+                .map(|c| format!("OLD.{c} IS DISTINCT FROM NEW.{c}"))
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            let pg = |sql: String| sql.replace("SET in_use = in_use", "SET in_use = quota_usage.in_use");
+            tx.execute_batch(&format!(
+                "CREATE FUNCTION {table}_usage() RETURNS trigger LANGUAGE plpgsql AS $body$
+                 BEGIN
+                     IF TG_OP = 'INSERT' THEN
+                         IF {new} THEN {add_new} END IF;
+                     ELSIF TG_OP = 'DELETE' THEN
+                         IF {old} THEN {remove_old} END IF;
+                     ELSIF {changed} THEN
+                         IF {old} THEN {remove_old} END IF;
+                         IF {new} THEN {add_new} END IF;
+                     END IF;
+                     RETURN NULL;
+                 END $body$;
+                 CREATE TRIGGER {table}_usage AFTER INSERT OR UPDATE OR DELETE ON {table}
+                     FOR EACH ROW EXECUTE FUNCTION {table}_usage();",
+                new = when("NEW"),
+                old = when("OLD"),
+                add_new = pg(add("NEW")),
+                remove_old = remove("OLD"),
+            ))?;
+            continue;
+        }
         let changed = columns.split(", ").map(|c| format!("OLD.{c} IS NOT NEW.{c}")).collect::<Vec<_>>().join(" OR ");
         tx.execute_batch(&format!(
             "CREATE TRIGGER {table}_usage_insert AFTER INSERT ON {table} WHEN {new} BEGIN {add_new} END;

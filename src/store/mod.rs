@@ -1,17 +1,25 @@
-//! hearth's state in SQLite: transactional, crash-safe, with migrations.
+//! hearth's state in SQLite or PostgreSQL: transactional, crash-safe, with migrations.
 //!
-//! The store is one database file in the data directory, in WAL mode with
-//! `synchronous=FULL`, so a committed transaction survives a crash of the process and
-//! of the machine. All writes go through one connection inside `BEGIN IMMEDIATE`
-//! transactions, each write in its own savepoint, concurrent writes sharing one
-//! commit ([`Store::write`], [`writer`]); reads use a small pool of reader connections
-//! ([`Store::read`]) that see the last committed state and never block the writer.
+//! By default the store is one SQLite database file in the data directory, in WAL
+//! mode with `synchronous=FULL`, so a committed transaction survives a crash of the
+//! process and of the machine. With `[database] connection = "postgresql://..."` it
+//! is a PostgreSQL database that several hearthd nodes share ([`Database`]).
 //!
-//! The SQL is kept portable (no SQLite-only syntax beyond `INSERT ... ON CONFLICT`,
-//! which PostgreSQL shares), so that a PostgreSQL store can follow for fleets.
+//! All of a node's writes go through one connection, each write in its own savepoint
+//! of a transaction that concurrent writes share, one commit for all ([`Store::write`],
+//! [`writer`]): on SQLite a `BEGIN IMMEDIATE` transaction; on PostgreSQL one that
+//! first takes the store's advisory write lock, so that the writes of every node are
+//! applied one transaction at a time, as on SQLite, and a check and the change it
+//! allows (capacity, quota) are never interleaved with another node's. Reads use a
+//! small pool of reader connections ([`Store::read`]) that see the last committed
+//! state in one snapshot and never block the writers.
+//!
+//! The SQL is written once ([`db`]: SQLite's dialect where it is PostgreSQL's too,
+//! translated where it is not); the same migrations make the same schema on both.
 
 pub mod attachments;
 pub mod backups;
+pub mod db;
 pub mod encryption;
 pub mod groups;
 pub mod messages;
@@ -31,8 +39,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::types::Value;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::OpenFlags;
+
+use db::{Connection, DbError, OptionalExtension, PgConn, Value};
 
 use crate::error::{Error, Result};
 use crate::ids::Id;
@@ -43,20 +52,53 @@ pub use quotas::{QuotaUsage, Reservation};
 /// The database file's name in the data directory.
 pub const DB_FILE: &str = "hearth.db";
 
+/// Where the store is.
+#[derive(Clone, Debug)]
+pub enum Database {
+    /// A SQLite file ([`DB_FILE`]) in this directory.
+    Sqlite(std::path::PathBuf),
+    /// A PostgreSQL database (libpq's URL syntax), and the password from
+    /// `[database] password_file` when there is one.
+    Postgres(String, Option<String>),
+}
+
+impl Database {
+    /// The database of `config`: its `[database] connection`, else the data directory.
+    pub fn of(config: &crate::config::Config) -> Result<Database> {
+        let Some(url) = &config.database.connection else {
+            return Ok(Database::Sqlite(config.data_dir()));
+        };
+        let password = match &config.database.password_file {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    Error::Internal(format!("cannot read database.password_file {}: {e}", path.display()))
+                })?;
+                Some(text.lines().next().unwrap_or("").to_string())
+            }
+        };
+        Ok(Database::Postgres(url.clone(), password))
+    }
+}
+
+/// A reader connection.
+enum Reader {
+    Sqlite(rusqlite::Connection),
+    /// PostgreSQL's settings, and the connection, `None` after it was lost (made
+    /// again when next used).
+    Pg(Box<(postgres::Config, Option<PgConn>)>),
+}
+
 /// The state store.
 pub struct Store {
     writer: writer::Writer,
-    readers: Vec<Mutex<Connection>>,
+    readers: Vec<Mutex<Reader>>,
     next_reader: AtomicUsize,
 }
 
 /// A stored value that does not parse, as a row error.
-pub(crate) fn bad_row(what: &str, value: &str) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        0,
-        rusqlite::types::Type::Text,
-        format!("invalid {what} in store: {value:?}").into(),
-    )
+pub(crate) fn bad_row(what: &str, value: &str) -> DbError {
+    db::conversion(what, value)
 }
 
 /// What a status count is taken over ([`count_by_status`]).
@@ -91,7 +133,7 @@ pub fn count_by_status(conn: &Connection, what: Counted) -> Result<Vec<(String, 
 }
 
 /// A timestamp column.
-pub(crate) fn ts_col(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<crate::ids::Timestamp> {
+pub(crate) fn ts_col(row: &db::Row<'_>, i: usize) -> db::DbResult<crate::ids::Timestamp> {
     let s: String = row.get(i)?;
     crate::ids::Timestamp::parse_stored(&s).ok_or_else(|| bad_row("timestamp", &s))
 }
@@ -222,24 +264,24 @@ fn restrict(path: &Path) -> Result<()> {
 /// beside the store (a clean stop), even a read-only open of a WAL database makes its
 /// -wal and -shm files, so it is read as immutable instead; with one (running, or a
 /// crash), its committed transactions are part of the store: read through it.
-fn open_for_reading(path: &Path) -> rusqlite::Result<Connection> {
+fn open_for_reading(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
     if Path::new(&wal).exists() {
-        Connection::open_with_flags(path, flags)
+        rusqlite::Connection::open_with_flags(path, flags)
     } else {
         let encoded: String =
             percent_encoding::utf8_percent_encode(&path.to_string_lossy(), percent_encoding::NON_ALPHANUMERIC)
                 .to_string()
                 .replace("%2F", "/");
-        Connection::open_with_flags(format!("file:{encoded}?immutable=1"), flags)
+        rusqlite::Connection::open_with_flags(format!("file:{encoded}?immutable=1"), flags)
     }
 }
 
 /// The store in `dir`, read-only (`hearthd status`), after the checks start-up makes
 /// (sound, hearth's, not from a newer hearth). Nothing in `dir` is created or changed.
-pub fn open_read_only(dir: &Path) -> Result<Connection> {
+pub fn open_read_only(dir: &Path) -> Result<rusqlite::Connection> {
     let path = dir.join(DB_FILE);
     if !path.exists() {
         return Err(Error::NotFound(format!(
@@ -248,8 +290,18 @@ pub fn open_read_only(dir: &Path) -> Result<Connection> {
         )));
     }
     check_existing(&path)?;
-    let conn = open_for_reading(&path)?;
-    conn.busy_timeout(Duration::from_secs(30))?;
+    let conn = open_for_reading(&path).map_err(DbError::from)?;
+    conn.busy_timeout(Duration::from_secs(30)).map_err(DbError::from)?;
+    Ok(conn)
+}
+
+/// A connection to the PostgreSQL store at `url` for reading (`hearthd status`),
+/// after the checks start-up makes.
+pub fn open_pg_read_only(url: &str, password: Option<&str>) -> Result<PgConn> {
+    let config = pg_config(url, password)?;
+    let mut conn = PgConn::connect(&config)
+        .map_err(|e| Error::Internal(format!("the PostgreSQL store at {} cannot be reached ({e})", redact(url))))?;
+    check_existing_pg(&mut conn, url)?;
     Ok(conn)
 }
 
@@ -299,7 +351,7 @@ fn check_existing(path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn configure(conn: &Connection) -> rusqlite::Result<()> {
+fn configure(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(Duration::from_secs(30))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
@@ -327,50 +379,184 @@ impl Store {
                 dir.display()
             ))
         })?;
-        let mut writer = Connection::open(&path)?;
+        let sqlite = |e: rusqlite::Error| Error::Store(DbError::Sqlite(e));
+        let writer = rusqlite::Connection::open(&path).map_err(sqlite)?;
         // The store holds CHAP secrets: owner only (SQLite gives its -wal and -shm
         // files the database file's mode).
         restrict(&path)?;
-        let mode: String = writer.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        let mode: String = writer.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).map_err(sqlite)?;
         if !mode.eq_ignore_ascii_case("wal") {
             log::warn!("store {}: journal mode is {mode}, not WAL", path.display());
         }
-        configure(&writer)?;
-        migrations::migrate(&mut writer)?;
+        configure(&writer).map_err(sqlite)?;
+        migrations::migrate(&Connection::sqlite(&writer))?;
         let readers = (0..readers.max(1))
             .map(|_| {
-                let conn = Connection::open_with_flags(
+                let conn = rusqlite::Connection::open_with_flags(
                     &path,
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
                 configure(&conn)?;
-                Ok(Mutex::new(conn))
+                Ok(Mutex::new(Reader::Sqlite(conn)))
             })
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(Store { writer: writer::Writer::new(writer), readers, next_reader: AtomicUsize::new(0) })
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sqlite)?;
+        Ok(Store {
+            writer: writer::Writer::new(writer::WriteConn::Sqlite(writer)),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        })
+    }
+
+    /// Open the PostgreSQL store at `url` (libpq's URL or key=value form) and bring
+    /// its schema up to date; several nodes may do this at once.
+    pub fn open_postgres(url: &str, password: Option<&str>, readers: usize) -> Result<Store> {
+        let config = pg_config(url, password)?;
+        let unreachable = |e: DbError| {
+            Error::Internal(format!(
+                "the PostgreSQL store at {} cannot be reached ({e}); hearthd refuses to start",
+                redact(url)
+            ))
+        };
+        let mut writer = PgConn::connect(&config).map_err(unreachable)?;
+        check_existing_pg(&mut writer, url)?;
+        migrations::migrate(&Connection::pg(&mut writer))?;
+        writer.take_node_lock().map_err(|e| {
+            Error::Internal(format!("the PostgreSQL store at {}: {e}; hearthd refuses to start", redact(url)))
+        })?;
+        let readers = (0..readers.max(1))
+            .map(|_| Ok(Mutex::new(Reader::Pg(Box::new((config.clone(), Some(PgConn::connect(&config)?)))))))
+            .collect::<std::result::Result<Vec<_>, DbError>>()
+            .map_err(unreachable)?;
+        Ok(Store {
+            writer: writer::Writer::new(writer::WriteConn::Pg(Box::new((config, Some(writer))))),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        })
+    }
+
+    /// Open the store `db` names.
+    pub fn open_database(db: &Database, readers: usize) -> Result<Store> {
+        match db {
+            Database::Sqlite(dir) => Store::open(dir, readers),
+            Database::Postgres(url, password) => Store::open_postgres(url, password.as_deref(), readers),
+        }
     }
 
     /// Run `f` as one atomic write: its changes are durable when this returns `Ok`,
     /// and undone when `f` returns an error. Concurrent writes share a commit, and a
     /// failed commit runs `f` again (see [`writer`]).
-    pub fn write<T>(&self, f: impl FnMut(&Connection) -> Result<T>) -> Result<T> {
+    pub fn write<T>(&self, f: impl FnMut(&Connection<'_>) -> Result<T>) -> Result<T> {
         self.writer.write(f)
     }
 
     /// Run `f` on a reader connection, inside one read transaction so that what it
     /// reads is consistent.
-    pub fn read<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+    pub fn read<T>(&self, f: impl FnOnce(&Connection<'_>) -> Result<T>) -> Result<T> {
         let n = self.readers.len();
         let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
         // Prefer an idle reader; wait for the chosen one when all are busy.
-        let mut conn = (0..n)
+        let mut reader = (0..n)
             .find_map(|i| self.readers[(start + i) % n].try_lock().ok())
             .unwrap_or_else(|| lock(&self.readers[start % n]));
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-        let out = f(&tx)?;
-        tx.finish()?;
-        Ok(out)
+        match &mut *reader {
+            Reader::Sqlite(conn) => {
+                let tx =
+                    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred).map_err(DbError::from)?;
+                let out = f(&Connection::sqlite(&tx))?;
+                tx.finish().map_err(DbError::from)?;
+                Ok(out)
+            }
+            Reader::Pg(pg) => {
+                let (config, slot) = &mut **pg;
+                if slot.as_ref().is_none_or(|c| c.is_closed()) {
+                    *slot = None;
+                    *slot = Some(PgConn::connect(config).map_err(unavailable)?);
+                }
+                let conn = slot.as_mut().expect("connected");
+                let result = (|| {
+                    conn.batch("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+                    let out = f(&Connection::pg(conn));
+                    conn.batch(if out.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
+                    Ok::<_, DbError>(out)
+                })();
+                match result {
+                    Ok(out) => out,
+                    Err(e) => {
+                        let _ = conn.batch("ROLLBACK");
+                        if e.is_connection() {
+                            *slot = None;
+                            return Err(unavailable(e));
+                        }
+                        Err(e.into())
+                    }
+                }
+            }
+        }
     }
+}
+
+/// The connection settings of `url`, with `password` when given.
+fn pg_config(url: &str, password: Option<&str>) -> Result<postgres::Config> {
+    let mut config: postgres::Config = url
+        .parse()
+        .map_err(|e| Error::Invalid(format!("[database] connection is not a PostgreSQL connection URL: {e}")))?;
+    if let Some(p) = password {
+        config.password(p);
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(std::time::Duration::from_secs(10));
+    }
+    config.application_name("hearthd");
+    Ok(config)
+}
+
+/// A lost PostgreSQL connection, as a 503 the client may retry.
+fn unavailable(e: DbError) -> Error {
+    Error::Unavailable(format!("The state store cannot be reached ({e}). Retry later."))
+}
+
+/// `url` without its password, for messages.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "the configured database".to_string(),
+    }
+}
+
+/// The checks of [`check_existing`] for a PostgreSQL store: hearth's (or empty), not
+/// from a newer hearth.
+fn check_existing_pg(conn: &mut PgConn, url: &str) -> Result<()> {
+    let c = Connection::pg(conn);
+    let refuse = |why: String| {
+        Error::Internal(format!(
+            "the PostgreSQL store at {} {why}; hearthd refuses to start and has changed nothing in it",
+            redact(url)
+        ))
+    };
+    let count = |sql: &str| -> Result<i64> { Ok(c.query_row(sql, [], |r| r.get(0))?) };
+    let tables = count("SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema()")?;
+    let ours = count(
+        "SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'schema_migrations'",
+    )?;
+    if ours == 0 {
+        return match tables {
+            0 => Ok(()),
+            _ => Err(refuse(format!("holds {tables} tables but no schema_migrations: it is not a hearth store"))),
+        };
+    }
+    let version = count("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")?;
+    let known = migrations::count() as i64;
+    if version > known {
+        return Err(refuse(format!(
+            "has schema version {version}, written by a newer hearth; this hearthd knows versions up to {known}"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -414,7 +600,7 @@ mod tests {
     fn a_store_from_a_newer_hearth_is_refused_untouched() {
         let dir = tempfile::tempdir().unwrap();
         drop(Store::open(dir.path(), 1).unwrap());
-        let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
         let next = migrations::count() as i64 + 1;
         conn.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?1, 'later')", [next]).unwrap();
         drop(conn);
@@ -431,7 +617,7 @@ mod tests {
         assert!(err.contains("not a sound SQLite database"), "{err}");
         // another program's database
         let dir = tempfile::tempdir().unwrap();
-        Connection::open(dir.path().join(DB_FILE)).unwrap().execute_batch("CREATE TABLE t (x)").unwrap();
+        rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap().execute_batch("CREATE TABLE t (x)").unwrap();
         let err = refused(dir.path());
         assert!(err.contains("not a hearth store"), "{err}");
         // a hearth store with a page overwritten (an index's, past the header)
@@ -439,7 +625,7 @@ mod tests {
         let s = Store::open(dir.path(), 1).unwrap();
         drop(s);
         let path = dir.path().join(DB_FILE);
-        let conn = Connection::open(&path).unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch("PRAGMA journal_mode=DELETE").unwrap();
         let (page_size, pages): (i64, i64) = (
             conn.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap(),

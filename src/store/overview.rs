@@ -1,7 +1,7 @@
 //! Read-only queries for `hearthd status` ([`crate::status`]): work under way, oldest
 //! first, across volumes, snapshots and backups.
 
-use rusqlite::Connection;
+use crate::store::db::Connection;
 
 use crate::error::Result;
 use crate::ids::Timestamp;
@@ -35,10 +35,10 @@ pub struct UnderWay {
 
 /// How many objects have work under way, and the `limit` oldest of them.
 pub fn under_way(conn: &Connection, limit: usize) -> Result<(u64, Vec<UnderWay>)> {
-    let total: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM ({UNDER_WAY})"), [], |r| r.get(0))?;
+    let total: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM ({UNDER_WAY}) AS w"), [], |r| r.get(0))?;
     let mut st = conn.prepare(&format!("{UNDER_WAY} ORDER BY 4, 2 LIMIT ?1"))?;
     let rows = st.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
         Ok(UnderWay { kind: r.get(0)?, id: r.get(1)?, status: r.get(2)?, since: ts_col(r, 3)? })
     })?;
-    Ok((u64::try_from(total).unwrap_or(0), rows.collect::<rusqlite::Result<_>>()?))
+    Ok((u64::try_from(total).unwrap_or(0), rows.collect::<crate::store::db::DbResult<_>>()?))
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use crate::store::db::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use crate::error::Result;
 use crate::ids::Id;
@@ -14,7 +14,7 @@ use super::{bad_row, column_query_sql, ts_col};
 
 const COLUMNS: &str = "a.id, a.name, a.consumer, a.created_at, a.updated_at";
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<QosSpecs> {
+fn from_row(row: &Row<'_>) -> crate::store::db::DbResult<QosSpecs> {
     let id: String = row.get(0)?;
     let consumer: String = row.get(2)?;
     Ok(QosSpecs {
@@ -62,7 +62,7 @@ pub fn list(conn: &Connection, q: &ColumnQuery) -> Result<Vec<QosSpecs>> {
     let found = conn
         .prepare(&sql)?
         .query_map(params_from_iter(args.iter()), from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::db::DbResult<Vec<_>>>()?;
     found.into_iter().map(|q| with_keys(conn, q)).collect()
 }
 

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, Connection};
+use crate::store::db::{params, Connection};
 
 use crate::error::Result;
 use crate::ids::{Id, Timestamp};
@@ -39,7 +39,7 @@ pub struct Reservation {
 pub fn overrides(conn: &Connection, project: &str) -> Result<BTreeMap<String, i64>> {
     let mut stmt = conn.prepare_cached("SELECT resource, hard_limit FROM quotas WHERE project_id = ?1")?;
     let rows = stmt.query_map([project], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::DbResult<_>>()?)
 }
 
 /// Set one limit override.
@@ -57,7 +57,7 @@ pub fn set_override(conn: &Connection, project: &str, resource: &str, limit: i64
 pub fn class_limits(conn: &Connection, class: &str) -> Result<BTreeMap<String, i64>> {
     let mut stmt = conn.prepare_cached("SELECT resource, hard_limit FROM quota_classes WHERE class_name = ?1")?;
     let rows = stmt.query_map([class], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::DbResult<_>>()?)
 }
 
 /// Set one limit of a quota class.

@@ -1,6 +1,6 @@
 //! Service rows: the scheduler and one volume service per backend.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use crate::store::db::{params, Connection, OptionalExtension};
 
 use crate::error::Result;
 use crate::ids::Timestamp;
@@ -36,7 +36,7 @@ pub fn list(conn: &Connection) -> Result<Vec<Service>> {
             frozen: r.get(6)?,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::DbResult<_>>()?)
 }
 
 /// Enable or disable a service; `None` when there is no such service.

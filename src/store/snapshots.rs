@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use crate::store::db::Value;
+use crate::store::db::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use crate::error::{Error, Result};
 use crate::ids::{Id, Timestamp};
@@ -16,20 +16,16 @@ const COLUMNS: &str = "s.id, s.project_id, s.user_id, s.volume_id, s.name, s.des
      s.progress, s.volume_type_id, s.host, s.task, s.error_reason, s.consumes_quota, s.created_at, s.updated_at,
      s.group_snapshot_id";
 
-fn conversion(what: &str, v: &str) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        0,
-        rusqlite::types::Type::Text,
-        format!("invalid {what} in store: {v:?}").into(),
-    )
+fn conversion(what: &str, v: &str) -> crate::store::db::DbError {
+    crate::store::db::conversion(what, v)
 }
 
-fn id_at(row: &Row<'_>, i: usize) -> rusqlite::Result<Id> {
+fn id_at(row: &Row<'_>, i: usize) -> crate::store::db::DbResult<Id> {
     let s: String = row.get(i)?;
     Id::parse(&s).ok_or_else(|| conversion("id", &s))
 }
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<Snapshot> {
+fn from_row(row: &Row<'_>) -> crate::store::db::DbResult<Snapshot> {
     let status: String = row.get(7)?;
     let task: Option<String> = row.get(11)?;
     Ok(Snapshot {
@@ -179,7 +175,7 @@ pub fn of_volume(conn: &Connection, volume: Id) -> Result<Vec<Snapshot>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM snapshots s WHERE s.volume_id = ?1 ORDER BY s.created_at, s.id"
     ))?;
-    let mut out = stmt.query_map([volume.to_string()], from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut out = stmt.query_map([volume.to_string()], from_row)?.collect::<crate::store::db::DbResult<Vec<_>>>()?;
     load_metadata(conn, &mut out)?;
     Ok(out)
 }
@@ -189,7 +185,8 @@ pub fn of_group_snapshot(conn: &Connection, group_snapshot: Id) -> Result<Vec<Sn
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM snapshots s WHERE s.group_snapshot_id = ?1 ORDER BY s.created_at, s.id"
     ))?;
-    let mut out = stmt.query_map([group_snapshot.to_string()], from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut out =
+        stmt.query_map([group_snapshot.to_string()], from_row)?.collect::<crate::store::db::DbResult<Vec<_>>>()?;
     load_metadata(conn, &mut out)?;
     Ok(out)
 }
@@ -199,7 +196,7 @@ pub fn unsettled(conn: &Connection) -> Result<Vec<Snapshot>> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {COLUMNS} FROM snapshots s WHERE s.task IS NOT NULL OR s.status IN ('creating', 'deleting')"
     ))?;
-    let out = stmt.query_map([], from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let out = stmt.query_map([], from_row)?.collect::<crate::store::db::DbResult<Vec<_>>>()?;
     Ok(out)
 }
 
@@ -208,7 +205,7 @@ pub fn with_status(conn: &Connection, status: crate::model::SnapshotStatus) -> R
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM snapshots s WHERE s.status = ?1 ORDER BY s.created_at, s.id"
     ))?;
-    let mut out = stmt.query_map([status.as_str()], from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut out = stmt.query_map([status.as_str()], from_row)?.collect::<crate::store::db::DbResult<Vec<_>>>()?;
     load_metadata(conn, &mut out)?;
     Ok(out)
 }
@@ -216,7 +213,7 @@ pub fn with_status(conn: &Connection, status: crate::model::SnapshotStatus) -> R
 /// Every snapshot on a pool.
 pub fn on_host(conn: &Connection, host: &str) -> Result<Vec<Id>> {
     let mut stmt = conn.prepare_cached("SELECT id FROM snapshots WHERE host = ?1")?;
-    let ids = stmt.query_map([host], |r| id_at(r, 0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let ids = stmt.query_map([host], |r| id_at(r, 0))?.collect::<crate::store::db::DbResult<Vec<_>>>()?;
     Ok(ids)
 }
 
@@ -273,7 +270,8 @@ pub fn list(conn: &Connection, q: &SnapshotQuery) -> Result<Vec<Snapshot>> {
         q.offset
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut out = stmt.query_map(params_from_iter(args.iter()), from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut out =
+        stmt.query_map(params_from_iter(args.iter()), from_row)?.collect::<crate::store::db::DbResult<Vec<_>>>()?;
     load_metadata(conn, &mut out)?;
     Ok(out)
 }

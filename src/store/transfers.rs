@@ -3,7 +3,7 @@
 //! volume's record (`ON DELETE CASCADE`). The offering project is the `project_id`
 //! column.
 
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use crate::store::db::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use crate::error::Result;
 use crate::ids::Id;
@@ -14,12 +14,12 @@ use super::{bad_row, column_query_sql, ts_col};
 
 const COLUMNS: &str = "a.id, a.volume_id, a.name, a.project_id, a.no_snapshots, a.salt, a.key_sha256, a.created_at";
 
-fn id_col(row: &Row<'_>, i: usize) -> rusqlite::Result<Id> {
+fn id_col(row: &Row<'_>, i: usize) -> crate::store::db::DbResult<Id> {
     let s: String = row.get(i)?;
     Id::parse(&s).ok_or_else(|| bad_row("id", &s))
 }
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<Transfer> {
+fn from_row(row: &Row<'_>) -> crate::store::db::DbResult<Transfer> {
     Ok(Transfer {
         id: id_col(row, 0)?,
         volume_id: id_col(row, 1)?,
@@ -78,6 +78,7 @@ pub fn list(conn: &Connection, q: &ColumnQuery) -> Result<Vec<Transfer>> {
     let (cond, tail) = column_query_sql(conn, "transfers", q, &mut args)?;
     let sql = format!("SELECT {COLUMNS} FROM transfers a WHERE {cond} {tail}");
     let mut stmt = conn.prepare_cached(&sql)?;
-    let out = stmt.query_map(params_from_iter(args.iter()), from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let out =
+        stmt.query_map(params_from_iter(args.iter()), from_row)?.collect::<crate::store::db::DbResult<Vec<_>>>()?;
     Ok(out)
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use crate::store::db::{params, Connection, OptionalExtension, Row};
 
 use crate::error::Result;
 use crate::ids::Id;
@@ -10,12 +10,10 @@ use crate::model::VolumeType;
 
 use super::ts_col;
 
-fn type_from_row(row: &Row<'_>) -> rusqlite::Result<VolumeType> {
+fn type_from_row(row: &Row<'_>) -> crate::store::db::DbResult<VolumeType> {
     let id: String = row.get(0)?;
     Ok(VolumeType {
-        id: Id::parse(&id).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, "bad type id".into())
-        })?,
+        id: Id::parse(&id).ok_or_else(|| crate::store::db::conversion("type id", &id))?,
         name: row.get(1)?,
         description: row.get(2)?,
         is_public: row.get(3)?,
@@ -58,14 +56,14 @@ pub fn get_by_name(conn: &Connection, name: &str) -> Result<Option<VolumeType>> 
 /// Every type, by name.
 pub fn list(conn: &Connection) -> Result<Vec<VolumeType>> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM volume_types ORDER BY name"))?;
-    let types = stmt.query_map([], type_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let types = stmt.query_map([], type_from_row)?.collect::<crate::store::db::DbResult<Vec<_>>>()?;
     types.into_iter().map(|t| with_specs(conn, t)).collect()
 }
 
 /// Every type's name (without loading extra specs).
 pub fn names(conn: &Connection) -> Result<Vec<String>> {
     let mut stmt = conn.prepare_cached("SELECT name FROM volume_types")?;
-    let names = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+    let names = stmt.query_map([], |r| r.get(0))?.collect::<crate::store::db::DbResult<Vec<String>>>()?;
     Ok(names)
 }
 
@@ -125,14 +123,14 @@ pub fn delete_spec(conn: &Connection, id: Id, key: &str) -> Result<bool> {
 pub fn projects(conn: &Connection, id: Id) -> Result<Vec<String>> {
     let mut stmt =
         conn.prepare_cached("SELECT project_id FROM volume_type_projects WHERE type_id = ?1 ORDER BY project_id")?;
-    let out = stmt.query_map([id.to_string()], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+    let out = stmt.query_map([id.to_string()], |r| r.get(0))?.collect::<crate::store::db::DbResult<Vec<String>>>()?;
     Ok(out)
 }
 
 /// The private types a project may use.
 pub fn accessible_to(conn: &Connection, project: &str) -> Result<Vec<Id>> {
     let mut stmt = conn.prepare_cached("SELECT type_id FROM volume_type_projects WHERE project_id = ?1")?;
-    let ids = stmt.query_map([project], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let ids = stmt.query_map([project], |r| r.get::<_, String>(0))?.collect::<crate::store::db::DbResult<Vec<_>>>()?;
     Ok(ids.iter().filter_map(|s| Id::parse(s)).collect())
 }
 

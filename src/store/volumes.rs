@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use crate::store::db::Value;
+use crate::store::db::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use crate::error::{Error, Result};
 use crate::ids::{Id, Timestamp};
@@ -50,17 +50,17 @@ const COLUMNS: &str = "v.id, v.project_id, v.user_id, v.name, v.description, v.s
      v.error_reason, v.consumes_quota, v.created_at, v.updated_at, v.provider_auth, v.encryption_key_id,
      v.group_id";
 
-fn id_col(row: &Row<'_>, i: usize) -> rusqlite::Result<Id> {
+fn id_col(row: &Row<'_>, i: usize) -> crate::store::db::DbResult<Id> {
     let s: String = row.get(i)?;
     Id::parse(&s).ok_or_else(|| bad_row("id", &s))
 }
 
-fn opt_id_col(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<Id>> {
+fn opt_id_col(row: &Row<'_>, i: usize) -> crate::store::db::DbResult<Option<Id>> {
     let s: Option<String> = row.get(i)?;
     s.map(|s| Id::parse(&s).ok_or_else(|| bad_row("id", &s))).transpose()
 }
 
-fn volume_from_row(row: &Row<'_>) -> rusqlite::Result<Volume> {
+fn volume_from_row(row: &Row<'_>) -> crate::store::db::DbResult<Volume> {
     let status: String = row.get(6)?;
     let attach: String = row.get(7)?;
     let task: Option<String> = row.get(17)?;
@@ -308,7 +308,7 @@ pub fn unsettled(conn: &Connection) -> Result<Vec<Volume>> {
          ORDER BY v.created_at"
     );
     let mut stmt = conn.prepare(&sql)?;
-    let mut out = stmt.query_map([], volume_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut out = stmt.query_map([], volume_from_row)?.collect::<crate::store::db::DbResult<Vec<_>>>()?;
     load_metadata(conn, &mut out)?;
     Ok(out)
 }
@@ -322,7 +322,7 @@ pub fn with_status(conn: &Connection, status: crate::model::VolumeStatus) -> Res
     let mut out = conn
         .prepare_cached(&sql)?
         .query_map([status.as_str()], volume_from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::db::DbResult<Vec<_>>>()?;
     load_metadata(conn, &mut out)?;
     Ok(out)
 }
@@ -347,7 +347,7 @@ pub fn in_group(conn: &Connection, group: Id) -> Result<Vec<Volume>> {
     let mut out = conn
         .prepare_cached(&sql)?
         .query_map([group.to_string()], volume_from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::db::DbResult<Vec<_>>>()?;
     load_metadata(conn, &mut out)?;
     Ok(out)
 }
@@ -355,7 +355,7 @@ pub fn in_group(conn: &Connection, group: Id) -> Result<Vec<Volume>> {
 /// Every volume placed on `host` (a pool's full name).
 pub fn on_host(conn: &Connection, host: &str) -> Result<Vec<Id>> {
     let mut stmt = conn.prepare_cached("SELECT id FROM volumes WHERE host = ?1")?;
-    let ids = stmt.query_map([host], |r| id_col(r, 0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let ids = stmt.query_map([host], |r| id_col(r, 0))?.collect::<crate::store::db::DbResult<Vec<_>>>()?;
     Ok(ids)
 }
 
@@ -432,8 +432,9 @@ fn list_sql(conn: &Connection, q: &ListQuery) -> Result<(String, Vec<Value>)> {
 pub fn list(conn: &Connection, q: &ListQuery) -> Result<Vec<Volume>> {
     let (sql, args) = list_sql(conn, q)?;
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut out =
-        stmt.query_map(params_from_iter(args.iter()), volume_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut out = stmt
+        .query_map(params_from_iter(args.iter()), volume_from_row)?
+        .collect::<crate::store::db::DbResult<Vec<_>>>()?;
     load_metadata(conn, &mut out)?;
     Ok(out)
 }
@@ -541,7 +542,7 @@ mod tests {
         v.task = Some(Task::BackendDelete);
         s.write(|tx| save(tx, &v)).unwrap();
         assert_eq!(s.volume(v.id).unwrap().unwrap().task, Some(Task::BackendDelete));
-        assert_eq!(s.read(|tx| unsettled(tx)).unwrap().len(), 1);
+        assert_eq!(s.read(unsettled).unwrap().len(), 1);
         s.write(|tx| delete(tx, v.id)).unwrap();
         assert_eq!(s.volume(v.id).unwrap(), None);
     }
@@ -629,7 +630,7 @@ mod tests {
     fn plan(conn: &Connection, sql: &str, args: &[Value]) -> String {
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let steps = stmt.query_map(params_from_iter(args.iter()), |r| r.get::<_, String>(3)).unwrap();
-        steps.collect::<rusqlite::Result<Vec<_>>>().unwrap().join("\n")
+        steps.collect::<crate::store::db::DbResult<Vec<_>>>().unwrap().join("\n")
     }
 
     /// The lists clients ask for most are served in order from an index, reading

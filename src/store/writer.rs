@@ -10,13 +10,20 @@
 //! batch (a few times, then the commit's error is returned): a closure reads what it
 //! changes, so it may run more than once. Every closure runs on its caller's thread,
 //! so it may borrow what it likes.
+//!
+//! On PostgreSQL the transaction begins by taking the store's advisory write lock
+//! ([`super::migrations::PG_WRITE_LOCK`]), so that the batches of all nodes are
+//! applied one at a time. A lost connection (a server restarted, a primary failed
+//! over to its replica) fails the batch, which is written again on a new connection
+//! (the URL's hosts are tried in turn, and `target_session_attrs=read-write` finds
+//! the new primary) for up to [`RECONNECT_FOR`].
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
-use rusqlite::Connection;
-
+use super::db::{Connection, DbError, PgConn};
 use crate::error::{Error, Result};
 
 /// Transactions a batch takes at most, so that its first writer is not kept waiting
@@ -26,11 +33,18 @@ const MAX_BATCH: usize = 64;
 /// How many times a write is tried when its batch's commit fails.
 pub const COMMIT_ATTEMPTS: u32 = 3;
 
+/// How long writes are tried again on new connections after a PostgreSQL
+/// connection was lost (a failover takes seconds).
+pub const RECONNECT_FOR: Duration = Duration::from_secs(60);
+
 /// A commit the fault plan fails (test builds; see [`crate::faults`]): as an I/O
 /// error of SQLite's, so the batch is rolled back as a real one would be.
-fn injected_commit_fault() -> rusqlite::Result<()> {
+fn injected_commit_fault() -> std::result::Result<(), DbError> {
     crate::faults::act(None, "store.commit").map_err(|e| {
-        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR), Some(e.to_string()))
+        DbError::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+            Some(e.to_string()),
+        ))
     })
 }
 
@@ -38,31 +52,86 @@ fn injected_commit_fault() -> rusqlite::Result<()> {
 #[derive(Clone, Debug)]
 struct Failed {
     why: String,
-    code: Option<rusqlite::ffi::Error>,
+    disk_full: bool,
+    connection: bool,
 }
 
 impl Failed {
-    fn of(e: &rusqlite::Error) -> Failed {
-        let code = match e {
-            rusqlite::Error::SqliteFailure(code, _) => Some(*code),
-            _ => None,
-        };
-        Failed { why: e.to_string(), code }
+    fn of(e: &DbError) -> Failed {
+        Failed { why: e.to_string(), disk_full: e.is_disk_full(), connection: e.is_connection() }
     }
 
     /// Whether the filesystem was full (`SQLITE_FULL`).
     fn is_disk_full(&self) -> bool {
-        self.code.is_some_and(|c| c.code == rusqlite::ErrorCode::DiskFull)
+        self.disk_full
     }
 
     /// The error each writer of the batch returns: a full filesystem stays a store
     /// error that says so (see [`Error::is_disk_full`]).
     fn error(&self) -> Error {
-        match self.code {
-            Some(code) if code.code == rusqlite::ErrorCode::DiskFull => {
-                Error::Store(rusqlite::Error::SqliteFailure(code, Some(format!("committing: {}", self.why))))
+        if self.disk_full {
+            return Error::Store(DbError::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                Some(format!("committing: {}", self.why)),
+            )));
+        }
+        if self.connection {
+            return Error::Unavailable(format!(
+                "The state store cannot be reached ({}); nothing of the request was kept. Retry later.",
+                self.why
+            ));
+        }
+        Error::Internal(format!("committing to the store failed: {}", self.why))
+    }
+}
+
+/// The write connection.
+pub enum WriteConn {
+    /// SQLite's.
+    Sqlite(rusqlite::Connection),
+    /// PostgreSQL's: its settings, and the connection, `None` when lost (made again
+    /// before the next batch).
+    Pg(Box<(postgres::Config, Option<PgConn>)>),
+}
+
+impl WriteConn {
+    /// Begin a batch's transaction.
+    fn begin(&mut self) -> std::result::Result<(), DbError> {
+        match self {
+            WriteConn::Sqlite(c) => Ok(c.execute_batch("BEGIN IMMEDIATE")?),
+            WriteConn::Pg(pg) => {
+                let (config, conn) = &mut **pg;
+                if conn.as_ref().is_none_or(|c| c.is_closed()) {
+                    *conn = None;
+                    let mut fresh = PgConn::connect(config)?;
+                    fresh.take_node_lock()?;
+                    *conn = Some(fresh);
+                }
+                let c = conn.as_mut().expect("connected");
+                let r = c.batch(&format!("BEGIN; SELECT pg_advisory_xact_lock({})", super::migrations::PG_WRITE_LOCK));
+                if r.is_err() {
+                    let _ = c.batch("ROLLBACK");
+                }
+                r
             }
-            _ => Error::Internal(format!("committing to the store failed: {}", self.why)),
+        }
+    }
+
+    /// The connection as the store's closures use it.
+    fn db(&mut self) -> Connection<'_> {
+        match self {
+            WriteConn::Sqlite(c) => Connection::sqlite(c),
+            WriteConn::Pg(pg) => Connection::pg(pg.1.as_mut().expect("a batch's connection is open")),
+        }
+    }
+
+    /// Forget a PostgreSQL connection that failed (made again for the next batch).
+    fn drop_if_lost(&mut self, e: &DbError) {
+        if let WriteConn::Pg(pg) = self {
+            let c = &mut pg.1;
+            if e.is_connection() || c.as_ref().is_some_and(|c| c.is_closed()) {
+                *c = None;
+            }
         }
     }
 }
@@ -86,7 +155,7 @@ struct State {
 
 /// The single write connection, shared by group commit.
 pub struct Writer {
-    conn: Mutex<Connection>,
+    conn: Mutex<WriteConn>,
     state: Mutex<State>,
     /// Signalled when the connection is free.
     turn: Condvar,
@@ -102,7 +171,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Writer {
     /// A writer over `conn` (schema already migrated).
-    pub fn new(conn: Connection) -> Writer {
+    pub fn new(conn: WriteConn) -> Writer {
         Writer {
             conn: Mutex::new(conn),
             state: Mutex::new(State { next: 1, ..State::default() }),
@@ -121,11 +190,17 @@ impl Writer {
     /// happened outside the store (a volume made) is not left without its record by
     /// one failed commit. A full filesystem is not retried: it says so at once (see
     /// [`Error::is_disk_full`]).
-    pub fn write<T>(&self, mut f: impl FnMut(&Connection) -> Result<T>) -> Result<T> {
+    pub fn write<T>(&self, mut f: impl FnMut(&Connection<'_>) -> Result<T>) -> Result<T> {
         let mut attempt = 1;
+        let started = Instant::now();
         loop {
             match self.write_once(&mut f) {
                 Ok(out) => return out,
+                Err(failed) if failed.connection && started.elapsed() < RECONNECT_FOR => {
+                    log::warn!("store: the connection to the store was lost, writing again: {}", failed.why);
+                    std::thread::sleep(Duration::from_millis(250 * u64::from(attempt.min(8))));
+                    attempt += 1;
+                }
                 Err(failed) if !failed.is_disk_full() && attempt < COMMIT_ATTEMPTS => {
                     log::warn!(
                         "store: a commit failed (attempt {attempt} of {COMMIT_ATTEMPTS}), writing again: {}",
@@ -140,8 +215,8 @@ impl Writer {
     }
 
     /// One attempt of [`Writer::write`]: `Err` when the batch's commit failed.
-    fn write_once<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> std::result::Result<Result<T>, Failed> {
-        let started = std::time::Instant::now();
+    fn write_once<T>(&self, f: impl FnOnce(&Connection<'_>) -> Result<T>) -> std::result::Result<Result<T>, Failed> {
+        let started = Instant::now();
         let (batch, begin) = {
             let mut st = lock(&self.state);
             st.waiting += 1;
@@ -160,14 +235,20 @@ impl Writer {
                 }
             }
         };
-        let conn = lock(&self.conn);
+        let mut guard = lock(&self.conn);
         if begin {
-            if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-                drop(conn);
-                self.finish(batch, Some(Failed::of(&e)));
+            if let Err(e) = guard.begin() {
+                guard.drop_if_lost(&e);
+                drop(guard);
+                let failed = Failed::of(&e);
+                self.finish(batch, Some(failed.clone()));
+                if failed.connection {
+                    return Err(failed);
+                }
                 return Ok(Err(e.into()));
             }
         }
+        let conn = guard.db();
         let out = match conn.execute_batch("SAVEPOINT hearth_write") {
             Ok(()) => catch_unwind(AssertUnwindSafe(|| f(&conn))),
             Err(e) => Ok(Err(e.into())),
@@ -184,7 +265,7 @@ impl Writer {
         if undo.is_ok() && st.waiting > 0 && held < MAX_BATCH {
             // Hand the open transaction to the next writer; the batch's last commits.
             st.busy = false;
-            drop(conn);
+            drop(guard);
             self.turn.notify_one();
             if !kept {
                 drop(st);
@@ -204,7 +285,10 @@ impl Writer {
         if commit.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
-        drop(conn);
+        if let Err(e) = &commit {
+            guard.drop_if_lost(e);
+        }
+        drop(guard);
         let failed = commit.as_ref().err().map(Failed::of);
         self.finish(batch, failed.clone());
         log::trace!(
@@ -251,10 +335,10 @@ mod tests {
 
     fn writer() -> (tempfile::TempDir, Arc<Writer>) {
         let dir = tempfile::tempdir().unwrap();
-        let conn = Connection::open(dir.path().join("w.db")).unwrap();
+        let conn = rusqlite::Connection::open(dir.path().join("w.db")).unwrap();
         let _: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).unwrap();
         conn.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)").unwrap();
-        (dir, Arc::new(Writer::new(conn)))
+        (dir, Arc::new(Writer::new(WriteConn::Sqlite(conn))))
     }
 
     fn count(w: &Writer) -> i64 {
@@ -292,7 +376,7 @@ mod tests {
         assert_eq!(ok, 320);
         assert_eq!(count(&w), 320);
         // What was committed is on disk, seen by another connection.
-        let other = Connection::open(dir.path().join("w.db")).unwrap();
+        let other = rusqlite::Connection::open(dir.path().join("w.db")).unwrap();
         let n: i64 = other.query_row("SELECT count(*) FROM t WHERE n % 10 IN (3, 7)", [], |r| r.get(0)).unwrap();
         assert_eq!(n, 0);
     }

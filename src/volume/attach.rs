@@ -19,7 +19,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use rusqlite::Connection;
+use crate::store::db::Connection;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};

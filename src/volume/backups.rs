@@ -46,8 +46,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::store::db::Connection;
 use base64::Engine as _;
-use rusqlite::Connection;
 use serde_json::{json, Value};
 
 use crate::backup::{
@@ -255,8 +255,9 @@ pub fn verify_offline(config: &Config, id: &str) -> Result<(bool, Value)> {
     let db = config.data_dir().join(crate::store::DB_FILE);
     let mut data = id.to_string();
     if let (true, Some(bid)) = (db.exists(), Id::parse(id)) {
-        let conn = Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-        if let Some(b) = sb::get(&conn, bid)? {
+        let conn = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(crate::store::db::DbError::from)?;
+        if let Some(b) = sb::get(&Connection::sqlite(&conn), bid)? {
             if b.service_metadata.is_empty() {
                 return Err(Error::Invalid(format!(
                     "Backup {id} has no data in the repository (an unfinished import)."
@@ -1481,7 +1482,7 @@ impl Core {
         let mut settled = 0;
         let origin =
             |p: &str| Origin { project_id: p.to_string(), request_id: crate::volume::messages::new_request_id() };
-        for b in self.store.read(|tx| sb::unsettled(tx))? {
+        for b in self.store.read(sb::unsettled)? {
             settled += 1;
             match b.status {
                 BackupStatus::Creating => {
@@ -1596,7 +1597,7 @@ impl Core {
         // Snapshots no running backup reads now: those kept for incrementals by
         // available backups are pruned per volume (at most one stays); the rest go.
         let mut kept = std::collections::BTreeSet::new();
-        for b in self.store.read(|tx| sb::with_temp_snapshot(tx))? {
+        for b in self.store.read(sb::with_temp_snapshot)? {
             if matches!(b.status, BackupStatus::Available | BackupStatus::Restoring) {
                 kept.insert(b.volume_id);
                 continue;

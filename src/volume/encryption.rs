@@ -21,7 +21,7 @@
 //! volumes of the type exist; a type with encryption but no cipher cannot make
 //! volumes; an encrypted type cannot be multiattach.
 
-use rusqlite::Connection;
+use crate::store::db::Connection;
 use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};

@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use rusqlite::Connection;
+use crate::store::db::Connection;
 
 use crate::error::{Error, Result};
 use crate::ids::{Id, Timestamp};

@@ -27,7 +27,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use rusqlite::Connection;
+use crate::store::db::Connection;
 
 use crate::error::{Error, Result};
 use crate::flow::create_volume::{self, Source};

@@ -25,7 +25,7 @@
 //! | the repository could not delete a backup | `VOLUME_BACKUP` | 014 delete backup | 025 backup delete driver error |
 //! | a restore failed (a missing or corrupt chunk, the volume) | `VOLUME_BACKUP` | 015 restore backup | 026 backup restore error |
 
-use rusqlite::Connection;
+use crate::store::db::Connection;
 
 use crate::error::{Error, Result};
 use crate::ids::{Id, Timestamp};

@@ -196,7 +196,7 @@ impl Core {
     /// Build the core from a configuration: open the store, build the backends and
     /// the scheduler's view of their pools. Nothing runs yet; see [`Core::start`].
     pub fn new(config: Config) -> Result<Arc<Core>> {
-        let store = Store::open(&config.data_dir(), config.api_threads.clamp(1, 4))?;
+        let store = Store::open_database(&crate::store::Database::of(&config)?, config.api_threads.clamp(1, 4))?;
         let host = config.host();
         let mut backends = BTreeMap::new();
         let mut pools = BTreeMap::new();

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::Connection;
+use crate::store::db::Connection;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};

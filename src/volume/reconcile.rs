@@ -85,8 +85,8 @@ pub fn run(core: &Arc<Core>) -> Result<Report> {
     }
     report.backups = core.reconcile_backups()?;
     // Members of groups and group snapshots being deleted are deleted by step 5.
-    let groups = core.store.read(|tx| sg::unsettled_groups(tx))?;
-    let group_snapshots = core.store.read(|tx| sg::unsettled_snapshots(tx))?;
+    let groups = core.store.read(sg::unsettled_groups)?;
+    let group_snapshots = core.store.read(sg::unsettled_snapshots)?;
     let mut group_members = BTreeSet::new();
     let mut group_snapshot_members = BTreeSet::new();
     core.store.read(|tx| {
@@ -98,12 +98,12 @@ pub fn run(core: &Arc<Core>) -> Result<Report> {
         }
         Ok(())
     })?;
-    for v in core.store.read(|tx| sv::unsettled(tx))? {
+    for v in core.store.read(sv::unsettled)? {
         if !group_members.contains(&v.id) {
             settle(core, v, &mut report)?;
         }
     }
-    for s in core.store.read(|tx| ss::unsettled(tx))? {
+    for s in core.store.read(ss::unsettled)? {
         if !group_snapshot_members.contains(&s.id) {
             settle_snapshot(core, s)?;
             report.snapshots += 1;
@@ -166,7 +166,7 @@ pub fn report_unexplained(core: &Arc<Core>) -> Result<usize> {
         // Backups' temporary snapshots, and the ones kept for incrementals.
         known.extend(
             core.store
-                .read(|tx| crate::store::backups::with_temp_snapshot(tx))?
+                .read(crate::store::backups::with_temp_snapshot)?
                 .into_iter()
                 .filter(|b| b.temp_snapshot_host.as_deref() == Some(name.as_str()))
                 .filter_map(|b| b.temp_snapshot_id),

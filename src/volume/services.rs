@@ -60,7 +60,7 @@ impl Core {
     fn services_with_liveness(&self) -> Result<Vec<ServiceStatus>> {
         let now = chrono::Utc::now().naive_utc();
         let window = chrono::Duration::seconds((self.config.report_interval as i64 * 5 / 2).max(60));
-        let rows = self.store.read(|tx| ss::list(tx))?;
+        let rows = self.store.read(ss::list)?;
         Ok(rows
             .into_iter()
             .map(|s| {
@@ -92,7 +92,7 @@ impl Core {
                 self.scheduler.set_backend_disabled(backend, disabled);
             }
         }
-        let list = self.store.read(|tx| ss::list(tx))?;
+        let list = self.store.read(ss::list)?;
         list.into_iter()
             .find(|s| s.host == host && s.binary == binary)
             .ok_or_else(|| Error::NotFound(format!("Service {binary} on host {host} could not be found.")))

@@ -15,7 +15,7 @@
 //! moves the usage with them. The key is kept only as a salted SHA-256
 //! ([`AuthKeyHash`]) and never logged.
 
-use rusqlite::Connection;
+use crate::store::db::Connection;
 
 use crate::error::{Error, Result};
 use crate::ids::{random_token, Id, Timestamp};

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::Connection;
+use crate::store::db::Connection;
 
 use crate::error::{Error, Result};
 use crate::ids::{Id, Timestamp};
@@ -111,7 +111,7 @@ impl Core {
     /// Every project's own default type (admin).
     pub fn project_default_types(&self, caller: &Caller) -> Result<Vec<(String, Id)>> {
         caller.authorize_own(rules::DEFAULT_TYPE_GET_ALL)?;
-        self.store.read(|tx| st::project_defaults(tx))
+        self.store.read(st::project_defaults)
     }
 
     /// Drop a project's own default type (admin).

@@ -28,6 +28,7 @@ import sys
 import sysconfig
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -120,7 +121,25 @@ class Daemon:
         argv = [str(HEARTHD), "--listen", "127.0.0.1:0", "--data-dir", str(self.data_dir)]
         if self.config is not None:
             argv += ["--config", str(self.config)]
+        if self.database is not None:
+            argv += ["--database-connection", self.database]
         return argv + self.extra_args
+
+    @property
+    def database(self) -> str | None:
+        """With HEARTH_TEST_POSTGRES (a PostgreSQL server's URL), the store is a
+        database of this daemon's own on that server, made at its first start."""
+        admin = os.environ.get("HEARTH_TEST_POSTGRES")
+        if not admin:
+            return None
+        if getattr(self, "_database", None) is None:
+            name = "hearth_" + uuid.uuid4().hex
+            subprocess.run(
+                ["psql", "-q", "-v", "ON_ERROR_STOP=1", admin, "-c",
+                 f"CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"],
+                check=True, capture_output=True, timeout=60)
+            self._database = admin.rsplit("/", 1)[0] + "/" + name
+        return self._database
 
     @property
     def endpoint(self) -> str:

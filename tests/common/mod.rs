@@ -5,6 +5,11 @@
 //! The same scenarios run against any backend: `HEARTH_TEST_BACKENDS` may name a TOML
 //! file whose `[backends.*]` tables replace the default file backend (the VM tier
 //! points it at LVM volume groups).
+//!
+//! With `HEARTH_TEST_POSTGRES` set to a PostgreSQL server's URL (scripts/postgres/
+//! server.sh), each hearthd started here gets a new database of its own on that server
+//! as its store (`[database] connection`) instead of the SQLite file; tests that read
+//! the SQLite file themselves say so with [`sqlite_only`] and are skipped.
 
 #![allow(dead_code)]
 
@@ -79,6 +84,46 @@ pub struct Daemon {
     rust_log: String,
     /// Extra environment of the process (kept across restarts; change it between).
     pub env: Vec<(String, String)>,
+    /// The PostgreSQL database of the store, when it is one (`HEARTH_TEST_POSTGRES`).
+    pub database: Option<String>,
+}
+
+/// Whether the daemons of this run keep their store in PostgreSQL (`HEARTH_TEST_POSTGRES`).
+pub fn on_postgres() -> bool {
+    std::env::var_os("HEARTH_TEST_POSTGRES").is_some()
+}
+
+/// For a test that reads or damages the SQLite file itself: `true` (and a line
+/// saying so) when the store is PostgreSQL, for the test to return early.
+pub fn sqlite_only(what: &str) -> bool {
+    if on_postgres() {
+        eprintln!("skipped on PostgreSQL: {what} is about the SQLite store file");
+        return true;
+    }
+    false
+}
+
+/// A new, empty database on the `HEARTH_TEST_POSTGRES` server, as a URL; `None`
+/// without one.
+pub fn new_postgres_database() -> Option<String> {
+    let admin = std::env::var("HEARTH_TEST_POSTGRES").ok()?;
+    let name = format!("hearth_{}", uuid_like());
+    let mut client = postgres::Client::connect(&admin, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("HEARTH_TEST_POSTGRES={admin}: {e}"));
+    client
+        .batch_execute(&format!(
+            "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
+        ))
+        .unwrap();
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    Some(format!("{base}/{name}"))
+}
+
+/// A random lowercase hex name.
+fn uuid_like() -> String {
+    let mut b = [0u8; 12];
+    getrandom::fill(&mut b).unwrap();
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Backends of the scenario: the file default, or what `HEARTH_TEST_BACKENDS` names.
@@ -120,14 +165,50 @@ impl Daemon {
         let dir = tempfile::tempdir().unwrap();
         prepare(&dir.path().join("data"));
         let config_path = dir.path().join("hearth.toml");
-        let text = format!("data_dir = {:?}\n{config}", dir.path().join("data").display().to_string());
+        let mut text = format!("data_dir = {:?}\n{config}", dir.path().join("data").display().to_string());
+        // A configuration that names its own database keeps it.
+        let database = if config.contains("[database]") { None } else { new_postgres_database() };
+        if let Some(url) = &database {
+            text.push_str(&format!("\n[database]\nconnection = {url:?}\n"));
+        }
         std::fs::write(&config_path, text).unwrap();
         let stderr_path = dir.path().join("hearthd.log");
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let mut d =
-            Daemon { child: None, addr: String::new(), dir, config_path, stderr_path, rust_log: rust_log.into(), env };
+        let mut d = Daemon {
+            child: None,
+            addr: String::new(),
+            dir,
+            config_path,
+            stderr_path,
+            rust_log: rust_log.into(),
+            env,
+            database,
+        };
         d.spawn();
         d
+    }
+
+    /// `f` on a connection to this daemon's store (the SQLite file, or its PostgreSQL
+    /// database), through hearth's own database layer: each statement is its own
+    /// transaction.
+    pub fn with_store<T>(&self, f: impl FnOnce(&hearth::store::db::Connection<'_>) -> T) -> T {
+        match &self.database {
+            Some(url) => {
+                let config: postgres::Config = url.parse().unwrap();
+                let mut conn = hearth::store::db::PgConn::connect(&config).unwrap();
+                f(&hearth::store::db::Connection::pg(&mut conn))
+            }
+            None => {
+                let conn = rusqlite::Connection::open(self.data_dir().join("hearth.db")).unwrap();
+                conn.busy_timeout(Duration::from_secs(30)).unwrap();
+                f(&hearth::store::db::Connection::sqlite(&conn))
+            }
+        }
+    }
+
+    /// One integer the store answers `sql` with (a count, say).
+    pub fn store_count(&self, sql: &str) -> i64 {
+        self.with_store(|c| c.query_row(sql, [], |r| r.get(0)).unwrap_or_else(|e| panic!("{sql}: {e}")))
     }
 
     /// The data directory.
