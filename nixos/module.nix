@@ -248,6 +248,20 @@ in
             '';
           };
 
+          database.connection = lib.mkOption {
+            type = lib.types.nullOr lib.types.str;
+            default = null;
+            example = "postgresql://hearth@db1.example:5432,db2.example:5432/hearth?target_session_attrs=read-write";
+            description = ''
+              Cinder's `[database] connection`: a PostgreSQL store (libpq's URL syntax;
+              several hosts with `target_session_attrs=read-write` follow a failover)
+              that several hearth nodes share, each serving the whole API. `null`: the
+              SQLite file in `data_dir`. Give the password with
+              {option}`services.hearth.databasePasswordFile`, not in the URL (the
+              configuration lands in the world-readable Nix store).
+            '';
+          };
+
           auth_strategy = lib.mkOption {
             type = lib.types.enum [
               "noauth"
@@ -301,6 +315,18 @@ in
         A file (outside the Nix store) holding the password of hearth's Keystone
         service user. It reaches hearthd as a systemd credential, and
         `keystone_authtoken.password_file` points at it.
+      '';
+    };
+
+    databasePasswordFile = lib.mkOption {
+      type = lib.types.nullOr lib.types.path;
+      default = null;
+      example = "/run/secrets/hearth-database-password";
+      description = ''
+        With `settings.database.connection` (a PostgreSQL store shared by a fleet of
+        hearth nodes): a file (outside the Nix store) holding the password of the
+        connection's user. It reaches hearthd as a systemd credential, and
+        `database.password_file` points at it.
       '';
     };
 
@@ -374,6 +400,9 @@ in
       (lib.mkIf (cfg.htpasswdFile != null) {
         http_basic_auth_user_file = "${credentialsDir}/htpasswd";
       })
+      (lib.mkIf (cfg.databasePasswordFile != null) {
+        database.password_file = "${credentialsDir}/database-password";
+      })
       (lib.mkIf (cfg.tlsKeyFile != null) {
         ssl_key_file = "${credentialsDir}/tls-key";
       })
@@ -384,6 +413,12 @@ in
         {
           assertion = cfg.settings.backends != { };
           message = "services.hearth.settings.backends: at least one backend must be configured.";
+        }
+        {
+          assertion =
+            cfg.settings.database.connection == null
+            || builtins.match "[a-z]+://[^/@]*:[^/@]*@.*" cfg.settings.database.connection == null;
+          message = "services.hearth.settings.database.connection holds a password, which would be world-readable in the Nix store: use services.hearth.databasePasswordFile.";
         }
         {
           assertion = !((cfg.settings.keystone_authtoken or { }) ? password);
@@ -502,6 +537,7 @@ in
             LoadCredential =
               lib.optional (cfg.keystonePasswordFile != null) "keystone-password:${cfg.keystonePasswordFile}"
               ++ lib.optional (cfg.htpasswdFile != null) "htpasswd:${cfg.htpasswdFile}"
+              ++ lib.optional (cfg.databasePasswordFile != null) "database-password:${cfg.databasePasswordFile}"
               ++ lib.optional (cfg.tlsKeyFile != null) "tls-key:${cfg.tlsKeyFile}";
             Restart = "on-failure";
             RestartSec = "5s";

@@ -9,11 +9,13 @@
 #            cargo fmt --check, cargo clippy -D warnings
 #   unit     cargo test: unit tests, API tests against the real daemon over HTTP,
 #            scheduler and crash tests (file backend, temp dirs, ephemeral ports);
-#            every exchange of the API tests is then held to docs/openapi.json
+#            every exchange of the API tests is then held to docs/openapi.json; then
+#            the tests of hearthd again with the store in PostgreSQL (Debian's
+#            postgresql, a server of the tier's own: scripts/postgres/server.sh)
 #   fuzz     every libFuzzer target in fuzz/ for a few seconds each (scripts/fuzz.sh,
 #            stable toolchain); the kept corpus and regressions run in the unit tier too
 #   clients  the real openstack and cinder CLIs and openstacksdk (pip, in .venv)
-#            driving hearthd; a real Keystone (scripts/identity/keystone.sh, pip, in
+#            driving hearthd, with the store in SQLite then in PostgreSQL; a real Keystone (scripts/identity/keystone.sh, pip, in
 #            .venv-keystone) runs for the tier, for the tests of auth_strategy keystone;
 #            then the API contract: docs/openapi.json against a real lifecycle's
 #            responses and schemathesis against hearthd (tests/openapi/run.sh)
@@ -114,7 +116,7 @@ tier_unit() {
     # The same tests of hearthd again with the store in PostgreSQL (a server of our
     # own, scripts/postgres/server.sh; a database per hearthd); the fleet tests run
     # their own servers.
-    with_postgres cargo test --locked --tests -- --skip store:: || rc=1
+    with_postgres cargo test --locked --tests || rc=1
     return $rc
 }
 
@@ -150,6 +152,9 @@ tier_clients() {
     scripts/identity/keystone.sh start "$ks" || { rm -rf "$ks"; return 1; }
     # Two at a time (pytest-xdist): each test has its own hearthd, port, HOME and tmp dir.
     HEARTH_KEYSTONE_DIR=$ks HEARTHD="$repo/target/debug/hearthd" "$venv/bin/pytest" -q -n 2 tests/clients || rc=1
+    # Again with the store in PostgreSQL (a database per hearthd).
+    with_postgres env HEARTH_KEYSTONE_DIR="$ks" HEARTHD="$repo/target/debug/hearthd" \
+        "$venv/bin/pytest" -q -n 2 tests/clients || rc=1
     scripts/identity/keystone.sh stop "$ks" || rc=1
     [[ $rc -ne 0 ]] || rm -rf "$ks"
     # The API contract: docs/openapi.json held to a real lifecycle's responses, and
