@@ -817,7 +817,8 @@ impl Config {
         if !(url.starts_with("postgresql://") || url.starts_with("postgres://")) {
             return Err(value_err(
                 "database.connection",
-                "must be a PostgreSQL URL (postgresql://user@host:port/dbname); leave it unset for SQLite",
+                "must be a PostgreSQL URL (postgresql://user@host:port/dbname; SQLAlchemy's driver suffix, \
+                 as in postgresql+psycopg2://, is not libpq's syntax); leave it unset for SQLite",
             ));
         }
         url.parse::<postgres::Config>()
@@ -1015,6 +1016,11 @@ mod tests {
         let file = "[backends.f]\ndriver = \"file\"\n";
         let table: &[(&str, &str)] = &[
             ("listen = \"nowhere\"\n", "listen"),
+            ("[database]\nconnection = \"mysql+pymysql://c@db/cinder\"\n", "database.connection"),
+            ("[database]\nconnection = \"postgresql://h@db:notaport/hearth\"\n", "database.connection"),
+            ("[database]\npassword_file = \"/run/pw\"\n", "database.password_file"),
+            ("[database]\nconnection = \"postgresql://h@db/hearth\"\npassword_file = \"pw\"\n", "database.password_file"),
+            ("[database]\nhost = \"db\"\n", "host"),
             ("event_webhook = \"ftp://x/\"\n", "event_webhook"),
             ("metrics_listen = \"nowhere\"\n", "metrics_listen"),
             ("event_webhook = \"not a url\"\n", "event_webhook"),

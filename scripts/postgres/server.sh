@@ -13,7 +13,8 @@
 #
 # The cluster trusts loopback connections of the role `hearth` (superuser), uses the
 # C locale (ORDER BY text as SQLite orders it) and UTF-8, and does without fsync (a
-# test server: the data does not outlive the run). PostgreSQL refuses to run as
+# test server: the data does not outlive the run) unless HEARTH_PG_FSYNC=on (the
+# benchmarks, for production's durable commits). PostgreSQL refuses to run as
 # root: as root, the cluster belongs to the `postgres` user the package creates.
 # The tests make a database of their own on it for each hearthd they start
 # (tests/common, HEARTH_TEST_POSTGRES).
@@ -54,8 +55,10 @@ start)
         as_owner "$bin/initdb" -D "$dir/data" -U hearth --auth=trust --locale=C -E UTF8 >"$dir/initdb.log" 2>&1 ||
             { cat "$dir/initdb.log" >&2; exit 1; }
     fi
+    durable="-c fsync=off -c full_page_writes=off"
+    [[ ${HEARTH_PG_FSYNC:-off} == on ]] && durable=''
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=400 -c shared_buffers=64MB" \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 $durable -c max_connections=400 -c shared_buffers=64MB" \
         start >&2 || { cat "$dir/server.log" >&2; exit 1; }
     echo "postgresql://hearth@127.0.0.1:$port/postgres"
     ;;

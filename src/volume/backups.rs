@@ -252,12 +252,25 @@ pub fn open_repository(config: &Config) -> Result<Repository> {
 /// store has one, names its data; otherwise `id` is taken as the repository's name of
 /// it. Returns whether it is intact, and the report.
 pub fn verify_offline(config: &Config, id: &str) -> Result<(bool, Value)> {
-    let db = config.data_dir().join(crate::store::DB_FILE);
     let mut data = id.to_string();
-    if let (true, Some(bid)) = (db.exists(), Id::parse(id)) {
-        let conn = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(crate::store::db::DbError::from)?;
-        if let Some(b) = sb::get(&Connection::sqlite(&conn), bid)? {
+    if let Some(bid) = Id::parse(id) {
+        let record = match crate::store::Database::of(config)? {
+            crate::store::Database::Sqlite(dir) => {
+                let db = dir.join(crate::store::DB_FILE);
+                if db.exists() {
+                    let conn = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                        .map_err(crate::store::db::DbError::from)?;
+                    sb::get(&Connection::sqlite(&conn), bid)?
+                } else {
+                    None
+                }
+            }
+            crate::store::Database::Postgres(url, password) => {
+                let mut conn = crate::store::open_pg_read_only(&url, password.as_deref())?;
+                sb::get(&Connection::pg(&mut conn), bid)?
+            }
+        };
+        if let Some(b) = record {
             if b.service_metadata.is_empty() {
                 return Err(Error::Invalid(format!(
                     "Backup {id} has no data in the repository (an unfinished import)."

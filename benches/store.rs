@@ -1,0 +1,131 @@
+//! Store benchmark: `cargo bench --bench store` (or `-- --volumes N`).
+//!
+//! One release `hearthd` (file backend) with its store in SQLite, then one with its
+//! store in PostgreSQL (a server of the benchmark's own: Debian's PostgreSQL through
+//! `scripts/postgres/server.sh`, on loopback, with fsync on as in production), in the
+//! same run, each measured the same way:
+//!
+//! - creates per second: N volumes through the API by 16 clients, until each is
+//!   accepted (202), and until all are `available`;
+//! - p50/p99 latency of `GET /volumes/{id}` and `GET /volumes/detail?limit=100` over
+//!   the N volumes.
+//!
+//! Figures are printed as a Markdown table for the README; nothing is asserted.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+mod support;
+
+use support::{percentiles, start, stop, timed, Conn};
+
+const PROJECT: &str = "bench";
+
+const BACKENDS: &str = "[quota]\nquota_volumes = -1\nquota_gigabytes = -1\n[backends.file]\ndriver = \"file\"\nsize_gb = 100000\nvolume_clear = \"none\"\n";
+
+struct Figures {
+    accepted_per_s: f64,
+    available_per_s: f64,
+    show: (f64, f64),
+    detail: (f64, f64),
+}
+
+fn measure(config: &str, dir: &Path, volumes: usize) -> Figures {
+    let d = start(config, dir);
+    let t0 = Instant::now();
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let per = volumes.div_ceil(16);
+        let handles: Vec<_> = (0..16)
+            .map(|t| {
+                let addr = d.addr.clone();
+                s.spawn(move || {
+                    let mut c = Conn::new(&addr, PROJECT);
+                    (0..per)
+                        .filter(|i| t * per + i < volumes)
+                        .map(|_| {
+                            let (st, v) = c.req("POST", "/volumes", Some(r#"{"volume":{"size":1,"name":"bench"}}"#));
+                            assert_eq!(st, 202, "{v}");
+                            v["volume"]["id"].as_str().unwrap().to_string()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let accepted = t0.elapsed();
+    let mut c = Conn::new(&d.addr, PROJECT);
+    loop {
+        let (_, v) = c.req("GET", "/volumes?status=creating&limit=1", None);
+        if v["volumes"].as_array().is_some_and(|a| a.is_empty()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let available = t0.elapsed();
+    let show = timed(2000, |i| {
+        let (st, _) = c.req_raw("GET", &format!("/volumes/{}", ids[(i * 7919) % ids.len()]), None);
+        assert_eq!(st, 200);
+    });
+    let detail = timed(100, |_| {
+        let (st, _) = c.req_raw("GET", "/volumes/detail?limit=100", None);
+        assert_eq!(st, 200);
+    });
+    stop(d);
+    Figures {
+        accepted_per_s: volumes as f64 / accepted.as_secs_f64(),
+        available_per_s: volumes as f64 / available.as_secs_f64(),
+        show: percentiles(show),
+        detail: percentiles(detail),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let volumes: usize = args
+        .iter()
+        .position(|a| a == "--volumes")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(2000);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/postgres/server.sh");
+
+    let sqlite_dir = tempfile::tempdir().unwrap();
+    let sqlite_config = format!("data_dir = {:?}\n{BACKENDS}", sqlite_dir.path().join("data"));
+    let sqlite = measure(&sqlite_config, sqlite_dir.path(), volumes);
+
+    let pg_dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let server = pg_dir.path().join("server");
+    let out = std::process::Command::new(&script)
+        .args(["start", server.to_str().unwrap(), &port.to_string()])
+        // Durable commits, as a production server has them.
+        .env("HEARTH_PG_FSYNC", "on")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut admin =
+        postgres::Client::connect(&format!("postgresql://hearth@127.0.0.1:{port}/postgres"), postgres::NoTls).unwrap();
+    admin.batch_execute("CREATE DATABASE bench TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'").unwrap();
+    let pg_config = format!(
+        "data_dir = {:?}\n{BACKENDS}\n[database]\nconnection = \"postgresql://hearth@127.0.0.1:{port}/bench\"\n",
+        pg_dir.path().join("data")
+    );
+    let pg = measure(&pg_config, pg_dir.path(), volumes);
+    let _ = std::process::Command::new(&script).args(["stop", server.to_str().unwrap()]).output();
+
+    println!("hearth store benchmark: one node, {volumes} volumes by 16 clients (file backend), release build");
+    println!();
+    println!("| measure | SQLite | PostgreSQL (loopback) |");
+    println!("|---|---|---|");
+    println!("| creates accepted (202) | {:.0} /s | {:.0} /s |", sqlite.accepted_per_s, pg.accepted_per_s);
+    println!("| creates until available | {:.0} /s | {:.0} /s |", sqlite.available_per_s, pg.available_per_s);
+    println!(
+        "| show `GET /volumes/{{id}}` p50 / p99 | {:.3} / {:.3} ms | {:.3} / {:.3} ms |",
+        sqlite.show.0, sqlite.show.1, pg.show.0, pg.show.1
+    );
+    println!(
+        "| detail `GET /volumes/detail?limit=100` p50 / p99 | {:.2} / {:.2} ms | {:.2} / {:.2} ms |",
+        sqlite.detail.0, sqlite.detail.1, pg.detail.0, pg.detail.1
+    );
+}
