@@ -9,8 +9,8 @@
 //! - [`volume`]: the core; state machines, quotas, types, services, reconcile, and
 //!   the pools' capacity figures, kept by each change without walking the pools;
 //! - [`flow`] and [`scheduler`]: multi-step work with undo, and pool placement;
-//! - [`store`]: state in SQLite, concurrent writes sharing one commit; [`query`] is
-//!   what lists ask of it;
+//! - [`store`]: state in SQLite or PostgreSQL (one SQL text over both, [`store::db`]),
+//!   concurrent writes sharing one commit; [`query`] is what lists ask of it;
 //! - [`backend`]: where volumes live (`file`: sparse files; `lvm`: thick or thin LVs);
 //! - [`backup`]: backups of volumes into a deduplicated repository on a directory or
 //!   an S3 bucket;
