@@ -190,6 +190,11 @@ fn writes_carry_on_across_a_restart_of_the_server() {
     let r = d.post("/volumes", json!({"volume": {"size": 1}}));
     assert!(r.status == 503 || r.status == 202, "{} {}", r.status, r.text);
     pg.start();
+    // Readers whose connections were lost make them again before they read.
+    for id in &before {
+        let r = d.get(&format!("/volumes/{id}"));
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
     let after = create_retrying(&d, "after");
     wait_available(&d, &after);
     let listed = d.get("/volumes/detail").json();

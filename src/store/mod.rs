@@ -469,26 +469,41 @@ impl Store {
             }
             Reader::Pg(pg) => {
                 let (config, slot) = &mut **pg;
-                if slot.as_ref().is_none_or(|c| c.is_closed()) {
-                    *slot = None;
-                    *slot = Some(PgConn::connect(config).map_err(unavailable)?);
+                // A connection lost while idle (a restart, a failover) is made again
+                // once before the read begins; one lost during the read is a 503.
+                let mut fresh = false;
+                loop {
+                    if slot.as_ref().is_none_or(|c| c.is_closed()) {
+                        *slot = None;
+                        *slot = Some(PgConn::connect(config).map_err(unavailable)?);
+                        fresh = true;
+                    }
+                    let conn = slot.as_mut().expect("connected");
+                    match conn.batch("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY") {
+                        Ok(()) => break,
+                        Err(e) if e.is_connection() => {
+                            *slot = None;
+                            if fresh {
+                                return Err(unavailable(e));
+                            }
+                        }
+                        Err(e) => {
+                            let _ = conn.batch("ROLLBACK");
+                            return Err(e.into());
+                        }
+                    }
                 }
                 let conn = slot.as_mut().expect("connected");
-                let result = (|| {
-                    conn.batch("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
-                    let out = f(&Connection::pg(conn));
-                    conn.batch(if out.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
-                    Ok::<_, DbError>(out)
-                })();
-                match result {
-                    Ok(out) => out,
+                let out = f(&Connection::pg(conn));
+                match conn.batch(if out.is_ok() { "COMMIT" } else { "ROLLBACK" }) {
+                    Ok(()) => out,
+                    Err(e) if e.is_connection() => {
+                        *slot = None;
+                        Err(unavailable(e))
+                    }
                     Err(e) => {
                         let _ = conn.batch("ROLLBACK");
-                        if e.is_connection() {
-                            *slot = None;
-                            return Err(unavailable(e));
-                        }
-                        Err(e.into())
+                        out.and(Err(e.into()))
                     }
                 }
             }
