@@ -19,7 +19,7 @@ const PROJECT: &str = "bench";
 
 mod support;
 
-use support::{percentiles, rss_mib, start, stop, timed, Conn, Hearthd};
+use support::{create_volumes, drain, percentiles, rss_mib, start, stop, timed, Conn, Hearthd};
 
 fn config(dir: &std::path::Path) -> String {
     format!(
@@ -42,39 +42,11 @@ fn main() {
 
     // Fill the store through the API, 16 clients at a time.
     let fill = Instant::now();
-    let ids: Vec<String> = std::thread::scope(|s| {
-        let per = volumes.div_ceil(16);
-        let handles: Vec<_> = (0..16)
-            .map(|t| {
-                let addr = d.addr.clone();
-                s.spawn(move || {
-                    let mut c = Conn::new(&addr, PROJECT);
-                    let body = r#"{"volume":{"size":1,"name":"bench","metadata":{"k":"v"}}}"#;
-                    (0..per)
-                        .filter(|i| t * per + i < volumes)
-                        .map(|_| {
-                            let (st, b) = c.req_raw("POST", "/volumes", Some(body));
-                            assert_eq!(st, 202, "{}", String::from_utf8_lossy(&b));
-                            let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
-                            v["volume"]["id"].as_str().unwrap().to_string()
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
-    });
+    let ids =
+        create_volumes(&d.addr, PROJECT, volumes, 16, r#"{"volume":{"size":1,"name":"bench","metadata":{"k":"v"}}}"#);
     let fill_time = fill.elapsed();
     // Wait until the background work is done.
-    let mut c = Conn::new(&d.addr, PROJECT);
-    loop {
-        let (_, b) = c.req_raw("GET", "/volumes?status=creating&limit=1", None);
-        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
-        if v["volumes"].as_array().is_some_and(|a| a.is_empty()) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    drain(&d.addr, PROJECT, Duration::from_millis(100));
     stop(d);
 
     // Measure on a fresh process over the full store.

@@ -72,14 +72,7 @@ fn creates(d: &Hearthd, n: usize, body: &str) -> (Vec<Duration>, Duration) {
 
 /// Wait until no volume is `creating`.
 fn drain(d: &Hearthd) {
-    let mut c = Conn::new(&d.addr, PROJECT);
-    loop {
-        let (_, v) = c.req("GET", "/volumes?status=creating&limit=1", None);
-        if v["volumes"].as_array().is_some_and(|a| a.is_empty()) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    support::drain(&d.addr, PROJECT, Duration::from_millis(200));
 }
 
 /// One point of the curve.

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 mod support;
 
-use support::{percentiles, start, stop, timed, Conn};
+use support::{create_volumes, drain, percentiles, start, stop, timed, Conn};
 
 const PROJECT: &str = "bench";
 
@@ -33,36 +33,11 @@ struct Figures {
 fn measure(config: &str, dir: &Path, volumes: usize) -> Figures {
     let d = start(config, dir);
     let t0 = Instant::now();
-    let ids: Vec<String> = std::thread::scope(|s| {
-        let per = volumes.div_ceil(16);
-        let handles: Vec<_> = (0..16)
-            .map(|t| {
-                let addr = d.addr.clone();
-                s.spawn(move || {
-                    let mut c = Conn::new(&addr, PROJECT);
-                    (0..per)
-                        .filter(|i| t * per + i < volumes)
-                        .map(|_| {
-                            let (st, v) = c.req("POST", "/volumes", Some(r#"{"volume":{"size":1,"name":"bench"}}"#));
-                            assert_eq!(st, 202, "{v}");
-                            v["volume"]["id"].as_str().unwrap().to_string()
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
-    });
+    let ids = create_volumes(&d.addr, PROJECT, volumes, 16, r#"{"volume":{"size":1,"name":"bench"}}"#);
     let accepted = t0.elapsed();
-    let mut c = Conn::new(&d.addr, PROJECT);
-    loop {
-        let (_, v) = c.req("GET", "/volumes?status=creating&limit=1", None);
-        if v["volumes"].as_array().is_some_and(|a| a.is_empty()) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    drain(&d.addr, PROJECT, Duration::from_millis(20));
     let available = t0.elapsed();
+    let mut c = Conn::new(&d.addr, PROJECT);
     let show = timed(2000, |i| {
         let (st, _) = c.req_raw("GET", &format!("/volumes/{}", ids[(i * 7919) % ids.len()]), None);
         assert_eq!(st, 200);

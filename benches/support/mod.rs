@@ -163,3 +163,40 @@ pub fn timed(n: usize, mut f: impl FnMut(usize)) -> Vec<Duration> {
         })
         .collect()
 }
+
+/// Create `n` volumes with `body` through the API of `addr`, by `clients` concurrent
+/// clients with a keep-alive connection each, every one accepted (202); their ids.
+pub fn create_volumes(addr: &str, project: &str, n: usize, clients: usize, body: &str) -> Vec<String> {
+    std::thread::scope(|s| {
+        let per = n.div_ceil(clients);
+        let handles: Vec<_> = (0..clients)
+            .map(|t| {
+                s.spawn(move || {
+                    let mut c = Conn::new(addr, project);
+                    (0..per)
+                        .filter(|i| t * per + i < n)
+                        .map(|_| {
+                            let (st, b) = c.req_raw("POST", "/volumes", Some(body));
+                            assert_eq!(st, 202, "{}", String::from_utf8_lossy(&b));
+                            let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+                            v["volume"]["id"].as_str().unwrap().to_string()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    })
+}
+
+/// Wait until no volume of `project` at `addr` is `creating`, looking every `every`.
+pub fn drain(addr: &str, project: &str, every: Duration) {
+    let mut c = Conn::new(addr, project);
+    loop {
+        let (_, v) = c.req("GET", "/volumes?status=creating&limit=1", None);
+        if v["volumes"].as_array().is_some_and(|a| a.is_empty()) {
+            return;
+        }
+        std::thread::sleep(every);
+    }
+}
