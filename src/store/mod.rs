@@ -519,8 +519,19 @@ fn pg_config(url: &str, password: Option<&str>) -> Result<postgres::Config> {
     if let Some(p) = password {
         config.password(p);
     }
+    // A server that vanishes without closing the connection (a host down, a network
+    // cut) is noticed in seconds, not after TCP's quarter of an hour, so that writes
+    // move on to the new primary. The URL's own settings win.
     if config.get_connect_timeout().is_none() {
-        config.connect_timeout(std::time::Duration::from_secs(10));
+        config.connect_timeout(Duration::from_secs(10));
+    }
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(Duration::from_secs(20));
+    }
+    if config.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
+        config.keepalives_idle(Duration::from_secs(10));
+        config.keepalives_interval(Duration::from_secs(5));
+        config.keepalives_retries(3);
     }
     config.application_name("hearthd");
     Ok(config)
