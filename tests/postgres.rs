@@ -176,6 +176,33 @@ fn one_node_per_database_until_the_fleet() {
 }
 
 #[test]
+fn a_lost_session_of_the_same_process_gives_the_node_lock_back() {
+    let pg = Server::primary();
+    pg.create_database("hearth");
+    let url = format!("postgresql://hearth@127.0.0.1:{}/hearth", pg.port);
+    let mut config: postgres::Config = url.parse().unwrap();
+    config.application_name("hearthd-test-1");
+    let mut lost = hearth::store::db::PgConn::connect(&config).unwrap();
+    lost.take_node_lock().unwrap();
+    // Another process is refused while the session lives...
+    let mut other_config = config.clone();
+    other_config.application_name("hearthd-test-2");
+    let mut other = hearth::store::db::PgConn::connect(&other_config).unwrap();
+    let e = other.take_node_lock().unwrap_err().to_string();
+    assert!(e.contains("another hearthd uses this PostgreSQL store"), "{e}");
+    // ...but the same process, reconnecting, ends its lost session and takes it.
+    let mut again = hearth::store::db::PgConn::connect(&config).unwrap();
+    again.take_node_lock().unwrap();
+    assert!(other.take_node_lock().is_err());
+    // The lost session was ended by the server.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !lost.is_closed() && Instant::now() < deadline {
+        let _ = lost.batch("SELECT 1");
+    }
+    assert!(lost.is_closed(), "the lost session is still open");
+}
+
+#[test]
 fn writes_carry_on_across_a_restart_of_the_server() {
     let pg = Server::primary();
     pg.create_database("hearth");

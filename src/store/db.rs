@@ -552,26 +552,41 @@ impl PgConn {
     /// own pools) is complete, one hearthd at a time uses a PostgreSQL store, so that
     /// no node reconciles or changes what another node's disks hold.
     pub fn take_node_lock(&mut self) -> DbResult<()> {
-        let got: bool = self.client.query_one("SELECT pg_try_advisory_lock($1)", &[&NODE_LOCK])?.get(0);
-        if got {
-            return Ok(());
+        const HOLDERS: &str = "SELECT a.pid, COALESCE(a.application_name, ''),
+                    COALESCE(host(a.client_addr), 'local') || ' (pid ' || a.pid || ')'
+               FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+              WHERE l.locktype = 'advisory' AND l.granted AND l.database = (
+                    SELECT oid FROM pg_database WHERE datname = current_database())
+                AND l.classid = ($1::bigint >> 32)::int::oid AND l.objid = ($1::bigint & 4294967295)::int::oid";
+        for attempt in 0..2 {
+            let got: bool = self.client.query_one("SELECT pg_try_advisory_lock($1)", &[&NODE_LOCK])?.get(0);
+            if got {
+                return Ok(());
+            }
+            let me: String = self.client.query_one("SELECT current_setting('application_name')", &[])?.get(0);
+            let holders: Vec<(i32, String, String)> =
+                self.client.query(HOLDERS, &[&NODE_LOCK])?.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+            // A session of this very process that it lost (a network blip) may still
+            // hold it: that one is ended, and the lock taken again.
+            let own: Vec<i32> = holders.iter().filter(|(_, app, _)| *app == me).map(|(pid, _, _)| *pid).collect();
+            if attempt == 0 && !own.is_empty() {
+                for pid in own {
+                    log::warn!(
+                        "store: ending a lost session of this hearthd (server pid {pid}) that holds the node lock"
+                    );
+                    self.client.execute("SELECT pg_terminate_backend($1)", &[&pid])?;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                continue;
+            }
+            let others: Vec<String> = holders.into_iter().map(|(_, _, who)| who).collect();
+            return Err(DbError::InUse(format!(
+                "another hearthd uses this PostgreSQL store (its connection from {}): one node per database \
+                 until hearth's fleet support is complete",
+                if others.is_empty() { "an unknown client".to_string() } else { others.join(", ") }
+            )));
         }
-        let others: Vec<String> = self
-            .client
-            .query(
-                "SELECT COALESCE(host(a.client_addr), 'local') || ' (pid ' || a.pid || ')'
-                   FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-                  WHERE l.locktype = 'advisory' AND l.granted
-                    AND l.classid = ($1 >> 32)::int::oid AND l.objid = ($1 & 4294967295)::int::oid",
-                &[&NODE_LOCK],
-            )
-            .map(|rows| rows.iter().map(|r| r.get(0)).collect())
-            .unwrap_or_default();
-        Err(DbError::InUse(format!(
-            "another hearthd uses this PostgreSQL store (its connection from {}): one node per database \
-             until hearth's fleet support is complete",
-            if others.is_empty() { "an unknown client".to_string() } else { others.join(", ") }
-        )))
+        Err(DbError::InUse("the node lock stayed held by a lost session of this hearthd".into()))
     }
 
     /// Whether the connection is gone.

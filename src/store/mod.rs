@@ -533,7 +533,10 @@ fn pg_config(url: &str, password: Option<&str>) -> Result<postgres::Config> {
         config.keepalives_interval(Duration::from_secs(5));
         config.keepalives_retries(3);
     }
-    config.application_name("hearthd");
+    // This process's own name on the server: a node lock still held by a session of
+    // its own that it lost (a network blip) is its to take back (see
+    // [`PgConn::take_node_lock`]).
+    config.application_name(&format!("hearthd-{}-{}", std::process::id(), Id::new()));
     Ok(config)
 }
 
