@@ -520,7 +520,13 @@ fn snapshots_and_in_use_volumes() {
     let kept = usize::from(common::backends_toml().contains("lvm_type = \"thin\""));
     assert_eq!(snapshots.len(), kept, "the temporary snapshot is removed unless kept: {snapshots:?}");
     step!("assert!(snapshots.is_empty(), \"the temporary snapshot is removed: (sna");
-    assert!(d.log().contains(&format!("backup {forced} is available")), "{}", d.log());
+    // The log line follows the status by a moment.
+    let logged = format!("backup {forced} is available");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !d.log().contains(&logged) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(d.log().contains(&logged), "{}", d.log());
     step!("assert!(d.log().contains(&format!(\"backup (forced) is available\")), \"(");
     // Its data is the volume's.
     let r = restore(&d, &forced, json!(null));
