@@ -757,10 +757,9 @@ impl Statement<'_, '_> {
 
     /// The first row through `f`; [`DbError::NoRows`] when there is none.
     pub fn query_row<T>(&mut self, params: impl Params, f: impl FnOnce(&Row<'_>) -> DbResult<T>) -> DbResult<T> {
-        let mut f = Some(f);
         let mut rows = self.query(params)?;
         match rows.next()? {
-            Some(r) => (f.take().expect("called once"))(&r),
+            Some(r) => f(&r),
             None => Err(DbError::NoRows),
         }
     }
