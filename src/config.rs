@@ -821,7 +821,10 @@ impl Config {
                  as in postgresql+psycopg2://, is not libpq's syntax); leave it unset for SQLite",
             ));
         }
-        url.parse::<postgres::Config>()
+        let (driver_url, _) =
+            crate::store::pg_target::split_url(url).map_err(|e| value_err("database.connection", e))?;
+        driver_url
+            .parse::<postgres::Config>()
             .map_err(|e| value_err("database.connection", format!("is not a PostgreSQL connection URL: {e}")))?;
         if self.database.password_file.as_ref().is_some_and(|p| !p.is_absolute()) {
             return Err(value_err("database.password_file", "must be an absolute path"));
@@ -1018,6 +1021,7 @@ mod tests {
             ("listen = \"nowhere\"\n", "listen"),
             ("[database]\nconnection = \"mysql+pymysql://c@db/cinder\"\n", "database.connection"),
             ("[database]\nconnection = \"postgresql://h@db:notaport/hearth\"\n", "database.connection"),
+            ("[database]\nconnection = \"postgresql://h@db/hearth?sslmode=verify-full\"\n", "database.connection"),
             ("[database]\npassword_file = \"/run/pw\"\n", "database.password_file"),
             ("[database]\nconnection = \"postgresql://h@db/hearth\"\npassword_file = \"pw\"\n", "database.password_file"),
             ("[database]\nhost = \"db\"\n", "host"),

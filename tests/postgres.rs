@@ -2,7 +2,8 @@
 //! `scripts/postgres/server.sh`: initdb and pg_ctl in a temp dir, loopback ports):
 //! one node per database until the fleet lands, writes that carry on across a
 //! restart of the server, and a failover from a primary to its synchronous streaming
-//! replica that loses nothing acknowledged.
+//! replica that loses nothing acknowledged, and TLS as libpq's `sslmode` asks it
+//! (certificates made with openssl by `server.sh tls`).
 //!
 //! Without PostgreSQL installed (and no root to install it) these tests fail: the
 //! test command installs it.
@@ -89,6 +90,28 @@ impl Server {
         run(&["start", self.dir.path().to_str().unwrap(), &self.port.to_string()], &[]);
     }
 
+    /// TLS on (`server.sh tls`): its files are under [`Server::tls_dir`].
+    fn tls(&self) {
+        run(&["tls", self.dir.path().to_str().unwrap()], &[]);
+    }
+
+    fn tls_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("tls")
+    }
+
+    /// The sessions of hearthd nodes on database `db`, and how many of them use TLS.
+    fn hearthd_sessions(&self, db: &str) -> (i64, i64) {
+        let mut c = postgres::Client::connect(&self.admin(), postgres::NoTls).unwrap();
+        let r = c
+            .query_one(
+                "SELECT COUNT(*), COUNT(*) FILTER (WHERE s.ssl) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+                  WHERE a.datname = $1 AND a.application_name LIKE 'hearthd-%'",
+                &[&db],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    }
+
     fn promote(&self) {
         run(&["promote", self.dir.path().to_str().unwrap()], &[]);
     }
@@ -105,6 +128,24 @@ fn node(url: &str) -> Daemon {
     let mut d = Daemon::start_with(&format!("{BACKENDS}\n[database]\nconnection = {url:?}\n"));
     d.database = Some(url.to_string());
     d
+}
+
+/// What a hearthd on the store at `url` says when it refuses to start (it must).
+fn refused(url: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hearth.toml");
+    std::fs::write(
+        &config,
+        format!("data_dir = {:?}\n{BACKENDS}\n[database]\nconnection = {url:?}\n", dir.path().join("data")),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hearthd"))
+        .args(["--config", config.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "hearthd started on {url}: {stderr}");
+    stderr
 }
 
 /// Create a volume, retrying while the store answers 503 (it is being reached
@@ -150,19 +191,7 @@ fn one_node_per_database_until_the_fleet() {
     let v = first.create_volume(json!({"size": 1}));
     first.wait_status(&v, "available");
     // A second hearthd on the same database is refused at start, with the reason.
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("hearth.toml");
-    std::fs::write(
-        &config,
-        format!("data_dir = {:?}\n{BACKENDS}\n[database]\nconnection = {url:?}\n", dir.path().join("data")),
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_hearthd"))
-        .args(["--config", config.to_str().unwrap(), "--listen", "127.0.0.1:0"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "a second node started: {stderr}");
+    let stderr = refused(&url);
     assert!(stderr.contains("another hearthd uses this PostgreSQL store"), "{stderr}");
     // The first one's volume is untouched; once it stops, a node may take the store.
     assert_eq!(first.get(&format!("/volumes/{v}")).json()["volume"]["status"], "available");
@@ -182,16 +211,16 @@ fn a_lost_session_of_the_same_process_gives_the_node_lock_back() {
     let url = format!("postgresql://hearth@127.0.0.1:{}/hearth", pg.port);
     let mut config: postgres::Config = url.parse().unwrap();
     config.application_name("hearthd-test-1");
-    let mut lost = hearth::store::db::PgConn::connect(&config).unwrap();
+    let mut lost = hearth::store::db::PgConn::connect(&config.clone().into()).unwrap();
     lost.take_node_lock().unwrap();
     // Another process is refused while the session lives...
     let mut other_config = config.clone();
     other_config.application_name("hearthd-test-2");
-    let mut other = hearth::store::db::PgConn::connect(&other_config).unwrap();
+    let mut other = hearth::store::db::PgConn::connect(&other_config.into()).unwrap();
     let e = other.take_node_lock().unwrap_err().to_string();
     assert!(e.contains("another hearthd uses this PostgreSQL store"), "{e}");
     // ...but the same process, reconnecting, ends its lost session and takes it.
-    let mut again = hearth::store::db::PgConn::connect(&config).unwrap();
+    let mut again = hearth::store::db::PgConn::connect(&config.clone().into()).unwrap();
     again.take_node_lock().unwrap();
     assert!(other.take_node_lock().is_err());
     // The lost session was ended by the server.
@@ -297,4 +326,67 @@ fn a_failover_to_the_replica_loses_nothing_acknowledged() {
     eprintln!("{} creates accepted across the failover, {refused} refused with 503", accepted.len());
     let log = d.log();
     assert!(!log.contains("panicked"), "{log}");
+}
+
+#[test]
+fn tls_to_postgresql_as_libpq_asks() {
+    let pg = Server::primary();
+    pg.tls();
+    pg.create_database("tls");
+    pg.create_database("tlscert");
+    let t = pg.tls_dir();
+    let file = |name: &str| t.join(name).display().to_string();
+    let port = pg.port;
+    // verify-full: the certificate chains to the CA and names the host; every session
+    // of the node is encrypted (the server refuses plain TCP to this database anyway).
+    let url = format!("postgresql://hearth@localhost:{port}/tls?sslmode=verify-full&sslrootcert={}", file("ca.pem"));
+    let mut d = node(&url);
+    let v = d.create_volume(json!({"size": 1}));
+    d.wait_status(&v, "available");
+    let (sessions, encrypted) = pg.hearthd_sessions("tls");
+    assert!(sessions >= 2 && encrypted == sessions, "{encrypted} of {sessions} sessions use TLS");
+    assert!(d.stop());
+    // What libpq refuses, hearthd refuses at start, with the server's or TLS's reason.
+    for (url, why) in [
+        (format!("postgresql://hearth@127.0.0.1:{port}/tls?sslmode=disable"), "no encryption"),
+        (
+            format!(
+                "postgresql://hearth@localhost:{port}/tls?sslmode=verify-full&sslrootcert={}",
+                file("other-ca.pem")
+            ),
+            "UnknownIssuer",
+        ),
+        // The certificate names localhost, not 127.0.0.1.
+        (
+            format!("postgresql://hearth@127.0.0.1:{port}/tls?sslmode=verify-full&sslrootcert={}", file("ca.pem")),
+            "certificate not valid for name \"127.0.0.1\"",
+        ),
+        (format!("postgresql://hearth@localhost:{port}/tlscert?sslmode=require"), "valid client certificate"),
+    ] {
+        let stderr = refused(&url);
+        assert!(stderr.contains(why) && stderr.contains("cannot be reached"), "{url}: {stderr}");
+    }
+    // verify-ca checks the chain only; require checks nothing (libpq's meanings):
+    // both reach 127.0.0.1, encrypted. The volume made before is there.
+    for url in [
+        format!("postgresql://hearth@127.0.0.1:{port}/tls?sslmode=verify-ca&sslrootcert={}", file("ca.pem")),
+        format!("postgresql://hearth@127.0.0.1:{port}/tls?sslmode=require"),
+    ] {
+        let mut d = node(&url);
+        assert_eq!(d.get(&format!("/volumes/{v}")).json()["volume"]["status"], "available", "{url}");
+        let (sessions, encrypted) = pg.hearthd_sessions("tls");
+        assert!(sessions >= 2 && encrypted == sessions, "{url}: {encrypted} of {sessions} sessions use TLS");
+        assert!(d.stop());
+    }
+    // A client certificate, for a server that takes nothing else.
+    let url = format!(
+        "postgresql://hearth@localhost:{port}/tlscert?sslmode=verify-full&sslrootcert={}&sslcert={}&sslkey={}",
+        file("ca.pem"),
+        file("client.crt"),
+        file("client.key")
+    );
+    let d = node(&url);
+    let v = d.create_volume(json!({"size": 1}));
+    d.wait_status(&v, "available");
+    assert_eq!(d.store_count("SELECT COUNT(*) FROM volumes"), 1);
 }

@@ -6,6 +6,13 @@
 #   scripts/postgres/server.sh stop DIR
 #   scripts/postgres/server.sh replica DIR PORT PRIMARY_PORT  # a streaming replica
 #   scripts/postgres/server.sh promote DIR      # the replica becomes a primary
+#   scripts/postgres/server.sh tls DIR          # TLS on a running server (below)
+#
+# `tls` makes a CA (DIR/tls/ca.pem), a server certificate it signed for DNS name
+# localhost only (not 127.0.0.1), a client certificate for the role hearth
+# (client.crt, client.key) and a second, unrelated CA (other-ca.pem); turns ssl on;
+# and refuses plain TCP to the database `tls` and anything but a client certificate
+# to the database `tlscert`. Other databases take either, as before.
 #
 # For a failover that loses nothing acknowledged, make the primary's commits wait for
 # the replica once it runs: ALTER SYSTEM SET synchronous_standby_names = '*' and
@@ -73,6 +80,37 @@ replica)
         -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=400 -c shared_buffers=64MB" \
         start >&2 || { cat "$dir/server.log" >&2; exit 1; }
     echo "postgresql://hearth@127.0.0.1:$port/postgres"
+    ;;
+tls)
+    command -v openssl >/dev/null || { echo "server.sh: openssl is missing" >&2; exit 1; }
+    t=$dir/tls
+    mkdir -p "$t"
+    ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+    for ca in ca other-ca; do
+        openssl req -x509 "${ec[@]}" -days 2 -subj "/CN=hearth test $ca" -keyout "$t/$ca.key" -out "$t/$ca.pem" \
+            -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+    done
+    sign() { # NAME CN EXTENSIONS
+        openssl req "${ec[@]}" -subj "/CN=$2" -keyout "$t/$1.key" -out "$t/$1.csr" 2>/dev/null
+        openssl x509 -req -in "$t/$1.csr" -CA "$t/ca.pem" -CAkey "$t/ca.key" -CAcreateserial -days 2 \
+            -out "$t/$1.crt" -extfile <(printf '%s\n' "basicConstraints=CA:FALSE" "$3") 2>/dev/null
+    }
+    sign server localhost $'subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth'
+    sign client hearth 'extendedKeyUsage=clientAuth'
+    chmod 600 "$t"/*.key
+    [[ $(id -u) -eq 0 ]] && chown -R postgres: "$t" && chown root: "$t/client.key"
+    cat >>"$dir/data/postgresql.conf" <<CONF
+ssl = on
+ssl_cert_file = '$t/server.crt'
+ssl_key_file = '$t/server.key'
+ssl_ca_file = '$t/ca.pem'
+CONF
+    hba=$dir/data/pg_hba.conf
+    { printf '%s\n' "hostnossl tls all 127.0.0.1/32 reject" "hostssl tlscert all 127.0.0.1/32 cert" \
+        "host tlscert all 127.0.0.1/32 reject"; cat "$hba"; } >"$hba.new"
+    mv "$hba.new" "$hba"
+    [[ $(id -u) -eq 0 ]] && chown postgres: "$hba"
+    as_owner "$bin/pg_ctl" -D "$dir/data" reload >&2
     ;;
 promote)
     as_owner "$bin/pg_ctl" -D "$dir/data" -w -t 60 promote >&2

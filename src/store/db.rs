@@ -80,7 +80,18 @@ fn pg_error_text(e: &postgres::Error) -> String {
             }
             s
         }
-        None => e.to_string(),
+        // The driver's own text names the kind only ("error performing TLS
+        // handshake"); the causes say what went wrong.
+        None => {
+            let mut s = e.to_string();
+            let mut cause = std::error::Error::source(e);
+            while let Some(c) = cause {
+                s.push_str(": ");
+                s.push_str(&c.to_string());
+                cause = c.source();
+            }
+            s
+        }
     }
 }
 
@@ -539,9 +550,9 @@ pub struct PgConn {
 }
 
 impl PgConn {
-    /// Connect with `config`.
-    pub fn connect(config: &postgres::Config) -> DbResult<PgConn> {
-        let mut client = config.connect(postgres::NoTls)?;
+    /// Connect to `target`.
+    pub fn connect(target: &super::pg_target::PgTarget) -> DbResult<PgConn> {
+        let mut client = target.connect()?;
         // Notices (a table that exists already) are not worth a log line.
         client.batch_execute("SET client_min_messages = warning")?;
         Ok(PgConn { client, statements: HashMap::new() })

@@ -25,6 +25,7 @@ pub mod groups;
 pub mod messages;
 mod migrations;
 pub mod overview;
+pub mod pg_target;
 pub mod qos;
 pub mod quotas;
 pub mod services;
@@ -42,6 +43,7 @@ use std::time::Duration;
 use rusqlite::OpenFlags;
 
 use db::{Connection, DbError, OptionalExtension, PgConn, Value};
+use pg_target::PgTarget;
 
 use crate::error::{Error, Result};
 use crate::ids::Id;
@@ -86,7 +88,7 @@ enum Reader {
     Sqlite(rusqlite::Connection),
     /// PostgreSQL's settings, and the connection, `None` after it was lost (made
     /// again when next used).
-    Pg(Box<(postgres::Config, Option<PgConn>)>),
+    Pg(Box<(PgTarget, Option<PgConn>)>),
 }
 
 /// The state store.
@@ -511,33 +513,9 @@ impl Store {
     }
 }
 
-/// The connection settings of `url`, with `password` when given.
-fn pg_config(url: &str, password: Option<&str>) -> Result<postgres::Config> {
-    let mut config: postgres::Config = url
-        .parse()
-        .map_err(|e| Error::Invalid(format!("[database] connection is not a PostgreSQL connection URL: {e}")))?;
-    if let Some(p) = password {
-        config.password(p);
-    }
-    // A server that vanishes without closing the connection (a host down, a network
-    // cut) is noticed in seconds, not after TCP's quarter of an hour, so that writes
-    // move on to the new primary. The URL's own settings win.
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(Duration::from_secs(10));
-    }
-    if config.get_tcp_user_timeout().is_none() {
-        config.tcp_user_timeout(Duration::from_secs(20));
-    }
-    if config.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
-        config.keepalives_idle(Duration::from_secs(10));
-        config.keepalives_interval(Duration::from_secs(5));
-        config.keepalives_retries(3);
-    }
-    // This process's own name on the server: a node lock still held by a session of
-    // its own that it lost (a network blip) is its to take back (see
-    // [`PgConn::take_node_lock`]).
-    config.application_name(&format!("hearthd-{}-{}", std::process::id(), Id::new()));
-    Ok(config)
+/// The target of `url`, with `password` when given.
+fn pg_config(url: &str, password: Option<&str>) -> Result<PgTarget> {
+    PgTarget::new(url, password).map_err(|e| Error::Invalid(format!("[database] connection: {e}")))
 }
 
 /// A lost PostgreSQL connection, as a 503 the client may retry.

@@ -91,7 +91,7 @@ pub enum WriteConn {
     Sqlite(rusqlite::Connection),
     /// PostgreSQL's: its settings, and the connection, `None` when lost (made again
     /// before the next batch).
-    Pg(Box<(postgres::Config, Option<PgConn>)>),
+    Pg(Box<(super::pg_target::PgTarget, Option<PgConn>)>),
 }
 
 impl WriteConn {

@@ -194,8 +194,8 @@ impl Daemon {
     pub fn with_store<T>(&self, f: impl FnOnce(&hearth::store::db::Connection<'_>) -> T) -> T {
         match &self.database {
             Some(url) => {
-                let config: postgres::Config = url.parse().unwrap();
-                let mut conn = hearth::store::db::PgConn::connect(&config).unwrap();
+                let target = hearth::store::pg_target::PgTarget::new(url, None).unwrap();
+                let mut conn = hearth::store::db::PgConn::connect(&target).unwrap();
                 f(&hearth::store::db::Connection::pg(&mut conn))
             }
             None => {
