@@ -45,6 +45,22 @@ failures=()
 
 say() { printf '\n=== %s ===\n' "$*"; }
 
+# Free GiB on the file system of $1.
+free_gib() { df -P -BG "$1" | awk 'NR == 2 { print $4 + 0 }'; }
+
+# A full run builds about 15 GiB under target/ and the tests make volumes of several
+# GiB in temp dirs: on a disk that runs low, tests that measure free space (the
+# scheduler's capacity) fail for a reason that is not theirs. Say so before a tier.
+check_space() {
+    local path avail
+    for path in "$repo" "${TMPDIR:-/tmp}"; do
+        avail=$(free_gib "$path")
+        if [[ $avail -lt 25 ]]; then
+            echo "test.sh: WARNING: only $avail GiB free on $path; a full run wants about 25: the capacity tests may fail for want of space" >&2
+        fi
+    done
+}
+
 ensure_rust() {
     if ! command -v cargo >/dev/null 2>&1; then
         echo "test.sh: cargo is missing; install Rust (rustup) first" >&2
@@ -104,7 +120,8 @@ apt_install() {
 tier_unit() {
     # mkfs.xfs: the reflink tests mount an XFS image on a loop device.
     # memcached: Swift, the S3 backup target's tests' store, answers ~3x faster with it.
-    apt_install mkfs.xfs xfsprogs memcached memcached || return 1
+    # openssl: tests/postgres.rs makes a CA and certificates for TLS to PostgreSQL.
+    apt_install mkfs.xfs xfsprogs memcached memcached openssl openssl || return 1
     # Every exchange of the API tests is recorded (tests/common/mod.rs) and held to
     # docs/openapi.json afterwards (tests/openapi/check-recorded.py, in .venv-openapi).
     local venv rec rc=0
@@ -221,7 +238,8 @@ for t in "${tiers[@]}"; do
         lint | unit | fuzz | clients | tempest | vm) ;;
         *) echo "test.sh: unknown tier '$t' (lint unit fuzz clients tempest vm)" >&2; exit 2 ;;
     esac
-    say "tier $t"
+    say "tier $t ($(free_gib "${TMPDIR:-/tmp}") GiB free in ${TMPDIR:-/tmp})"
+    check_space
     start=$SECONDS
     if "tier_$t"; then
         passed=$((passed + 1))
