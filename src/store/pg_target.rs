@@ -223,18 +223,22 @@ fn client_config(params: &TlsParams) -> Result<ClientConfig, String> {
             Some(roots)
         }
     };
-    let verifier: Arc<dyn ServerCertVerifier> = match (params.mode, roots) {
-        (SslMode::VerifyFull, Some(roots)) => webpki(roots, &provider)?,
-        (SslMode::Require | SslMode::VerifyCa, Some(roots)) => Arc::new(ChainOnly(webpki(roots, &provider)?)),
+    let verifier = match (params.mode, roots) {
+        (SslMode::VerifyFull, Some(roots)) => {
+            Verifier { webpki: Some(webpki(roots, &provider)?), name: true, provider: provider.clone() }
+        }
+        (SslMode::Require | SslMode::VerifyCa, Some(roots)) => {
+            Verifier { webpki: Some(webpki(roots, &provider)?), name: false, provider: provider.clone() }
+        }
         (SslMode::VerifyCa | SslMode::VerifyFull, None) => unreachable!("split_url refuses verify modes without roots"),
         // allow, prefer (and require without roots): encrypted, the peer not checked.
-        _ => Arc::new(Unchecked(provider.clone())),
+        _ => Verifier { webpki: None, name: false, provider: provider.clone() },
     };
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS: {e}"))?
         .dangerous()
-        .with_custom_certificate_verifier(verifier);
+        .with_custom_certificate_verifier(Arc::new(verifier));
     match (&params.cert, &params.key) {
         (Some(cert), Some(key)) => {
             let chain = read_certs(cert, "sslcert")?;
@@ -262,11 +266,20 @@ fn webpki(roots: RootCertStore, provider: &Arc<CryptoProvider>) -> Result<Arc<We
         .map_err(|e| format!("sslrootcert: {e}"))
 }
 
-/// `verify-ca`: the chain is checked, the name is not.
+/// The check of the server's certificate a mode asks for: none (`prefer`, `require`
+/// without roots), the chain (`verify-ca`), or the chain and the name
+/// (`verify-full`). The handshake's signatures are checked in every mode: the peer
+/// holds the key of the certificate it shows.
 #[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
+struct Verifier {
+    /// The chain's check, when the mode checks the certificate.
+    webpki: Option<Arc<WebPkiServerVerifier>>,
+    /// Whether the certificate must name the host too.
+    name: bool,
+    provider: Arc<CryptoProvider>,
+}
 
-impl ServerCertVerifier for ChainOnly {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -275,12 +288,15 @@ impl ServerCertVerifier for ChainOnly {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        // webpki checks the chain first, the name last: a name error means the chain
-        // was good.
-        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+        let Some(webpki) = &self.webpki else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        // webpki checks the chain first and the name last: a name error means the
+        // chain was good.
+        match webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
+            )) if !self.name => Ok(ServerCertVerified::assertion()),
             other => other,
         }
     }
@@ -291,7 +307,7 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -300,51 +316,11 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
-}
-
-/// `prefer`, `require` without roots: the handshake's signatures are checked (the
-/// peer holds the certificate's key), the certificate is not.
-#[derive(Debug)]
-struct Unchecked(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for Unchecked {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }
 
