@@ -88,7 +88,7 @@ impl Error {
             Error::NotAcceptable(_) => 406,
             Error::UnsupportedMediaType(_) => 415,
             Error::NotImplemented(_) => 501,
-            Error::Store(_) if self.is_disk_full() => 503,
+            Error::Store(_) if self.is_disk_full() || self.is_store_lost() => 503,
             Error::NoValidHost(_) | Error::Store(_) | Error::Backend(_) | Error::Internal(_) => 500,
         }
     }
@@ -111,18 +111,27 @@ impl Error {
         }
     }
 
-    /// The sentence a client sees. Server-side failures are not explained to clients.
     /// Whether the store could not write because its filesystem is full (SQLite's
     /// `SQLITE_FULL`: the transaction was rolled back, nothing of it kept).
     pub fn is_disk_full(&self) -> bool {
         matches!(self, Error::Store(e) if e.is_disk_full())
     }
 
+    /// Whether the store's connection was lost under the request (a PostgreSQL
+    /// server restarting or failing over): its transaction was rolled back.
+    pub fn is_store_lost(&self) -> bool {
+        matches!(self, Error::Store(e) if e.is_connection())
+    }
+
+    /// The sentence a client sees. Server-side failures are not explained to clients.
     pub fn client_message(&self) -> String {
         if self.is_disk_full() {
             return "The filesystem of hearth's data directory is full: the request could not be recorded and \
                     nothing of it was kept. Free space there and retry."
                 .to_string();
+        }
+        if self.is_store_lost() {
+            return "The state store could not be reached during the request. Retry later.".to_string();
         }
         match self.status() {
             500 => "The server has either erred or is incapable of performing the requested \

@@ -296,7 +296,12 @@ fn a_failover_to_the_replica_loses_nothing_acknowledged() {
                     match r.status {
                         202 => accepted.lock().unwrap().push(r.json()["volume"]["id"].as_str().unwrap().to_string()),
                         503 => refused += 1,
-                        other => panic!("create {name}: {other} {}", r.text),
+                        other => {
+                            let log = d.log();
+                            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                            let tail: Vec<&str> = tail.into_iter().rev().collect();
+                            panic!("create {name}: {other} {}\nhearthd's log ends:\n{}", r.text, tail.join("\n"))
+                        }
                     }
                     i += 1;
                     std::thread::sleep(Duration::from_millis(50));
