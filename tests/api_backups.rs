@@ -130,6 +130,20 @@ fn big_volume(d: &Daemon, gib: u64, pieces: u64, seed: u64) -> String {
     v
 }
 
+/// Wait up to `limit` for a line of hearthd's log that `matches`; whether one came.
+fn wait_logged(d: &Daemon, limit: Duration, matches: impl Fn(&str) -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if d.log().lines().any(&matches) {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn create_backup(d: &Daemon, body: Value) -> String {
     let r = d.post("/backups", json!({ "backup": body }));
     assert_eq!(r.status, 202, "{}", r.text);
@@ -522,11 +536,7 @@ fn snapshots_and_in_use_volumes() {
     step!("assert!(snapshots.is_empty(), \"the temporary snapshot is removed: (sna");
     // The log line follows the status by a moment.
     let logged = format!("backup {forced} is available");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !d.log().contains(&logged) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(d.log().contains(&logged), "{}", d.log());
+    assert!(wait_logged(&d, Duration::from_secs(10), |l| l.contains(&logged)), "{}", d.log());
     step!("assert!(d.log().contains(&format!(\"backup (forced) is available\")), \"(");
     // Its data is the volume's.
     let r = restore(&d, &forced, json!(null));
@@ -1001,6 +1011,10 @@ fn deleting_a_running_backup_cancels_it() {
     step!("d.wait_status(&other, \"available\");");
     let b = create_backup(&d, json!({"volume_id": big}));
     step!("let b = create_backup(&d, json!((\"volume_id\": big)));");
+    // Its job has begun reading (a loaded machine may start it a moment after the 202).
+    let reading = format!("backup {b}: ");
+    let started = wait_logged(&d, Duration::from_secs(60), |l| l.contains(&reading) && l.contains("% ("));
+    assert!(started, "backup {b} did not start reading: {}", d.log());
     // The volume is busy meanwhile.
     let m = d.post("/backups", json!({"backup": {"volume_id": big}})).fault(400, "badRequest");
     step!("let m = d.post(\"/backups\", json!((\"backup\": (\"volume_id\": big)))).faul");
