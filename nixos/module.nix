@@ -254,11 +254,13 @@ in
             example = "postgresql://hearth@db1.example:5432,db2.example:5432/hearth?target_session_attrs=read-write";
             description = ''
               Cinder's `[database] connection`: a PostgreSQL store (libpq's URL syntax;
-              several hosts with `target_session_attrs=read-write` follow a failover)
-              that several hearth nodes share, each serving the whole API. `null`: the
-              SQLite file in `data_dir`. Give the password with
+              several hosts with `target_session_attrs=read-write` follow a failover;
+              one hearth node per database until the fleet lands). `null`: the SQLite
+              file in `data_dir`. Give the password with
               {option}`services.hearth.databasePasswordFile`, not in the URL (the
-              configuration lands in the world-readable Nix store).
+              configuration lands in the world-readable Nix store). TLS as libpq's
+              parameters ask it, e.g. `?sslmode=verify-full&sslrootcert=/etc/ssl/db-ca.pem`;
+              an `sslkey` must be a path outside the Nix store.
             '';
           };
 
