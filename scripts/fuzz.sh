@@ -10,7 +10,6 @@
 #                                         # (minimised: the smallest set covering it all)
 #   scripts/fuzz.sh --quick               # built at opt-level 1: sooner built, slower run
 #   scripts/fuzz.sh --list
-#   scripts/fuzz.sh --quick --build-only  # build, run nothing (test.sh builds ahead)
 #
 # The kept corpus fuzz/corpus/<target>/ is read, not written (new inputs go to a
 # scratch directory) unless --merge. An input that fails is saved as
@@ -26,7 +25,6 @@ seconds=15
 merge=0
 profile=release
 list=0
-build_only=0
 targets=()
 while [[ $# -gt 0 ]]; do
     case $1 in
@@ -34,7 +32,6 @@ while [[ $# -gt 0 ]]; do
         --merge) merge=1; shift ;;
         --quick) profile=quick; shift ;;
         --list) list=1; shift ;;
-        --build-only) build_only=1; shift ;;
         -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
         *) targets+=("$1"); shift ;;
     esac
@@ -56,7 +53,6 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
 -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing"
 cargo build --locked --profile "$profile" --manifest-path fuzz/Cargo.toml --target "$triple" \
     --target-dir "$repo/target/fuzz" $(printf -- '--bin %s ' "${targets[@]}")
-[[ $build_only -eq 0 ]] || exit 0
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/hearth-fuzz.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # hearth's test command: every tier, installing what it needs (apt, pip).
 #
-#   scripts/test.sh            # all tiers: lint unit clients tempest fuzz vm, in that
-#                              # order (fuzz's build runs at low priority meanwhile)
+#   scripts/test.sh            # all tiers
 #   scripts/test.sh lint unit  # only some: lint unit fuzz clients tempest vm
 #
 # Tiers:
@@ -39,7 +38,7 @@ set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 tiers=("$@")
-[[ ${#tiers[@]} -gt 0 ]] || tiers=(lint unit clients tempest fuzz vm)
+[[ ${#tiers[@]} -gt 0 ]] || tiers=(lint unit fuzz clients tempest vm)
 passed=0
 failed=0
 failures=()
@@ -155,29 +154,9 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# The fuzz targets' build (about 6 minutes of both cores), started at the lowest
-# priority when the run begins and other tiers come before fuzz: it takes the CPU
-# the unit, clients and tempest tiers leave idle while their tests wait on daemons,
-# timers and servers, and yields it to them otherwise.
-fuzz_build_pid=''
-fuzz_build_log=''
-start_fuzz_build() {
-    apt_install g++ g++ || return 0
-    fuzz_build_log=$(mktemp "${TMPDIR:-/tmp}/hearth-fuzz-build.XXXXXX")
-    nice -n 19 scripts/fuzz.sh --quick --build-only >"$fuzz_build_log" 2>&1 &
-    fuzz_build_pid=$!
-}
-
 tier_fuzz() {
     # libfuzzer-sys builds libFuzzer with the C++ compiler.
     apt_install g++ g++ || return 1
-    if [[ -n $fuzz_build_pid ]]; then
-        # Its outcome does not matter here: the run below builds what is missing and
-        # reports a build error itself.
-        wait "$fuzz_build_pid" || echo "test.sh: the early fuzz build failed; building again: $(tail -n 3 "$fuzz_build_log")"
-        rm -f "$fuzz_build_log"
-        fuzz_build_pid=''
-    fi
     scripts/fuzz.sh --quick --seconds "${HEARTH_FUZZ_SECONDS:-10}"
 }
 
@@ -254,10 +233,6 @@ for line in sys.stdin:
 }
 
 ensure_rust
-# When fuzz comes after other tiers, its targets are built meanwhile.
-case " ${tiers[*]} " in
-    *" fuzz "*) [[ ${tiers[0]} == fuzz ]] || start_fuzz_build ;;
-esac
 for t in "${tiers[@]}"; do
     case $t in
         lint | unit | fuzz | clients | tempest | vm) ;;
