@@ -153,14 +153,12 @@ pub struct PgTarget {
     /// The driver's settings.
     pub config: postgres::Config,
     tls: Option<MakeRustlsConnect>,
-    /// The TLS parameters it was made with.
-    pub params: Option<TlsParams>,
 }
 
 impl From<postgres::Config> for PgTarget {
     /// Plain TCP with these settings (tests, tools).
     fn from(config: postgres::Config) -> PgTarget {
-        PgTarget { config, tls: None, params: None }
+        PgTarget { config, tls: None }
     }
 }
 
@@ -196,7 +194,7 @@ impl PgTarget {
             SslMode::Disable => None,
             _ => Some(MakeRustlsConnect::new(client_config(&params)?)),
         };
-        Ok(PgTarget { config, tls, params: Some(params) })
+        Ok(PgTarget { config, tls })
     }
 
     /// Connect.
