@@ -1,6 +1,7 @@
 //! The PostgreSQL store against real servers of the test's own (Debian's PostgreSQL,
 //! `scripts/postgres/server.sh`: initdb and pg_ctl in a temp dir, loopback ports):
-//! one node per database until the fleet lands, writes that carry on across a
+//! one node per database until the fleet lands, a node settling only its own work at
+//! start-up (another node's is left to it), writes that carry on across a
 //! restart of the server, and a failover from a primary to its synchronous streaming
 //! replica that loses nothing acknowledged, and TLS as libpq's `sslmode` asks it
 //! (certificates made with openssl by `server.sh tls`).
@@ -229,6 +230,56 @@ fn a_lost_session_of_the_same_process_gives_the_node_lock_back() {
         let _ = lost.batch("SELECT 1");
     }
     assert!(lost.is_closed(), "the lost session is still open");
+}
+
+#[test]
+fn a_node_settles_only_its_own_work() {
+    let pg = Server::primary();
+    pg.create_database("hearth");
+    let url = format!("postgresql://hearth@127.0.0.1:{}/hearth", pg.port);
+    let config = |host: &str| format!("host = {host:?}\n{BACKENDS}\n[database]\nconnection = {url:?}\n");
+    // Node a: a volume whose delete hangs in its backend when a is killed, so that its
+    // record says deleting, on a's pool.
+    let faults = [("HEARTH_FAULTS", "backend.delete_volume=hang"), ("HEARTH_FAULTS_HANG_MS", "600000")];
+    let mut a = Daemon::start_env(&config("node-a"), "info", &faults);
+    a.database = Some(url.clone());
+    let v = a.create_volume(json!({"size": 1}));
+    a.wait_status(&v, "available");
+    assert_eq!(a.delete(&format!("/volumes/{v}")).status, 202);
+    a.wait_status(&v, "deleting");
+    // And a quota reservation of a request a had in flight.
+    a.with_store(|c| {
+        c.execute(
+            "INSERT INTO reservations (id, project_id, resource, delta, created_at, node)
+             VALUES ('r-a', 'p', 'volumes', 1, '2026-12-04T00:00:00Z', 'node-a')",
+            [],
+        )
+        .unwrap()
+    });
+    a.kill9();
+
+    // Node b starts on the same store while a is down: a's work is a's. The volume
+    // stays listed as it was, its delete is not touched, a's reservation stays.
+    let mut b = Daemon::start_with(&config("node-b"));
+    b.database = Some(url.clone());
+    let shown = b.get(&format!("/volumes/{v}")).json()["volume"].clone();
+    assert_eq!(shown["status"], "deleting", "{shown}");
+    assert!(shown["os-vol-host-attr:host"].as_str().unwrap().starts_with("node-a@"), "{shown}");
+    assert!(b.log().contains(&format!("volume {v} is on node-a@")), "{}", b.log());
+    assert_eq!(b.store_count("SELECT COUNT(*) FROM reservations WHERE node = 'node-a'"), 1);
+    // b serves and schedules onto its own pool.
+    let w = b.create_volume(json!({"size": 1}));
+    let mine = b.wait_status(&w, "available");
+    assert!(mine["os-vol-host-attr:host"].as_str().unwrap().starts_with("node-b@"), "{mine}");
+    assert!(b.stop());
+
+    // a returns (its backend well again) and finishes its own work.
+    a.env.clear();
+    a.respawn();
+    a.wait_gone(&v);
+    assert_eq!(a.store_count("SELECT COUNT(*) FROM reservations WHERE node = 'node-a'"), 0);
+    // b's volume is b's: a leaves it as it is.
+    assert_eq!(a.get(&format!("/volumes/{w}")).json()["volume"]["status"], "available");
 }
 
 #[test]

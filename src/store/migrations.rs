@@ -20,6 +20,7 @@ const MIGRATIONS: &[Migration] = &[
     volume_transfers,
     backups,
     quota_usage_counters,
+    reservations_by_node,
 ];
 
 /// How many migrations exist (the schema version of a current store).
@@ -530,5 +531,13 @@ fn quota_usage_counters(tx: &Connection<'_>) -> Result<()> {
     )?;
     // It served the scans that quota_usage replaces; every insert and resize paid for it.
     tx.execute_batch("DROP INDEX volumes_quota;")?;
+    Ok(())
+}
+
+/// 10: each reservation names the node whose request holds it, so that a node
+/// starting up drops only its own (a fleet's other nodes have requests in flight).
+/// Rows from before (`''`) were a single node's: any node may drop them.
+fn reservations_by_node(tx: &Connection) -> Result<()> {
+    tx.execute_batch("ALTER TABLE reservations ADD COLUMN node TEXT NOT NULL DEFAULT '';")?;
     Ok(())
 }

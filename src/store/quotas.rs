@@ -3,8 +3,8 @@
 //! Usage is never stored as a counter: it is counted from the rows themselves
 //! (volumes, snapshots, groups, backups), so it cannot drift from what exists, even
 //! across crashes. In-flight requests hold *reservations* (rows) between their check
-//! and their commit; start-up clears the reservations of a previous process, whose
-//! requests are gone.
+//! and their commit; a node's start-up clears the reservations of its previous
+//! process, whose requests are gone (each reservation names its node).
 
 use std::collections::BTreeMap;
 
@@ -113,14 +113,15 @@ pub fn usage(conn: &Connection, project: &str) -> Result<QuotaUsage> {
     Ok(u)
 }
 
-/// Record reservations.
-pub fn reserve(conn: &Connection, rs: &[Reservation]) -> Result<()> {
+/// Record reservations, held by a request of node `node` (its host name).
+pub fn reserve(conn: &Connection, node: &str, rs: &[Reservation]) -> Result<()> {
     let mut stmt = conn.prepare_cached(
-        "INSERT INTO reservations (id, project_id, resource, delta, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO reservations (id, project_id, resource, delta, created_at, node)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     let now = Timestamp::now().to_string();
     for r in rs {
-        stmt.execute(params![r.id.to_string(), r.project_id, r.resource, r.delta, now])?;
+        stmt.execute(params![r.id.to_string(), r.project_id, r.resource, r.delta, now, node])?;
     }
     Ok(())
 }
@@ -134,7 +135,44 @@ pub fn release(conn: &Connection, ids: &[Id]) -> Result<()> {
     Ok(())
 }
 
-/// Drop every reservation (start-up: no request of a previous process is in flight).
-pub fn clear_reservations(conn: &Connection) -> Result<usize> {
-    Ok(conn.execute("DELETE FROM reservations", [])?)
+/// Drop the reservations of node `node` (its start-up: no request of its previous
+/// process is in flight), and those recorded before reservations named their node.
+/// Other nodes' stay: their requests may be in flight.
+pub fn clear_reservations(conn: &Connection, node: &str) -> Result<usize> {
+    Ok(conn.execute("DELETE FROM reservations WHERE node = ?1 OR node = ''", [node])?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    fn reservation(delta: i64) -> Reservation {
+        Reservation { id: Id::new(), project_id: "p".into(), resource: "volumes".into(), delta }
+    }
+
+    #[test]
+    fn a_node_clears_its_own_reservations_and_those_from_before_nodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path(), 1).unwrap();
+        s.write(|tx| {
+            reserve(tx, "node-a", &[reservation(1), reservation(2)])?;
+            reserve(tx, "node-b", &[reservation(4)])?;
+            // A row from before reservations named their node.
+            tx.execute(
+                "INSERT INTO reservations (id, project_id, resource, delta, created_at)
+                 VALUES ('old', 'p', 'volumes', 8, '2026-01-01T00:00:00')",
+                [],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        let reserved = || s.read(|tx| usage(tx, "p")).unwrap().reserved.get("volumes").copied();
+        assert_eq!(reserved(), Some(15), "every node's reservations count");
+        assert_eq!(s.write(|tx| clear_reservations(tx, "node-a")).unwrap(), 3);
+        assert_eq!(reserved(), Some(4), "node-b's stays");
+        assert_eq!(s.write(|tx| clear_reservations(tx, "node-a")).unwrap(), 0);
+        assert_eq!(s.write(|tx| clear_reservations(tx, "node-b")).unwrap(), 1);
+        assert_eq!(reserved(), None);
+    }
 }

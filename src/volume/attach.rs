@@ -703,7 +703,8 @@ impl Core {
     }
 
     /// Make sure every volume with a connection is exported again (start-up), and
-    /// every connected host let in again.
+    /// every connected host let in again: the volumes on this node's pools (another
+    /// node's are exported by it).
     pub fn restore_exports(&self) -> Result<usize> {
         let q = AttachmentQuery::default();
         let all = self.store.read(|tx| sa::list(tx, &q))?;
@@ -712,14 +713,20 @@ impl Core {
             let Some(c) = connector_of(a) else { continue };
             let r = self.store.write(|tx| {
                 let mut v = sv::get(tx, a.volume_id)?.ok_or_else(|| attachment_not_found(&a.id.to_string()))?;
-                self.export_target(tx, &mut v).map(|(p, t)| (p, t, v))
+                if !self.owns(v.host.as_deref()) {
+                    // Another node's pool: that node exports it.
+                    return Ok(None);
+                }
+                self.export_target(tx, &mut v).map(|(p, t)| Some((p, t)))
             });
-            match r.and_then(|(pool, t, v)| {
+            match r.and_then(|found| {
+                let Some((pool, t)) = found else { return Ok(false) };
                 pool.export.ensure_export(&t)?;
                 pool.export.allow(&t, &c, a.attach_mode)?;
-                Ok(v)
+                Ok(true)
             }) {
-                Ok(_) => restored += 1,
+                Ok(true) => restored += 1,
+                Ok(false) => {}
                 Err(e) => log::error!("reconcile: cannot restore the export of attachment {}: {e}", a.id),
             }
         }

@@ -1490,12 +1490,28 @@ impl Core {
 
     /// Start-up: settle the backups (and the volumes and snapshots they held) that a
     /// previous process left in flight, then collect unreferenced chunks in the
-    /// background. Returns how many objects it settled.
-    pub fn reconcile_backups(self: &Arc<Core>) -> Result<usize> {
-        let mut settled = 0;
+    /// background. Only this node's: a backup whose volume (a restore's: the volume
+    /// it writes) is on another node's pool is that node's to settle ([`Core::owns`]).
+    /// Returns how many objects it settled and how many it left to other nodes.
+    pub fn reconcile_backups(self: &Arc<Core>) -> Result<(usize, usize)> {
+        let (mut settled, mut elsewhere) = (0, 0);
         let origin =
             |p: &str| Origin { project_id: p.to_string(), request_id: crate::volume::messages::new_request_id() };
+        let pool_of =
+            |id: Id| -> Result<Option<String>> { Ok(self.store.read(|tx| sv::get(tx, id))?.and_then(|v| v.host)) };
         for b in self.store.read(sb::unsettled)? {
+            let writes = if b.status == BackupStatus::Restoring { b.restore_volume_id } else { None };
+            let pool = pool_of(writes.unwrap_or(b.volume_id))?;
+            if !self.owns(pool.as_deref()) {
+                log::info!(
+                    "reconcile: backup {} ({}) is of a volume on {}, another node's pool: left to that node",
+                    b.id,
+                    b.status,
+                    pool.unwrap_or_default()
+                );
+                elsewhere += 1;
+                continue;
+            }
             settled += 1;
             match b.status {
                 BackupStatus::Creating => {
@@ -1592,6 +1608,9 @@ impl Core {
         self.store.write(|tx| {
             let now = Timestamp::now();
             for mut v in sv::with_status(tx, VolumeStatus::BackingUp)? {
+                if !self.owns(v.host.as_deref()) {
+                    continue;
+                }
                 v.status = v.resting_status();
                 v.updated_at = now;
                 sv::save(tx, &v)?;
@@ -1599,6 +1618,9 @@ impl Core {
                 settled += 1;
             }
             for mut s in ss::with_status(tx, SnapshotStatus::BackingUp)? {
+                if !self.owns(s.host.as_deref()) {
+                    continue;
+                }
                 s.status = SnapshotStatus::Available;
                 s.updated_at = now;
                 ss::save(tx, &s)?;
@@ -1612,10 +1634,15 @@ impl Core {
         let mut kept = std::collections::BTreeSet::new();
         for b in self.store.read(sb::with_temp_snapshot)? {
             if matches!(b.status, BackupStatus::Available | BackupStatus::Restoring) {
-                kept.insert(b.volume_id);
+                if b.temp_snapshot_host.as_deref().is_some_and(|h| self.owns(Some(h))) {
+                    kept.insert(b.volume_id);
+                }
                 continue;
             }
             let (Some(t), Some(host)) = (b.temp_snapshot_id, b.temp_snapshot_host.clone()) else { continue };
+            if !self.owns(Some(&host)) {
+                continue;
+            }
             let removed = self.pool(&host).and_then(|p| p.backend.delete_snapshot(&p.pool, t));
             match removed {
                 Ok(_) => {
@@ -1634,7 +1661,7 @@ impl Core {
         for v in kept {
             self.prune_kept_snapshots(v);
         }
-        Ok(settled)
+        Ok((settled, elsewhere))
     }
 }
 

@@ -333,6 +333,14 @@ impl Core {
         &self.host
     }
 
+    /// Whether the work recorded on a pool (`host@backend#pool`, or `None` when
+    /// nothing was scheduled) is this node's to finish: its own pools, and what has
+    /// no pool yet. A pool of another node is that node's: this one never touches
+    /// its disks or exports, and leaves its unfinished work to it.
+    pub fn owns(&self, pool: Option<&str>) -> bool {
+        pool.is_none_or(|p| services::host_matches(p, &self.host))
+    }
+
     /// The backends, by config name.
     pub fn backends(&self) -> &BTreeMap<String, Arc<dyn Backend>> {
         &self.backends

@@ -186,7 +186,7 @@ impl Core {
                 delta: n.delta,
             })
             .collect();
-        q::reserve(tx, &rs)?;
+        q::reserve(tx, self.host(), &rs)?;
         Ok(rs.into_iter().map(|r| r.id).collect())
     }
 

@@ -1,6 +1,11 @@
 //! Start-up reconcile: make the records and the backends agree before serving.
 //!
-//! 1. Reservations of the previous process are dropped (its requests are gone).
+//! Reconcile covers this node's own work only: records on another node's pools (a
+//! fleet sharing a PostgreSQL store) are left alone, to be settled by that node when
+//! it starts ([`Core::owns`]); records with no pool yet are settled here.
+//!
+//! 1. Reservations of this node's previous process are dropped (its requests are
+//!    gone); other nodes' stay.
 //! 2. Half-made backend objects (`.partial-volume-*`) are removed; then backups are
 //!    settled ([`super::backups`]): a `creating` backup becomes `available` when its
 //!    manifest is in the repository, else `error`, and its volume (or snapshot) comes
@@ -67,11 +72,15 @@ pub struct Report {
     pub exports_pruned: usize,
     /// Backups, and volumes or snapshots they held, settled.
     pub backups: usize,
+    /// Unfinished records left alone: they are on another node's pools.
+    pub elsewhere: usize,
 }
 
 /// Run reconcile; resumed work continues in the background.
 pub fn run(core: &Arc<Core>) -> Result<Report> {
-    let mut report = Report { reservations: core.store.write(q::clear_reservations)?, ..Default::default() };
+    let node = core.host().to_string();
+    let mut report =
+        Report { reservations: core.store.write(|tx| q::clear_reservations(tx, &node))?, ..Default::default() };
     for (name, p) in core.pools() {
         match p.backend.remove_partial(&p.pool) {
             Ok(removed) => {
@@ -83,10 +92,23 @@ pub fn run(core: &Arc<Core>) -> Result<Report> {
             Err(e) => log::error!("reconcile: cannot clean pool {name}: {e}"),
         }
     }
-    report.backups = core.reconcile_backups()?;
+    let (backups, elsewhere) = core.reconcile_backups()?;
+    report.backups = backups;
+    report.elsewhere += elsewhere;
     // Members of groups and group snapshots being deleted are deleted by step 5.
-    let groups = core.store.read(sg::unsettled_groups)?;
-    let group_snapshots = core.store.read(sg::unsettled_snapshots)?;
+    let mut groups = core.store.read(sg::unsettled_groups)?;
+    let mut group_snapshots = core.store.read(sg::unsettled_snapshots)?;
+    let before = groups.len() + group_snapshots.len();
+    groups.retain(|g| is_ours(core, "group", g.id, g.host.as_deref()));
+    let group_hosts = core.store.read(|tx| {
+        group_snapshots
+            .iter()
+            .map(|gs| Ok(sg::get_group(tx, gs.group_id)?.and_then(|g| g.host)))
+            .collect::<Result<Vec<_>>>()
+    })?;
+    let mut hosts = group_hosts.iter();
+    group_snapshots.retain(|gs| is_ours(core, "group snapshot", gs.id, hosts.next().and_then(|h| h.as_deref())));
+    report.elsewhere += before - groups.len() - group_snapshots.len();
     let mut group_members = BTreeSet::new();
     let mut group_snapshot_members = BTreeSet::new();
     core.store.read(|tx| {
@@ -99,12 +121,16 @@ pub fn run(core: &Arc<Core>) -> Result<Report> {
         Ok(())
     })?;
     for v in core.store.read(sv::unsettled)? {
-        if !group_members.contains(&v.id) {
+        if !is_ours(core, "volume", v.id, v.host.as_deref()) {
+            report.elsewhere += 1;
+        } else if !group_members.contains(&v.id) {
             settle(core, v, &mut report)?;
         }
     }
     for s in core.store.read(ss::unsettled)? {
-        if !group_snapshot_members.contains(&s.id) {
+        if !is_ours(core, "snapshot", s.id, s.host.as_deref()) {
+            report.elsewhere += 1;
+        } else if !group_snapshot_members.contains(&s.id) {
             settle_snapshot(core, s)?;
             report.snapshots += 1;
         }
@@ -144,6 +170,16 @@ pub fn run(core: &Arc<Core>) -> Result<Report> {
     report.exports_pruned = core.prune_exports()?;
     log::info!("reconcile: {report:?}");
     Ok(report)
+}
+
+/// Whether reconcile settles a record on `pool` here: `true` when this node owns it;
+/// otherwise says in the log which node it is left to, and returns `false`.
+fn is_ours(core: &Core, what: &str, id: impl std::fmt::Display, pool: Option<&str>) -> bool {
+    if core.owns(pool) {
+        return true;
+    }
+    log::info!("reconcile: {what} {id} is on {}, another node's pool: left to that node", pool.unwrap_or_default());
+    false
 }
 
 /// Step 7: report backend objects named like hearth's that no record explains, and
