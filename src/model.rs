@@ -169,8 +169,11 @@ string_enum! {
 /// starts so that start-up can finish or undo it (see [`crate::flow`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Task {
-    /// Being placed by the scheduler (no backend object yet).
-    Scheduling,
+    /// Being placed by the scheduler (no backend object yet), by the node named (its
+    /// `host`): the node that accepted the request, and so the one whose start-up
+    /// settles it if it stopped meanwhile. Empty when recorded before tasks named
+    /// their node (one node then): any node settles it.
+    Scheduling(String),
     /// The backend is creating the volume on the pool in `host`.
     BackendCreate,
     /// The backend is deleting the volume.
@@ -188,7 +191,8 @@ impl Task {
     /// The storage form.
     pub fn to_db(&self) -> String {
         match self {
-            Task::Scheduling => "scheduling".into(),
+            Task::Scheduling(node) if node.is_empty() => "scheduling".into(),
+            Task::Scheduling(node) => format!("scheduling:{node}"),
             Task::BackendCreate => "backend_create".into(),
             Task::BackendDelete => "backend_delete".into(),
             Task::BackendExtend(size) => format!("backend_extend:{}", size.get()),
@@ -200,7 +204,8 @@ impl Task {
     /// Parse the storage form.
     pub fn from_db(s: &str) -> Option<Task> {
         match s {
-            "scheduling" => Some(Task::Scheduling),
+            "scheduling" => Some(Task::Scheduling(String::new())),
+            _ if s.starts_with("scheduling:") => s.strip_prefix("scheduling:").map(|n| Task::Scheduling(n.into())),
             "backend_create" => Some(Task::BackendCreate),
             "backend_delete" => Some(Task::BackendDelete),
             _ if s.starts_with("backend_revert:") => {
@@ -797,6 +802,27 @@ pub struct HostUsage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tasks_round_trip_through_their_storage_form() {
+        let tasks = [
+            Task::Scheduling("node-a".into()),
+            Task::Scheduling("appliance-1.example:2".into()),
+            Task::Scheduling(String::new()),
+            Task::BackendCreate,
+            Task::BackendDelete,
+            Task::BackendExtend(Gib::new(7).unwrap()),
+            Task::BackendRevert(Id::new()),
+            Task::BackupRestore(Id::new()),
+        ];
+        for t in tasks {
+            assert_eq!(Task::from_db(&t.to_db()), Some(t.clone()), "{}", t.to_db());
+        }
+        // Recorded before tasks named their node.
+        assert_eq!(Task::from_db("scheduling"), Some(Task::Scheduling(String::new())));
+        assert_eq!(Task::from_db("scheduling:"), Some(Task::Scheduling(String::new())));
+        assert_eq!(Task::from_db("backend_extend:x"), None);
+    }
 
     #[test]
     fn auth_key_hashes_are_salted_and_never_shown() {

@@ -247,6 +247,16 @@ fn a_node_settles_only_its_own_work() {
     a.wait_status(&v, "available");
     assert_eq!(a.delete(&format!("/volumes/{v}")).status, 202);
     a.wait_status(&v, "deleting");
+    a.kill9();
+    // a again, its pools' first measurement hanging too: a create it accepts waits to
+    // be scheduled when a is killed, so that its record is a's, on no pool yet.
+    a.env.retain(|(k, _)| k != "HEARTH_FAULTS");
+    a.env.push(("HEARTH_FAULTS".into(), "backend.delete_volume=hang,backend.capacity=hang".into()));
+    a.respawn();
+    let u = a.create_volume(json!({"size": 1}));
+    let waiting = a.get(&format!("/volumes/{u}")).json()["volume"].clone();
+    assert_eq!(waiting["status"], "creating", "{waiting}");
+    assert!(waiting["os-vol-host-attr:host"].is_null(), "{waiting}");
     // And a quota reservation of a request a had in flight.
     a.with_store(|c| {
         c.execute(
@@ -258,14 +268,17 @@ fn a_node_settles_only_its_own_work() {
     });
     a.kill9();
 
-    // Node b starts on the same store while a is down: a's work is a's. The volume
-    // stays listed as it was, its delete is not touched, a's reservation stays.
+    // Node b starts on the same store while a is down: a's work is a's. The volumes
+    // stay listed as they were, the delete is not touched, the create not failed, a's
+    // reservation stays.
     let mut b = Daemon::start_with(&config("node-b"));
     b.database = Some(url.clone());
     let shown = b.get(&format!("/volumes/{v}")).json()["volume"].clone();
     assert_eq!(shown["status"], "deleting", "{shown}");
     assert!(shown["os-vol-host-attr:host"].as_str().unwrap().starts_with("node-a@"), "{shown}");
     assert!(b.log().contains(&format!("volume {v} is on node-a@")), "{}", b.log());
+    assert_eq!(b.get(&format!("/volumes/{u}")).json()["volume"]["status"], "creating");
+    assert!(b.log().contains(&format!("volume {u} was accepted by node node-a")), "{}", b.log());
     assert_eq!(b.store_count("SELECT COUNT(*) FROM reservations WHERE node = 'node-a'"), 1);
     // b serves and schedules onto its own pool.
     let w = b.create_volume(json!({"size": 1}));
@@ -278,6 +291,9 @@ fn a_node_settles_only_its_own_work() {
     a.respawn();
     a.wait_gone(&v);
     assert_eq!(a.store_count("SELECT COUNT(*) FROM reservations WHERE node = 'node-a'"), 0);
+    // The create it had accepted is settled as any create a crash cut short: error.
+    let failed = a.wait_status(&u, "error");
+    assert!(failed["os-vol-host-attr:host"].is_null(), "{failed}");
     // b's volume is b's: a leaves it as it is.
     assert_eq!(a.get(&format!("/volumes/{w}")).json()["volume"]["status"], "available");
 }

@@ -435,7 +435,7 @@ impl Step<ApiCtx<'_>> for CreateRecord {
             group_id: c.group.as_ref().map(|(g, _)| *g),
             encryption_key_id: c.encryption_key_id,
             host: None,
-            task: Some(Task::Scheduling),
+            task: Some(Task::Scheduling(c.core.host().to_string())),
             error_reason: None,
             consumes_quota: true,
             created_at: now,
@@ -576,7 +576,7 @@ impl Step<MgrCtx<'_>> for Schedule {
             c.exclude.push(pool.clone());
         }
         c.volume.host = None;
-        c.volume.task = Some(Task::Scheduling);
+        c.volume.task = Some(Task::Scheduling(c.core.host().to_string()));
         c.save()
     }
 }

@@ -1491,24 +1491,18 @@ impl Core {
     /// Start-up: settle the backups (and the volumes and snapshots they held) that a
     /// previous process left in flight, then collect unreferenced chunks in the
     /// background. Only this node's: a backup whose volume (a restore's: the volume
-    /// it writes) is on another node's pool is that node's to settle ([`Core::owns`]).
+    /// it writes) is another node's is that node's to settle ([`Core::elsewhere`]).
     /// Returns how many objects it settled and how many it left to other nodes.
     pub fn reconcile_backups(self: &Arc<Core>) -> Result<(usize, usize)> {
         let (mut settled, mut elsewhere) = (0, 0);
         let origin =
             |p: &str| Origin { project_id: p.to_string(), request_id: crate::volume::messages::new_request_id() };
-        let pool_of =
-            |id: Id| -> Result<Option<String>> { Ok(self.store.read(|tx| sv::get(tx, id))?.and_then(|v| v.host)) };
         for b in self.store.read(sb::unsettled)? {
             let writes = if b.status == BackupStatus::Restoring { b.restore_volume_id } else { None };
-            let pool = pool_of(writes.unwrap_or(b.volume_id))?;
-            if !self.owns(pool.as_deref()) {
-                log::info!(
-                    "reconcile: backup {} ({}) is of a volume on {}, another node's pool: left to that node",
-                    b.id,
-                    b.status,
-                    pool.unwrap_or_default()
-                );
+            let vid = writes.unwrap_or(b.volume_id);
+            let volume = self.store.read(|tx| sv::get(tx, vid))?;
+            if let Some(why) = volume.as_ref().and_then(|v| self.elsewhere(v)) {
+                log::info!("reconcile: backup {} ({}): its volume {vid} {why}: left to that node", b.id, b.status);
                 elsewhere += 1;
                 continue;
             }

@@ -637,7 +637,7 @@ impl Core {
                     },
                     group_id: Some(g.id),
                     host: None,
-                    task: Some(Task::Scheduling),
+                    task: Some(Task::Scheduling(self.host().to_string())),
                     error_reason: None,
                     consumes_quota: true,
                     created_at: now,

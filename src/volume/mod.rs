@@ -341,6 +341,19 @@ impl Core {
         pool.is_none_or(|p| services::host_matches(p, &self.host))
     }
 
+    /// Why a volume's unfinished work is another node's, or `None` when it is this
+    /// node's: its pool is another node's ([`Core::owns`]), or it is a create not yet
+    /// scheduled that another node accepted (and may still be scheduling).
+    pub fn elsewhere(&self, v: &crate::model::Volume) -> Option<String> {
+        match (&v.host, &v.task) {
+            (Some(pool), _) if !self.owns(Some(pool)) => Some(format!("is on {pool}, another node's pool")),
+            (None, Some(crate::model::Task::Scheduling(node))) if !node.is_empty() && *node != self.host => {
+                Some(format!("was accepted by node {node} and is not scheduled yet"))
+            }
+            _ => None,
+        }
+    }
+
     /// The backends, by config name.
     pub fn backends(&self) -> &BTreeMap<String, Arc<dyn Backend>> {
         &self.backends

@@ -2,7 +2,8 @@
 //!
 //! Reconcile covers this node's own work only: records on another node's pools (a
 //! fleet sharing a PostgreSQL store) are left alone, to be settled by that node when
-//! it starts ([`Core::owns`]); records with no pool yet are settled here.
+//! it starts ([`Core::owns`]); a create not yet scheduled is settled by the node that
+//! accepted it (its task names it: [`Task::Scheduling`], [`Core::elsewhere`]).
 //!
 //! 1. Reservations of this node's previous process are dropped (its requests are
 //!    gone); other nodes' stay.
@@ -72,7 +73,7 @@ pub struct Report {
     pub exports_pruned: usize,
     /// Backups, and volumes or snapshots they held, settled.
     pub backups: usize,
-    /// Unfinished records left alone: they are on another node's pools.
+    /// Unfinished records left alone: another node's (on its pools, or accepted by it).
     pub elsewhere: usize,
 }
 
@@ -121,7 +122,8 @@ pub fn run(core: &Arc<Core>) -> Result<Report> {
         Ok(())
     })?;
     for v in core.store.read(sv::unsettled)? {
-        if !is_ours(core, "volume", v.id, v.host.as_deref()) {
+        if let Some(why) = core.elsewhere(&v) {
+            log::info!("reconcile: volume {} {why}: left to that node", v.id);
             report.elsewhere += 1;
         } else if !group_members.contains(&v.id) {
             settle(core, v, &mut report)?;
@@ -249,7 +251,7 @@ fn settle(core: &Arc<Core>, mut v: Volume, report: &mut Report) -> Result<()> {
                 )
             })
         }
-        (VolumeStatus::Creating, _) | (_, Some(Task::Scheduling | Task::BackendCreate)) => {
+        (VolumeStatus::Creating, _) | (_, Some(Task::Scheduling(_) | Task::BackendCreate)) => {
             let scheduled = v.host.is_some();
             let complete = match &v.host {
                 Some(host) => match core.pool(host) {
