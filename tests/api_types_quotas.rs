@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Daemon, PROJECT};
+use common::{backends_toml, Daemon, PROJECT};
 use serde_json::json;
 
 #[test]
@@ -228,4 +228,70 @@ fn zones_pools_services() {
     // an error volume never placed is deleted at once
     assert_eq!(d.delete(&format!("/volumes/{id}")).status, 202);
     assert_eq!(d.get(&format!("/volumes/{id}")).status, 404);
+}
+
+#[test]
+fn services_of_another_host_change_nothing_here_and_the_store_is_followed() {
+    let d = Daemon::start_with(&format!("report_interval = 1\n{}", backends_toml()));
+    let services = d.get("/os-services?binary=cinder-volume").json();
+    let own = services["services"][0]["host"].as_str().unwrap().to_string();
+    let backend = own.split_once('@').unwrap().1.to_string();
+    // A volume service of another host with this node's backend name: a fleet's other
+    // node, or this node under an earlier `host`.
+    let other = format!("elsewhere@{backend}");
+    d.with_store(|c| {
+        c.execute(
+            &format!(
+                "INSERT INTO services (host, binary, zone, disabled, disabled_reason, updated_at, frozen)
+                 VALUES ('{other}', 'cinder-volume', 'nova', 0, NULL, '2026-12-04T00:00:00Z', 0)"
+            ),
+            [],
+        )
+        .unwrap()
+    });
+    // Disabling and freezing it are recorded on it, and leave this node's pools alone.
+    let r = d.put("/os-services/disable", json!({"host": other, "binary": "cinder-volume"}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["status"], "disabled");
+    assert_eq!(d.put("/os-services/freeze", json!({"host": "elsewhere"})).status, 200);
+    let v = d.create_volume(json!({"size": 1}));
+    d.wait_status(&v, "available");
+    let r = d.post(&format!("/volumes/{v}/action"), json!({"os-extend": {"new_size": 2}}));
+    assert_eq!(r.status, 202, "{}", r.text);
+    d.wait_status(&v, "available");
+    // This node's own service changed in the store by someone else (another node's API)
+    // takes effect here within a report interval.
+    let placed = |d: &Daemon| {
+        let id = d.create_volume(json!({"size": 1}));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let status = d.get(&format!("/volumes/{id}")).json()["volume"]["status"].as_str().unwrap().to_string();
+            if status == "available" {
+                return true;
+            }
+            if status != "creating" {
+                // Never placed: deleted at once, so that the tries keep within quota.
+                assert_eq!(d.delete(&format!("/volumes/{id}")).status, 202);
+                return false;
+            }
+            assert!(std::time::Instant::now() < deadline, "volume {id} still creating");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    let set_disabled = |flag: i32| {
+        d.with_store(|c| {
+            c.execute(&format!("UPDATE services SET disabled = {flag} WHERE host = '{own}'"), []).unwrap();
+        })
+    };
+    let followed = |want: bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while placed(&d) != want {
+            assert!(std::time::Instant::now() < deadline, "the store's change to {own} was not followed");
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    };
+    set_disabled(1);
+    followed(false);
+    set_disabled(0);
+    followed(true);
 }

@@ -371,13 +371,19 @@ impl Core {
         &self.pools
     }
 
-    /// Report every pool and record the services' heartbeats.
+    /// Report every pool, record the services' heartbeats, and follow what the store
+    /// says of this node's services (another node's API may have disabled or frozen
+    /// one: the change takes effect here within a report interval).
     fn report_all(&self) {
         for pool in self.pools.keys() {
             self.refresh_pool_now(pool);
         }
         if let Err(e) = self.heartbeat() {
             log::error!("recording service heartbeats failed: {e}");
+        }
+        match self.store.read(crate::store::services::list) {
+            Ok(services) => services.iter().for_each(|s| self.follow_service(s)),
+            Err(e) => log::error!("reading the services failed: {e}"),
         }
     }
 

@@ -87,15 +87,29 @@ impl Core {
         self.store
             .write(|tx| ss::set_disabled(tx, host, binary, disabled, reason))?
             .ok_or_else(|| Error::NotFound(format!("Service {binary} on host {host} could not be found.")))?;
-        if binary == "cinder-volume" {
-            if let Some(backend) = host.split_once('@').map(|(_, b)| b) {
-                self.scheduler.set_backend_disabled(backend, disabled);
-            }
-        }
         let list = self.store.read(ss::list)?;
-        list.into_iter()
+        let service = list
+            .into_iter()
             .find(|s| s.host == host && s.binary == binary)
-            .ok_or_else(|| Error::NotFound(format!("Service {binary} on host {host} could not be found.")))
+            .ok_or_else(|| Error::NotFound(format!("Service {binary} on host {host} could not be found.")))?;
+        self.follow_service(&service);
+        Ok(service)
+    }
+
+    /// Bring the scheduler's view of one of this node's volume services (`host@backend`)
+    /// in line with its row: disabled or frozen, its pools take no new volumes. Rows of
+    /// other hosts (a fleet's other nodes, or this node under an earlier `host`) are
+    /// theirs and change nothing here.
+    pub(crate) fn follow_service(&self, s: &Service) {
+        if s.binary != "cinder-volume" {
+            return;
+        }
+        let Some((host, backend)) = s.host.split_once('@') else { return };
+        if host != self.host() || !self.backends().contains_key(backend) {
+            return;
+        }
+        self.scheduler.set_backend_disabled(backend, s.disabled);
+        self.scheduler.set_backend_frozen(backend, s.frozen);
     }
 
     /// Freeze (or thaw) the volume services of a host: a frozen backend takes no new
@@ -124,10 +138,9 @@ impl Core {
             }
             Ok(services)
         })?;
-        for s in changed {
-            if let Some((_, backend)) = s.host.split_once('@') {
-                self.scheduler.set_backend_frozen(backend, frozen);
-            }
+        for mut s in changed {
+            s.frozen = frozen;
+            self.follow_service(&s);
             log::info!("volume service {} {what}", s.host);
         }
         Ok(())
