@@ -1,10 +1,11 @@
 //! The PostgreSQL store against real servers of the test's own (Debian's PostgreSQL,
 //! `scripts/postgres/server.sh`: initdb and pg_ctl in a temp dir, loopback ports):
 //! one node per database until the fleet lands, a node settling only its own work at
-//! start-up (another node's is left to it), writes that carry on across a
-//! restart of the server, and a failover from a primary to its synchronous streaming
-//! replica that loses nothing acknowledged, and TLS as libpq's `sslmode` asks it
-//! (certificates made with openssl by `server.sh tls`).
+//! start-up (another node's is left to it), writes that carry on across a restart of
+//! the server or a connection cut between a commit and its answer, a failover from a
+//! primary to its synchronous streaming replica that loses nothing acknowledged, and
+//! TLS as libpq's `sslmode` asks it (certificates made with openssl by `server.sh
+//! tls`).
 //!
 //! Without PostgreSQL installed (and no root to install it) these tests fail: the
 //! test command installs it.
@@ -296,6 +297,104 @@ fn a_node_settles_only_its_own_work() {
     assert!(failed["os-vol-host-attr:host"].is_null(), "{failed}");
     // b's volume is b's: a leaves it as it is.
     assert_eq!(a.get(&format!("/volumes/{w}")).json()["volume"]["status"], "available");
+}
+
+/// A TCP proxy in front of a PostgreSQL server that, once armed, cuts the first
+/// write connection (one that took the advisory write lock) to send a `COMMIT`: the
+/// server gets the commit and applies it, its answer never reaches the client. What
+/// a connection lost at the worst moment does.
+struct CommitCutter {
+    port: u16,
+    armed: Arc<AtomicBool>,
+    cuts: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl CommitCutter {
+    fn new(upstream: u16) -> CommitCutter {
+        use std::io::{Read, Write};
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let armed = Arc::new(AtomicBool::new(false));
+        let cuts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (armed2, cuts2) = (armed.clone(), cuts.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { continue };
+                let cut = Arc::new(AtomicBool::new(false));
+                let (mut from_server, mut to_client) = (server.try_clone().unwrap(), client.try_clone().unwrap());
+                let (cut2, cuts) = (cut.clone(), cuts2.clone());
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 1 << 16];
+                    while let Ok(n @ 1..) = from_server.read(&mut buf) {
+                        if cut2.load(Ordering::SeqCst) {
+                            // The server answered the commit: it is applied. Drop the answer.
+                            cuts.fetch_add(1, Ordering::SeqCst);
+                            break;
+                        }
+                        if to_client.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to_client.shutdown(Shutdown::Both);
+                    let _ = from_server.shutdown(Shutdown::Both);
+                });
+                let armed = armed2.clone();
+                std::thread::spawn(move || {
+                    let (mut from_client, mut to_server) = (client, server);
+                    let mut buf = vec![0u8; 1 << 16];
+                    let mut writer = false;
+                    while let Ok(n @ 1..) = from_client.read(&mut buf) {
+                        let sent = &buf[..n];
+                        let has = |what: &[u8]| sent.windows(what.len()).any(|w| w == what);
+                        writer |= has(b"pg_advisory_xact_lock");
+                        if writer && has(b"COMMIT") && armed.swap(false, Ordering::SeqCst) {
+                            cut.store(true, Ordering::SeqCst);
+                        }
+                        if to_server.write_all(sent).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to_server.shutdown(Shutdown::Both);
+                });
+            }
+        });
+        CommitCutter { port, armed, cuts }
+    }
+}
+
+#[test]
+fn a_commit_whose_answer_was_lost_is_known_applied_and_not_written_twice() {
+    let pg = Server::primary();
+    pg.create_database("hearth");
+    let cutter = CommitCutter::new(pg.port);
+    let d = node(&format!("postgresql://hearth@127.0.0.1:{}/hearth", cutter.port));
+    let before = create_retrying(&d, "before");
+    wait_available(&d, &before);
+    // The create's record is committed, and the answer of the commit lost: hearthd
+    // asks the store again and answers as if it had come.
+    cutter.armed.store(true, Ordering::SeqCst);
+    let r = d.post("/volumes", json!({"volume": {"size": 1, "name": "cut"}}));
+    assert_eq!(cutter.cuts.load(Ordering::SeqCst), 1, "no commit was cut");
+    assert_eq!(r.status, 202, "{}", r.text);
+    let id = r.json()["volume"]["id"].as_str().unwrap().to_string();
+    wait_available(&d, &id);
+    assert!(d.log().contains("it was applied"), "{}", d.log());
+    // Once: no second volume, no second quota charge.
+    let listed = d.get("/volumes?name=cut").json();
+    assert_eq!(listed["volumes"].as_array().unwrap().len(), 1, "{listed}");
+    let quotas = d.get(&format!("/os-quota-sets/{}?usage=true", common::PROJECT)).json();
+    assert_eq!(quotas["quota_set"]["volumes"]["in_use"], 2, "{quotas}");
+    assert!(!d.log().contains("panicked"), "{}", d.log());
+    // The tokens of writers gone for a week are dropped when a node starts.
+    let mut d = d;
+    d.with_store(|c| {
+        c.execute("INSERT INTO write_tokens VALUES ('gone', '7', '2026-01-01T00:00:00.000000')", []).unwrap()
+    });
+    d.restart();
+    assert_eq!(d.store_count("SELECT COUNT(*) FROM write_tokens WHERE writer = 'gone'"), 0);
+    assert!(d.store_count("SELECT COUNT(*) FROM write_tokens") >= 1);
 }
 
 #[test]

@@ -21,6 +21,7 @@ const MIGRATIONS: &[Migration] = &[
     backups,
     quota_usage_counters,
     reservations_by_node,
+    write_tokens,
 ];
 
 /// How many migrations exist (the schema version of a current store).
@@ -539,5 +540,18 @@ fn quota_usage_counters(tx: &Connection<'_>) -> Result<()> {
 /// Rows from before (`''`) were a single node's: any node may drop them.
 fn reservations_by_node(tx: &Connection) -> Result<()> {
     tx.execute_batch("ALTER TABLE reservations ADD COLUMN node TEXT NOT NULL DEFAULT '';")?;
+    Ok(())
+}
+
+/// 11: each writer's last committed batch (PostgreSQL), so that a writer whose
+/// connection was lost while it committed can tell whether the batch was applied
+/// (see [`super::writer`]). Unused on SQLite, whose commits are not sent anywhere.
+fn write_tokens(tx: &Connection) -> Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE write_tokens (
+             writer TEXT PRIMARY KEY,
+             token TEXT NOT NULL,
+             updated_at TEXT NOT NULL);",
+    )?;
     Ok(())
 }

@@ -426,6 +426,12 @@ impl Store {
         writer.take_node_lock().map_err(|e| {
             Error::Internal(format!("the PostgreSQL store at {}: {e}; hearthd refuses to start", redact(url)))
         })?;
+        // The commit tokens of writers gone for a week (each process has its own, and
+        // a live one writes at least its heartbeat every report interval).
+        let week_ago = (chrono::Utc::now() - chrono::Duration::days(7)).format("%Y-%m-%dT%H:%M:%S").to_string();
+        Connection::pg(&mut writer)
+            .execute("DELETE FROM write_tokens WHERE updated_at < ?1", db::params![week_ago])
+            .map_err(unreachable)?;
         let readers = (0..readers.max(1))
             .map(|_| Ok(Mutex::new(Reader::Pg(Box::new((config.clone(), Some(PgConn::connect(&config)?)))))))
             .collect::<std::result::Result<Vec<_>, DbError>>()

@@ -17,13 +17,22 @@
 //! over to its replica) fails the batch, which is written again on a new connection
 //! (the URL's hosts are tried in turn, and `target_session_attrs=read-write` finds
 //! the new primary) for up to [`RECONNECT_FOR`].
+//!
+//! A connection lost while a batch commits leaves its fate unknown: the server may
+//! have applied the commit and lost only its answer. So a PostgreSQL batch records,
+//! with its commit, a token (this writer's id and the batch's number) in
+//! `write_tokens`; the writer then connects again, waits for the advisory write lock
+//! (the lost transaction has ended once it is free) and reads its token: there, the
+//! batch was applied and its writers are answered as if the answer had come; not
+//! there, nothing of it was, and it is written again. Without that check a write that
+//! was applied would run again (a second volume, or an error for the first one's id).
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::db::{Connection, DbError, PgConn};
+use super::db::{Connection, DbError, OptionalExtension, PgConn};
 use crate::error::{Error, Result};
 
 /// Transactions a batch takes at most, so that its first writer is not kept waiting
@@ -54,11 +63,14 @@ struct Failed {
     why: String,
     disk_full: bool,
     connection: bool,
+    /// The connection was lost while committing and the store could not be asked
+    /// since whether the batch was applied: it must not be written again.
+    unknown: bool,
 }
 
 impl Failed {
     fn of(e: &DbError) -> Failed {
-        Failed { why: e.to_string(), disk_full: e.is_disk_full(), connection: e.is_connection() }
+        Failed { why: e.to_string(), disk_full: e.is_disk_full(), connection: e.is_connection(), unknown: false }
     }
 
     /// Whether the filesystem was full (`SQLITE_FULL`).
@@ -74,6 +86,13 @@ impl Failed {
                 rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
                 Some(format!("committing: {}", self.why)),
             )));
+        }
+        if self.unknown {
+            return Error::Unavailable(format!(
+                "The state store could not be reached while the request was committed ({}): whether it was kept \
+                 is unknown. Look before retrying.",
+                self.why
+            ));
         }
         if self.connection {
             return Error::Unavailable(format!(
@@ -125,6 +144,65 @@ impl WriteConn {
         }
     }
 
+    /// The statement that ends a batch: on PostgreSQL, the batch's token is recorded
+    /// with it (see the module's doc).
+    fn commit_sql(&self, writer: &str, batch: u64) -> String {
+        match self {
+            WriteConn::Sqlite(_) => "COMMIT".into(),
+            WriteConn::Pg(_) => format!(
+                "INSERT INTO write_tokens (writer, token, updated_at) VALUES ('{writer}', '{batch}', '{now}')
+                 ON CONFLICT (writer) DO UPDATE SET token = excluded.token, updated_at = excluded.updated_at;
+                 COMMIT",
+                now = crate::ids::Timestamp::now()
+            ),
+        }
+    }
+
+    /// After the connection was lost while batch `batch` committed: whether it was
+    /// applied. Connects again (for up to [`RECONNECT_FOR`]), waits for the write lock
+    /// (held by the lost transaction until it ended) and reads this writer's token.
+    fn was_applied(&mut self, writer: &str, batch: u64) -> std::result::Result<bool, DbError> {
+        let WriteConn::Pg(pg) = self else { return Ok(false) };
+        let (config, conn) = &mut **pg;
+        let deadline = Instant::now() + RECONNECT_FOR;
+        let mut attempt: u64 = 0;
+        loop {
+            let asked = (|| -> std::result::Result<bool, DbError> {
+                if conn.as_ref().is_none_or(|c| c.is_closed()) {
+                    *conn = None;
+                    let mut fresh = PgConn::connect(config)?;
+                    fresh.take_node_lock()?;
+                    *conn = Some(fresh);
+                }
+                let c = conn.as_mut().expect("connected");
+                c.batch(&format!("BEGIN; SELECT pg_advisory_xact_lock({})", super::migrations::PG_WRITE_LOCK))?;
+                let token: Option<String> = Connection::pg(c)
+                    .query_row("SELECT token FROM write_tokens WHERE writer = ?1", super::db::params![writer], |r| {
+                        r.get(0)
+                    })
+                    .optional()?;
+                c.batch("ROLLBACK")?;
+                Ok(token.as_deref() == Some(batch.to_string().as_str()))
+            })();
+            match asked {
+                Ok(applied) => return Ok(applied),
+                Err(e) => {
+                    if let Some(c) = conn.as_mut() {
+                        let _ = c.batch("ROLLBACK");
+                    }
+                    if e.is_connection() || conn.as_ref().is_some_and(|c| c.is_closed()) {
+                        *conn = None;
+                    }
+                    if !e.is_connection() || Instant::now() >= deadline {
+                        return Err(e);
+                    }
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(250 * attempt.min(8)));
+                }
+            }
+        }
+    }
+
     /// Forget a PostgreSQL connection that failed (made again for the next batch).
     fn drop_if_lost(&mut self, e: &DbError) {
         if let WriteConn::Pg(pg) = self {
@@ -161,6 +239,8 @@ pub struct Writer {
     turn: Condvar,
     /// Signalled when a batch is finished.
     committed: Condvar,
+    /// This writer's name in `write_tokens` (one per process).
+    id: String,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -177,6 +257,7 @@ impl Writer {
             state: Mutex::new(State { next: 1, ..State::default() }),
             turn: Condvar::new(),
             committed: Condvar::new(),
+            id: crate::ids::Id::new().to_string(),
         }
     }
 
@@ -196,6 +277,7 @@ impl Writer {
         loop {
             match self.write_once(&mut f) {
                 Ok(out) => return out,
+                Err(failed) if failed.unknown => return Err(failed.error()),
                 Err(failed) if failed.connection && started.elapsed() < RECONNECT_FOR => {
                     log::warn!("store: the connection to the store was lost, writing again: {}", failed.why);
                     std::thread::sleep(Duration::from_millis(250 * u64::from(attempt.min(8))));
@@ -281,15 +363,33 @@ impl Writer {
             return Ok(Self::unwrap(out));
         }
         drop(st);
-        let commit = undo.and_then(|()| injected_commit_fault()).and_then(|()| conn.execute_batch("COMMIT"));
+        let commit_sql = guard.commit_sql(&self.id, batch);
+        let conn = guard.db();
+        let commit = undo.and_then(|()| injected_commit_fault()).and_then(|()| conn.execute_batch(&commit_sql));
         if commit.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
-        if let Err(e) = &commit {
-            guard.drop_if_lost(e);
-        }
+        let failed = match &commit {
+            Ok(()) => None,
+            Err(e) => {
+                guard.drop_if_lost(e);
+                match e.is_connection().then(|| guard.was_applied(&self.id, batch)) {
+                    None | Some(Ok(false)) => Some(Failed::of(e)),
+                    Some(Ok(true)) => {
+                        log::warn!(
+                            "store: the connection was lost while batch {batch} committed ({e}); it was applied"
+                        );
+                        None
+                    }
+                    Some(Err(asking)) => Some(Failed {
+                        why: format!("{e}; then, asking whether it was applied: {asking}"),
+                        unknown: true,
+                        ..Failed::of(e)
+                    }),
+                }
+            }
+        };
         drop(guard);
-        let failed = commit.as_ref().err().map(Failed::of);
         self.finish(batch, failed.clone());
         log::trace!(
             "store: batch {batch} of {held} write(s) committed in {:.2} ms",
