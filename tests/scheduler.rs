@@ -173,3 +173,28 @@ fn copies_and_restores_that_cannot_fit_are_refused_at_once() {
     assert_eq!(r.json()["backup"]["status"], "available", "{}", r.text);
     assert_eq!(count(&d), 3);
 }
+
+#[test]
+fn a_charge_waiting_for_the_first_measurement_holds_up_no_other_write() {
+    let mut d = Daemon::start_with(TWO_BACKENDS);
+    let v = d.create_volume(json!({"size": 1, "availability_zone": "az1"}));
+    d.wait_status(&v, "available");
+    // Started again, its pools' first measurement takes 10 s (then fails): an extend,
+    // which charges its pool, waits for it.
+    d.env = vec![
+        ("HEARTH_FAULTS".into(), "backend.capacity=hang".into()),
+        ("HEARTH_FAULTS_HANG_MS".into(), "10000".into()),
+    ];
+    d.restart();
+    std::thread::scope(|s| {
+        let extend = s.spawn(|| d.post(&format!("/volumes/{v}/action"), json!({"os-extend": {"new_size": 2}})));
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        // Another request's write meanwhile is not kept waiting behind it.
+        let r = d.post(&format!("/volumes/{v}/metadata"), json!({"metadata": {"k": "v"}}));
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert!(!extend.is_finished(), "the extend did not wait for the measurement");
+        let r = extend.join().unwrap();
+        assert!(r.status == 202 || r.status == 400, "{} {}", r.status, r.text);
+    });
+    assert_eq!(d.get(&format!("/volumes/{v}/metadata")).json()["metadata"]["k"], "v");
+}

@@ -262,6 +262,9 @@ pub struct Scheduler {
     pools: Mutex<BTreeMap<String, PoolState>>,
     /// Signalled when a pool's first measurement is in.
     first_reports: std::sync::Condvar,
+    /// Until when placements wait for first measurements ([`FIRST_REPORT_WAIT`]
+    /// after [`Scheduler::await_first_reports`]).
+    first_reports_by: Mutex<std::time::Instant>,
     weight_multiplier: f64,
 }
 
@@ -271,6 +274,7 @@ impl Scheduler {
         Scheduler {
             pools: Mutex::new(pools.into_iter().map(|p| (p.name.clone(), p)).collect()),
             first_reports: std::sync::Condvar::new(),
+            first_reports_by: Mutex::new(std::time::Instant::now()),
             weight_multiplier,
         }
     }
@@ -279,12 +283,14 @@ impl Scheduler {
         self.pools.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The lock, once every pool's first measurement is in (or after
-    /// [`FIRST_REPORT_WAIT`]): hearth serves while it measures its pools at start-up,
-    /// and a placement asked for meanwhile waits for the figures instead of failing.
+    /// The lock, once every pool's first measurement is in (or [`FIRST_REPORT_WAIT`]
+    /// after start-up asked for them): hearth serves while it measures its pools at
+    /// start-up, and a placement asked for meanwhile waits for the figures instead of
+    /// failing. The time limit is one for all, so that a caller that waited (see
+    /// [`Scheduler::wait_first_reports`]) never waits again.
     fn lock_measured(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, PoolState>> {
+        let deadline = *self.first_reports_by.lock().unwrap_or_else(|e| e.into_inner());
         let mut pools = self.lock();
-        let deadline = std::time::Instant::now() + FIRST_REPORT_WAIT;
         while pools.values().any(|p| p.awaiting_first) {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
@@ -298,9 +304,19 @@ impl Scheduler {
     /// Mark every pool as being measured for the first time (see
     /// [`Scheduler::lock_measured`]).
     pub fn await_first_reports(&self) {
+        *self.first_reports_by.lock().unwrap_or_else(|e| e.into_inner()) =
+            std::time::Instant::now() + FIRST_REPORT_WAIT;
         for p in self.lock().values_mut() {
             p.awaiting_first = true;
         }
+    }
+
+    /// Wait as a placement would for the pools' first measurements at start-up. For
+    /// callers that charge a pool inside a store transaction: they wait before it
+    /// begins, so that the store's writer (every other request's writes) is not held
+    /// meanwhile.
+    pub fn wait_first_reports(&self) {
+        drop(self.lock_measured());
     }
 
     fn first_report_in(&self, p: &mut PoolState) {

@@ -58,6 +58,9 @@ impl Core {
         description: Option<String>,
     ) -> Result<GroupSnapshot> {
         let charged = std::cell::RefCell::new(Vec::new());
+        // Placements wait for the pools' first measurements at start-up: wait here,
+        // not inside the transaction, where every other request's writes would wait too.
+        self.scheduler.wait_first_reports();
         let made = self.store.write(|tx| {
             let g = self.group_in(tx, caller, group_id, rules::GROUP_GET)?;
             caller.authorize(rules::GROUP_SNAPSHOT_CREATE, &g.project_id)?;

@@ -97,6 +97,9 @@ impl Core {
             ));
         }
         let charged = std::cell::RefCell::new(None);
+        // Placements wait for the pools' first measurements at start-up: wait here,
+        // not inside the transaction, where every other request's writes would wait too.
+        self.scheduler.wait_first_reports();
         let made = self.store.write(|tx| {
             let v = self.volume_in(tx, caller, &req.volume_id, rules::SNAPSHOT_CREATE)?;
             self.check_not_frozen(v.host.as_deref(), &format!("volume {}", v.id))?;

@@ -277,6 +277,9 @@ impl Core {
     /// in the background.
     pub fn extend_volume(self: &Arc<Core>, caller: &Caller, id: &str, new_size: u64, in_use_ok: bool) -> Result<()> {
         let size = Gib::new(new_size)?;
+        // Placements wait for the pools' first measurements at start-up: wait here,
+        // not inside the transaction, where every other request's writes would wait too.
+        self.scheduler.wait_first_reports();
         let (v, (reservations, pool, delta)) = self.store.write(|tx| {
             let mut v = self.volume_in(tx, caller, id, rules::VOLUME_EXTEND)?;
             if v.status == VolumeStatus::InUse {
@@ -405,6 +408,9 @@ impl Core {
                 migration_policy.unwrap_or_default()
             )));
         }
+        // Placements wait for the pools' first measurements at start-up: wait here,
+        // not inside the transaction, where every other request's writes would wait too.
+        self.scheduler.wait_first_reports();
         self.store.write(|tx| {
             let mut v = self.volume_in(tx, caller, id, rules::VOLUME_RETYPE)?;
             if !matches!(v.status, VolumeStatus::Available | VolumeStatus::InUse) {
