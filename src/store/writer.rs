@@ -113,6 +113,29 @@ pub enum WriteConn {
     Pg(Box<(super::pg_target::PgTarget, Option<PgConn>)>),
 }
 
+/// Begin a transaction on the PostgreSQL write connection, holding the store's
+/// advisory write lock; the connection is made again first when it was lost (taking
+/// the node lock again). A failed begin leaves no transaction open.
+fn pg_begin<'c>(
+    config: &super::pg_target::PgTarget,
+    conn: &'c mut Option<PgConn>,
+) -> std::result::Result<&'c mut PgConn, DbError> {
+    if conn.as_ref().is_none_or(|c| c.is_closed()) {
+        *conn = None;
+        let mut fresh = PgConn::connect(config)?;
+        fresh.take_node_lock()?;
+        *conn = Some(fresh);
+    }
+    let c = conn.as_mut().expect("connected");
+    match c.batch(&format!("BEGIN; SELECT pg_advisory_xact_lock({})", super::migrations::PG_WRITE_LOCK)) {
+        Ok(()) => Ok(c),
+        Err(e) => {
+            let _ = c.batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
 impl WriteConn {
     /// Begin a batch's transaction.
     fn begin(&mut self) -> std::result::Result<(), DbError> {
@@ -120,18 +143,7 @@ impl WriteConn {
             WriteConn::Sqlite(c) => Ok(c.execute_batch("BEGIN IMMEDIATE")?),
             WriteConn::Pg(pg) => {
                 let (config, conn) = &mut **pg;
-                if conn.as_ref().is_none_or(|c| c.is_closed()) {
-                    *conn = None;
-                    let mut fresh = PgConn::connect(config)?;
-                    fresh.take_node_lock()?;
-                    *conn = Some(fresh);
-                }
-                let c = conn.as_mut().expect("connected");
-                let r = c.batch(&format!("BEGIN; SELECT pg_advisory_xact_lock({})", super::migrations::PG_WRITE_LOCK));
-                if r.is_err() {
-                    let _ = c.batch("ROLLBACK");
-                }
-                r
+                pg_begin(config, conn).map(drop)
             }
         }
     }
@@ -168,14 +180,7 @@ impl WriteConn {
         let mut attempt: u64 = 0;
         loop {
             let asked = (|| -> std::result::Result<bool, DbError> {
-                if conn.as_ref().is_none_or(|c| c.is_closed()) {
-                    *conn = None;
-                    let mut fresh = PgConn::connect(config)?;
-                    fresh.take_node_lock()?;
-                    *conn = Some(fresh);
-                }
-                let c = conn.as_mut().expect("connected");
-                c.batch(&format!("BEGIN; SELECT pg_advisory_xact_lock({})", super::migrations::PG_WRITE_LOCK))?;
+                let c = pg_begin(config, conn)?;
                 let token: Option<String> = Connection::pg(c)
                     .query_row("SELECT token FROM write_tokens WHERE writer = ?1", super::db::params![writer], |r| {
                         r.get(0)
