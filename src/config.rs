@@ -377,6 +377,9 @@ pub struct Config {
     pub default_group_type: Option<String>,
     /// Seconds between capacity reports of the pools.
     pub report_interval: u64,
+    /// Seconds a fleet's node waits for the node it handed a request to (Cinder's
+    /// RPC option): to take it, and again to answer it.
+    pub rpc_response_timeout: u64,
     /// Threads serving HTTP requests.
     pub api_threads: usize,
     /// Largest request body accepted, in bytes.
@@ -468,6 +471,7 @@ impl Default for Config {
             default_volume_type: "__DEFAULT__".into(),
             default_group_type: None,
             report_interval: 60,
+            rpc_response_timeout: 60,
             api_threads: 8,
             max_request_body_size: 114_688,
             max_header_size: 16_384,
@@ -541,6 +545,9 @@ impl Config {
         }
         if self.report_interval == 0 {
             return Err(value_err("report_interval", "must be at least 1 second"));
+        }
+        if self.rpc_response_timeout == 0 || self.rpc_response_timeout > 3600 {
+            return Err(value_err("rpc_response_timeout", "must be between 1 and 3600 seconds"));
         }
         if let Some(hook) = &self.event_webhook {
             let ok = url::Url::parse(hook).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
@@ -1055,6 +1062,7 @@ mod tests {
             ("[policy]\n\"volume:create\" = \"role:\"\n", "volume:create"),
             ("bogus = 1\n", "bogus"),
             ("report_interval = 0\n", "report_interval"),
+            ("rpc_response_timeout = 0\n", "rpc_response_timeout"),
             ("message_reap_interval = 0\n", "message_reap_interval"),
             ("message_ttl = 9999999999\n", "message_ttl"),
             ("api_threads = 0\n", "api_threads"),

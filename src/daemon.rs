@@ -34,6 +34,7 @@ pub fn run(config: Config, grace: Duration) -> Result<()> {
     }
     let core: Arc<Core> = Core::new(config)?;
     core.start()?;
+    crate::api::serve_handed(&core, auth.clone())?;
     let tls = match (&config_tls.0, &config_tls.1) {
         (Some(cert), Some(key)) => Some(server::tls_acceptor(cert, key)?),
         _ => None,

@@ -52,6 +52,18 @@ pub enum Error {
     /// unreachable (503, with `Retry-After`).
     #[error("{0}")]
     Unavailable(String),
+    /// The request needs the disks of a pool of another node of the fleet (409 when it
+    /// cannot be handed to that node; see `crate::volume::fleet`).
+    #[error("{message}")]
+    Elsewhere {
+        /// The node (`host`) that owns the pool.
+        node: String,
+        /// The sentence for the client.
+        message: String,
+    },
+    /// Another node took a request handed to it and did not answer in time (504).
+    #[error("{0}")]
+    NoAnswer(String),
     /// A known Cinder feature that hearth does not provide (501).
     #[error("{0}")]
     NotImplemented(String),
@@ -78,7 +90,8 @@ impl Error {
         match self {
             Error::NotFound(_) => 404,
             Error::Invalid(_) | Error::InvalidState(_) => 400,
-            Error::Conflict(_) => 409,
+            Error::Conflict(_) | Error::Elsewhere { .. } => 409,
+            Error::NoAnswer(_) => 504,
             Error::OverQuota(_) | Error::TooLarge(_) => 413,
             Error::Forbidden(_) => 403,
             Error::Unauthorized(_) => 401,

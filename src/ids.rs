@@ -115,6 +115,12 @@ impl Timestamp {
         Timestamp(self.0.checked_add_signed(d).unwrap_or(chrono::NaiveDateTime::MAX))
     }
 
+    /// This time minus `secs` seconds (saturating at the earliest representable time).
+    pub fn minus_seconds(self, secs: u64) -> Timestamp {
+        let d = chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX).min(1 << 40));
+        Timestamp(self.0.checked_sub_signed(d).unwrap_or(chrono::NaiveDateTime::MIN))
+    }
+
     /// Whole seconds from this time to `later` (negative when `later` is earlier).
     pub fn seconds_until(self, later: Timestamp) -> i64 {
         (later.0 - self.0).num_seconds()

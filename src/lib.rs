@@ -7,7 +7,9 @@
 //!   core, renders views; [`auth`] says who is calling (noauth, Keystone tokens,
 //!   http_basic) and [`policy`] what they may do (Cinder's rules);
 //! - [`volume`]: the core; state machines, quotas, types, services, reconcile, and
-//!   the pools' capacity figures, kept by each change without walking the pools;
+//!   the pools' capacity figures, kept by each change without walking the pools; on a
+//!   shared PostgreSQL store, nodes hand each other what needs their disks
+//!   ([`volume::fleet`]);
 //! - [`flow`] and [`scheduler`]: multi-step work with undo, and pool placement;
 //! - [`store`]: state in SQLite or PostgreSQL (one SQL text over both, [`store::db`]),
 //!   concurrent writes sharing one commit; [`query`] is what lists ask of it;

@@ -848,3 +848,61 @@ mod tests {
         assert!(!shown.contains(&h.sha256) && !shown.contains("salt-1"), "{shown}");
     }
 }
+
+/// Where a request handed to another node stands ([`Handed`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandedState {
+    /// Waiting for its node to take it.
+    Queued,
+    /// Its node took it and runs it.
+    Running,
+    /// Its node answered (the reply is kept).
+    Done,
+    /// The node that handed it gave up waiting before its node took it: never run.
+    Cancelled,
+    /// Its node stopped while running it: the request's own records say how far
+    /// it got.
+    Lost,
+}
+
+impl HandedState {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandedState::Queued => "queued",
+            HandedState::Running => "running",
+            HandedState::Done => "done",
+            HandedState::Cancelled => "cancelled",
+            HandedState::Lost => "lost",
+        }
+    }
+
+    /// From the stored form.
+    pub fn parse(s: &str) -> Option<HandedState> {
+        [HandedState::Queued, HandedState::Running, HandedState::Done, HandedState::Cancelled, HandedState::Lost]
+            .into_iter()
+            .find(|h| h.as_str() == s)
+    }
+}
+
+/// A request one node of a fleet handed to the node that owns the pool it needs
+/// (see `crate::volume::fleet`): the work queue's row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Handed {
+    /// Its id.
+    pub id: Id,
+    /// The node (`host`) that runs it.
+    pub node: String,
+    /// The node that handed it over and waits for the reply.
+    pub from_node: String,
+    /// Where it stands.
+    pub state: HandedState,
+    /// The request (JSON, as the handing node wrote it).
+    pub request: String,
+    /// The reply (JSON), once done.
+    pub reply: Option<String>,
+    /// When it was handed over.
+    pub created_at: Timestamp,
+    /// When its state last changed.
+    pub updated_at: Timestamp,
+}

@@ -231,6 +231,47 @@ fn zones_pools_services() {
 }
 
 #[test]
+fn a_volume_on_another_hosts_pool_is_left_to_that_host() {
+    // A volume on a pool of another host (this node under an earlier `host`) is not
+    // this node's to touch: what needs its disks is refused with the node to ask,
+    // before anything is recorded; records still change.
+    let d = Daemon::start_with(&backends_toml());
+    let v = d.create_volume(json!({"size": 1}));
+    let pool = d.wait_status(&v, "available")["os-vol-host-attr:host"].as_str().unwrap().to_string();
+    let theirs = format!("earlier@{}", pool.split_once('@').unwrap().1);
+    d.with_store(|c| c.execute(&format!("UPDATE volumes SET host = '{theirs}' WHERE id = '{v}'"), []).unwrap());
+    let connector = json!({"host": "compute-1", "initiator": "iqn.1994-05.com.redhat:c1"});
+    for (what, r) in [
+        ("delete", d.delete(&format!("/volumes/{v}"))),
+        ("extend", d.post(&format!("/volumes/{v}/action"), json!({"os-extend": {"new_size": 2}}))),
+        ("snapshot", d.post("/snapshots", json!({"snapshot": {"volume_id": v}}))),
+        ("clone", d.post("/volumes", json!({"volume": {"size": 1, "source_volid": v}}))),
+        ("attach", d.post("/attachments", json!({"attachment": {"volume_uuid": v, "connector": connector}}))),
+        (
+            "connect",
+            d.post(&format!("/volumes/{v}/action"), json!({"os-initialize_connection": {"connector": connector}})),
+        ),
+        ("backup", d.post("/backups", json!({"backup": {"volume_id": v}}))),
+    ] {
+        // On PostgreSQL the request is handed to that node, which is not in the fleet.
+        let (status, said) = match d.database {
+            None => (409, format!("is on pool {theirs}, which node earlier serves")),
+            Some(_) => (503, "Node earlier, which the volume's pool names, has no volume service".to_string()),
+        };
+        assert_eq!(r.status, status, "{what}: {}", r.text);
+        assert!(r.text.contains(&said), "{what}: {}", r.text);
+    }
+    let r = d.post(&format!("/volumes/{v}/metadata"), json!({"metadata": {"k": "v"}}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let after = d.get(&format!("/volumes/{v}")).json()["volume"].clone();
+    assert_eq!((after["status"].clone(), after["size"].clone()), (json!("available"), json!(1)), "{after}");
+    for table in ["snapshots", "backups", "attachments"] {
+        assert_eq!(d.store_count(&format!("SELECT COUNT(*) FROM {table}")), 0, "{table}");
+    }
+    assert_eq!(d.store_count("SELECT COUNT(*) FROM volumes"), 1);
+}
+
+#[test]
 fn services_of_another_host_change_nothing_here_and_the_store_is_followed() {
     let d = Daemon::start_with(&format!("report_interval = 1\n{}", backends_toml()));
     let services = d.get("/os-services?binary=cinder-volume").json();

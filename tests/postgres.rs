@@ -1,6 +1,8 @@
 //! The PostgreSQL store against real servers of the test's own (Debian's PostgreSQL,
 //! `scripts/postgres/server.sh`: initdb and pg_ctl in a temp dir, loopback ports):
-//! one node per database until the fleet lands, a node settling only its own work at
+//! nodes sharing one database (one process per `host`, each acting only on its own
+//! pools and handing what needs another node's to it through the store, 503 when that
+//! node does not take it), a node settling only its own work at
 //! start-up (another node's is left to it), writes that carry on across a restart of
 //! the server or a connection cut between a commit and its answer, a failover from a
 //! primary to its synchronous streaming replica that loses nothing acknowledged, and
@@ -125,20 +127,23 @@ impl Drop for Server {
     }
 }
 
-/// A node on the store at `url`.
-fn node(url: &str) -> Daemon {
-    let mut d = Daemon::start_with(&format!("{BACKENDS}\n[database]\nconnection = {url:?}\n"));
+/// Node `host` on the store at `url`.
+fn node(url: &str, host: &str) -> Daemon {
+    let mut d = Daemon::start_with(&format!("host = {host:?}\n{BACKENDS}\n[database]\nconnection = {url:?}\n"));
     d.database = Some(url.to_string());
     d
 }
 
-/// What a hearthd on the store at `url` says when it refuses to start (it must).
-fn refused(url: &str) -> String {
+/// What hearthd `host` on the store at `url` says when it refuses to start (it must).
+fn refused(url: &str, host: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("hearth.toml");
     std::fs::write(
         &config,
-        format!("data_dir = {:?}\n{BACKENDS}\n[database]\nconnection = {url:?}\n", dir.path().join("data")),
+        format!(
+            "data_dir = {:?}\nhost = {host:?}\n{BACKENDS}\n[database]\nconnection = {url:?}\n",
+            dir.path().join("data")
+        ),
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_hearthd"))
@@ -184,26 +189,143 @@ fn wait_available(d: &Daemon, id: &str) {
     }
 }
 
+/// Node `host` on the store at `url`, waiting `rpc` seconds for the nodes it hands
+/// requests to.
+fn fleet_node(url: &str, host: &str, rpc: u64) -> Daemon {
+    let mut d = Daemon::start_with(&format!(
+        "host = {host:?}\nrpc_response_timeout = {rpc}\n{BACKENDS}\n[database]\nconnection = {url:?}\n"
+    ));
+    d.database = Some(url.to_string());
+    d
+}
+
+/// Poll `path` until its `key` object has `status`.
+fn wait_for(d: &Daemon, path: &str, key: &str, status: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let got = d.get(path).json()[key].clone();
+        if got["status"] == status {
+            return got;
+        }
+        assert!(Instant::now() < deadline && got["status"] != "error", "{path}: {got}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Poll `path` until it is 404.
+fn wait_gone_at(d: &Daemon, path: &str) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while d.get(path).status != 404 {
+        assert!(Instant::now() < deadline, "{path} is still there");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
-fn one_node_per_database_until_the_fleet() {
+fn nodes_share_a_store_and_run_what_needs_their_disks_for_each_other() {
     let pg = Server::primary();
     pg.create_database("hearth");
     let url = format!("postgresql://hearth@127.0.0.1:{}/hearth", pg.port);
-    let mut first = node(&url);
-    let v = first.create_volume(json!({"size": 1}));
-    first.wait_status(&v, "available");
-    // A second hearthd on the same database is refused at start, with the reason.
-    let stderr = refused(&url);
-    assert!(stderr.contains("another hearthd uses this PostgreSQL store"), "{stderr}");
-    // The first one's volume is untouched; once it stops, a node may take the store.
-    assert_eq!(first.get(&format!("/volumes/{v}")).json()["volume"]["status"], "available");
-    assert!(first.stop());
-    let second = node(&url);
-    assert_eq!(second.get(&format!("/volumes/{v}")).json()["volume"]["status"], "available");
+    let (mut a, b) = (fleet_node(&url, "node-a", 3), fleet_node(&url, "node-b", 3));
+    // A second process under a node's `host` is refused at start, with the reason.
+    let stderr = refused(&url, "node-a");
+    assert!(stderr.contains("another hearthd with host \"node-a\" uses this PostgreSQL store"), "{stderr}");
+    // Each node schedules onto its own pools; both see every volume and service.
+    let v = a.create_volume(json!({"size": 1, "name": "on-a"}));
+    let on_a = a.wait_status(&v, "available");
+    assert!(on_a["os-vol-host-attr:host"].as_str().unwrap().starts_with("node-a@"), "{on_a}");
+    let w = b.create_volume(json!({"size": 1, "name": "on-b"}));
+    b.wait_status(&w, "available");
+    for d in [&a, &b] {
+        let names: Vec<String> = d.get("/volumes").json()["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["name"].as_str().unwrap().to_string())
+            .collect();
+        assert!(names.contains(&"on-a".to_string()) && names.contains(&"on-b".to_string()), "{names:?}");
+        let services = d.get("/os-services?binary=cinder-volume").json()["services"].clone();
+        for host in ["node-a@file-1", "node-b@file-1"] {
+            let s = services.as_array().unwrap().iter().find(|s| s["host"] == host);
+            assert_eq!(s.map(|s| s["state"].clone()), Some(json!("up")), "{host}: {services}");
+        }
+    }
+
+    // What needs node a's disks, asked of node b, is handed to a and run there.
+    let ok = |r: common::Resp, status: u16, what: &str| {
+        assert_eq!(r.status, status, "{what}: {}", r.text);
+        r
+    };
+    ok(b.post(&format!("/volumes/{v}/metadata"), json!({"metadata": {"set-by": "node-b"}})), 200, "metadata");
+    ok(b.post(&format!("/volumes/{v}/action"), json!({"os-extend": {"new_size": 2}})), 202, "extend");
+    assert_eq!(b.wait_status(&v, "available")["size"], 2);
+    let snap = ok(b.post("/snapshots", json!({"snapshot": {"volume_id": v}})), 202, "snapshot").json()["snapshot"]
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_for(&b, &format!("/snapshots/{snap}"), "snapshot", "available");
+    let clone = ok(b.post("/volumes", json!({"volume": {"size": 2, "source_volid": v}})), 202, "clone").json()
+        ["volume"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let made = b.wait_status(&clone, "available");
+    assert!(made["os-vol-host-attr:host"].as_str().unwrap().starts_with("node-a@"), "{made}");
+    // Connections: node a exports and answers with the connection (a path on a).
+    let connector = json!({"host": "compute-1", "initiator": "iqn.1994-05.com.redhat:c1", "ip": "127.0.0.1"});
+    let info = ok(
+        b.post(&format!("/volumes/{v}/action"), json!({"os-initialize_connection": {"connector": connector}})),
+        200,
+        "initialize_connection",
+    )
+    .json()["connection_info"]
+        .clone();
+    let device = info["data"]["device_path"].as_str().unwrap_or_default().to_string();
+    assert!(Path::new(&device).starts_with(a.dir.path()), "{info}");
+    ok(
+        b.post(&format!("/volumes/{v}/action"), json!({"os-terminate_connection": {"connector": connector}})),
+        202,
+        "terminate",
+    );
+    let att =
+        ok(b.post("/attachments", json!({"attachment": {"volume_uuid": v, "connector": connector}})), 200, "attach")
+            .json()["attachment"]
+            .clone();
+    assert!(att["connection_info"]["device_path"].as_str().is_some(), "{att}");
+    ok(b.delete(&format!("/attachments/{}", att["id"].as_str().unwrap())), 200, "detach");
+    // A backup is made by a, its records seen by b.
+    let backup = ok(b.post("/backups", json!({"backup": {"volume_id": v}})), 202, "backup").json()["backup"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_for(&b, &format!("/backups/{backup}"), "backup", "available");
+    ok(b.delete(&format!("/snapshots/{snap}")), 202, "snapshot delete");
+    wait_gone_at(&b, &format!("/snapshots/{snap}"));
+    ok(b.delete(&format!("/volumes/{clone}")), 202, "clone delete");
+    b.wait_gone(&clone);
+    let a_log = a.log();
+    assert!(a_log.contains("handed by node node-b"), "{a_log}");
+    assert_eq!(a.store_count("SELECT COUNT(*) FROM handed_requests"), 0, "handed rows left");
+
+    // Node a killed: what b hands it is not taken, cancelled after rpc_response_timeout
+    // (its heartbeat is still recent): 503, nothing done, no row left.
+    a.kill9();
+    let r = b.delete(&format!("/volumes/{v}"));
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert!(r.text.contains("Node node-a") && r.text.contains("did not take the request within 3 s"), "{}", r.text);
+    assert_eq!(b.get(&format!("/volumes/{v}")).json()["volume"]["status"], "available");
+    assert_eq!(b.store_count("SELECT COUNT(*) FROM handed_requests"), 0, "handed rows left");
+    // b serves its own meanwhile; a back, b's request for it goes through.
+    assert_eq!(b.post(&format!("/volumes/{w}/action"), json!({"os-extend": {"new_size": 2}})).status, 202);
+    b.wait_status(&w, "available");
+    a.respawn();
+    ok(b.delete(&format!("/volumes/{v}")), 202, "delete");
+    b.wait_gone(&v);
     // The schema is the SQLite store's: every migration applied once.
-    let n = second.store_count("SELECT COUNT(*) FROM schema_migrations");
-    assert_eq!(n, second.store_count("SELECT MAX(version) FROM schema_migrations"));
-    assert!(n >= 9, "{n} migrations");
+    let n = b.store_count("SELECT COUNT(*) FROM schema_migrations");
+    assert_eq!(n, b.store_count("SELECT MAX(version) FROM schema_migrations"));
+    assert!(n >= 12, "{n} migrations");
 }
 
 #[test]
@@ -214,17 +336,19 @@ fn a_lost_session_of_the_same_process_gives_the_node_lock_back() {
     let mut config: postgres::Config = url.parse().unwrap();
     config.application_name("hearthd-test-1");
     let mut lost = hearth::store::db::PgConn::connect(&config.clone().into()).unwrap();
-    lost.take_node_lock().unwrap();
-    // Another process is refused while the session lives...
+    lost.take_node_lock("node-1").unwrap();
+    // Another process is refused while the session lives (another host is not)...
     let mut other_config = config.clone();
     other_config.application_name("hearthd-test-2");
     let mut other = hearth::store::db::PgConn::connect(&other_config.into()).unwrap();
-    let e = other.take_node_lock().unwrap_err().to_string();
-    assert!(e.contains("another hearthd uses this PostgreSQL store"), "{e}");
+    let e = other.take_node_lock("node-1").unwrap_err().to_string();
+    assert!(e.contains("another hearthd with host \"node-1\" uses this PostgreSQL store"), "{e}");
+    assert!(e.contains("127.0.0.1 (pid "), "{e}");
+    other.take_node_lock("node-2").unwrap();
     // ...but the same process, reconnecting, ends its lost session and takes it.
     let mut again = hearth::store::db::PgConn::connect(&config.clone().into()).unwrap();
-    again.take_node_lock().unwrap();
-    assert!(other.take_node_lock().is_err());
+    again.take_node_lock("node-1").unwrap();
+    assert!(other.take_node_lock("node-1").is_err());
     // The lost session was ended by the server.
     let deadline = Instant::now() + Duration::from_secs(5);
     while !lost.is_closed() && Instant::now() < deadline {
@@ -369,7 +493,7 @@ fn a_commit_whose_answer_was_lost_is_known_applied_and_not_written_twice() {
     let pg = Server::primary();
     pg.create_database("hearth");
     let cutter = CommitCutter::new(pg.port);
-    let d = node(&format!("postgresql://hearth@127.0.0.1:{}/hearth", cutter.port));
+    let d = node(&format!("postgresql://hearth@127.0.0.1:{}/hearth", cutter.port), "node-1");
     let before = create_retrying(&d, "before");
     wait_available(&d, &before);
     // The create's record is committed, and the answer of the commit lost: hearthd
@@ -402,7 +526,7 @@ fn writes_carry_on_across_a_restart_of_the_server() {
     let pg = Server::primary();
     pg.create_database("hearth");
     let url = format!("postgresql://hearth@127.0.0.1:{}/hearth", pg.port);
-    let d = node(&url);
+    let d = node(&url, "node-1");
     let before: Vec<String> = (0..3).map(|i| create_retrying(&d, &format!("before-{i}"))).collect();
     for id in &before {
         wait_available(&d, id);
@@ -441,7 +565,7 @@ fn a_failover_to_the_replica_loses_nothing_acknowledged() {
         "postgresql://hearth@127.0.0.1:{},127.0.0.1:{}/hearth?target_session_attrs=read-write",
         primary.port, replica.port
     );
-    let d = node(&url);
+    let d = node(&url, "node-1");
     let r =
         d.put(&format!("/os-quota-sets/{}", common::PROJECT), json!({"quota_set": {"volumes": -1, "gigabytes": -1}}));
     assert_eq!(r.status, 200, "{}", r.text);
@@ -511,7 +635,7 @@ fn tls_to_postgresql_as_libpq_asks() {
     // verify-full: the certificate chains to the CA and names the host; every session
     // of the node is encrypted (the server refuses plain TCP to this database anyway).
     let url = format!("postgresql://hearth@localhost:{port}/tls?sslmode=verify-full&sslrootcert={}", file("ca.pem"));
-    let mut d = node(&url);
+    let mut d = node(&url, "node-1");
     let v = d.create_volume(json!({"size": 1}));
     d.wait_status(&v, "available");
     let (sessions, encrypted) = pg.hearthd_sessions("tls");
@@ -534,7 +658,7 @@ fn tls_to_postgresql_as_libpq_asks() {
         ),
         (format!("postgresql://hearth@localhost:{port}/tlscert?sslmode=require"), "valid client certificate"),
     ] {
-        let stderr = refused(&url);
+        let stderr = refused(&url, "node-1");
         assert!(stderr.contains(why) && stderr.contains("cannot be reached"), "{url}: {stderr}");
     }
     // verify-ca checks the chain only; require checks nothing (libpq's meanings):
@@ -543,7 +667,7 @@ fn tls_to_postgresql_as_libpq_asks() {
         format!("postgresql://hearth@127.0.0.1:{port}/tls?sslmode=verify-ca&sslrootcert={}", file("ca.pem")),
         format!("postgresql://hearth@127.0.0.1:{port}/tls?sslmode=require"),
     ] {
-        let mut d = node(&url);
+        let mut d = node(&url, "node-1");
         assert_eq!(d.get(&format!("/volumes/{v}")).json()["volume"]["status"], "available", "{url}");
         let (sessions, encrypted) = pg.hearthd_sessions("tls");
         assert!(sessions >= 2 && encrypted == sessions, "{url}: {encrypted} of {sessions} sessions use TLS");
@@ -556,7 +680,7 @@ fn tls_to_postgresql_as_libpq_asks() {
         file("client.crt"),
         file("client.key")
     );
-    let d = node(&url);
+    let d = node(&url, "node-1");
     let v = d.create_volume(json!({"size": 1}));
     d.wait_status(&v, "available");
     assert_eq!(d.store_count("SELECT COUNT(*) FROM volumes"), 1);

@@ -491,12 +491,21 @@ ERRORS = {
     405: ("badMethod", "The path does not have this method."),
     406: ("notAcceptable", "The microversion is outside 3.0..3.67."),
     408: ("computeFault", "The request was not received in time."),
-    409: ("conflictingRequest", "A conflicting object exists (a name already taken)."),
+    409: (
+        "conflictingRequest",
+        "A conflicting object exists (a name already taken), or the object is on a pool of another node "
+        "that does not share this node's store.",
+    ),
     413: ("overLimit", "Over quota, or the request is too large."),
     415: ("badMediaType", "The body is not JSON (`Content-Type`)."),
     500: ("computeFault", "An internal failure."),
     501: ("notImplemented", "Not provided by hearth."),
-    503: ("serviceUnavailable", "The store's filesystem is full, or the daemon is shutting down."),
+    503: (
+        "serviceUnavailable",
+        "The store's filesystem is full, the daemon is shutting down, or the fleet's node that owns the "
+        "object's pool is down or did not take the request in time.",
+    ),
+    504: ("computeFault", "The fleet's node that owns the object's pool took the request and did not answer in time."),
 }
 RESPONSES = {
     str(code): {
@@ -507,7 +516,7 @@ RESPONSES = {
 }
 
 # Statuses any authenticated API request may get.
-COMMON_ERRORS = [400, 401, 403, 404, 406, 408, 413, 415, 500, 503]
+COMMON_ERRORS = [400, 401, 403, 404, 406, 408, 409, 413, 415, 500, 503, 504]
 
 
 def op(

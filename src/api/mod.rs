@@ -46,7 +46,7 @@ use serde_json::{json, Value};
 
 use crate::auth::{Auth, Presented};
 use crate::error::{Error, Result};
-use crate::volume::{Caller, Core};
+use crate::volume::{fleet, Caller, Core};
 use microversion::Version;
 
 /// A response before it is written.
@@ -270,19 +270,19 @@ fn serve_one(core: &Arc<Core>, auth: &Auth, req: server::Request) -> server::Res
     let method = Method::from(&req.method);
     let url = req.uri.to_string();
     let version = Version::from_header(req.header(microversion::HEADER));
-    let reply = match catch_unwind(AssertUnwindSafe(|| {
-        handle(core, auth, &req, version.as_ref().ok().copied(), &request_id)
-    })) {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
+    let result = match handle_caught(core, auth, &req, version.as_ref().ok().copied(), &request_id) {
+        // Another node's disks: that node runs the whole request (nothing of it was
+        // recorded here), and its answer is this one's.
+        Err(Error::Elsewhere { node, .. }) if core.hands_over() => hand_over(core, &req, &node, &request_id),
+        r => r,
+    };
+    let reply = match result {
+        Ok(r) => r,
+        Err(e) => {
             if e.status() >= 500 {
                 log::error!("{request_id} {method} {url}: {e}");
             }
             Reply::error(&e)
-        }
-        Err(_) => {
-            log::error!("{request_id} {method} {url}: handler panicked");
-            Reply::error(&Error::Internal("handler panicked".into()))
         }
     };
     let mut reply = reply;
@@ -300,6 +300,83 @@ fn serve_one(core: &Arc<Core>, auth: &Auth, req: server::Request) -> server::Res
         took.as_secs_f64() * 1000.0
     );
     render(reply, &request_id, shown)
+}
+
+/// [`handle`], a panic in it becoming a 500.
+fn handle_caught(
+    core: &Arc<Core>,
+    auth: &Auth,
+    req: &server::Request,
+    version: Option<Version>,
+    request_id: &str,
+) -> Result<Reply> {
+    catch_unwind(AssertUnwindSafe(|| handle(core, auth, req, version, request_id))).unwrap_or_else(|_| {
+        log::error!("{request_id} {} {}: handler panicked", req.method, req.uri);
+        Err(Error::Internal("handler panicked".into()))
+    })
+}
+
+/// The headers of a reply that a handed request's answer carries back.
+const HANDED_HEADERS: &[&str] = &["Content-Type", "Location", "Retry-After", "WWW-Authenticate"];
+
+/// Hand `req` to node `node`, which owns the pool it needs, and take its answer as
+/// this request's ([`crate::volume::fleet`]).
+fn hand_over(core: &Arc<Core>, req: &server::Request, node: &str, request_id: &str) -> Result<Reply> {
+    let call = fleet::Call {
+        request_id: request_id.to_string(),
+        method: req.method.to_string(),
+        uri: req.uri.to_string(),
+        headers: req
+            .headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect(),
+        body: String::from_utf8(req.body.to_vec())
+            .map_err(|_| Error::Invalid("Invalid input received: the body is not UTF-8 text.".into()))?,
+        tls: req.tls,
+    };
+    let answer = core.hand_to(node, &call)?;
+    let headers = answer
+        .headers
+        .into_iter()
+        .filter_map(|(k, v)| HANDED_HEADERS.iter().find(|h| h.eq_ignore_ascii_case(&k)).map(|h| (*h, v)))
+        .collect();
+    Ok(Reply { status: answer.status, body: answer.body.map(String::into_bytes), headers })
+}
+
+/// Run requests other nodes hand to this one through the same pipeline as its own
+/// (authenticating their callers again); see [`crate::volume::fleet`].
+pub fn serve_handed(core: &Arc<Core>, auth: Arc<Auth>) -> Result<()> {
+    let c = core.clone();
+    core.serve_handed(Arc::new(move |call: fleet::Call| {
+        let answer = |reply: Reply| fleet::Answer {
+            status: reply.status,
+            headers: reply.headers.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            body: reply.body.map(|b| String::from_utf8_lossy(&b).into_owned()),
+        };
+        let _scope = crate::logging::RequestScope::enter(Some(call.request_id.as_str().into()));
+        let mut headers = hyper::HeaderMap::new();
+        for (k, v) in &call.headers {
+            if let (Ok(k), Ok(v)) =
+                (hyper::header::HeaderName::from_bytes(k.as_bytes()), hyper::header::HeaderValue::from_str(v))
+            {
+                headers.append(k, v);
+            }
+        }
+        let (Ok(method), Ok(uri)) = (call.method.parse::<hyper::Method>(), call.uri.parse::<hyper::Uri>()) else {
+            return answer(Reply::error(&Error::Invalid("Invalid input received: a malformed handed request.".into())));
+        };
+        let req = server::Request { method, uri, headers, body: call.body.into_bytes().into(), tls: call.tls };
+        let version = Version::from_header(req.header(microversion::HEADER));
+        let reply = handle_caught(&c, &auth, &req, version.ok(), &call.request_id).unwrap_or_else(|e| {
+            if e.status() >= 500 {
+                log::error!("{} {} {} (handed): {e}", call.request_id, req.method, req.uri);
+            }
+            Reply::error(&e)
+        });
+        log::info!("{} \"{} {}\" status: {} (handed)", call.request_id, req.method, req.uri, reply.status);
+        answer(reply)
+    }))
 }
 
 /// The response for a reply: its body, and the headers every response carries.

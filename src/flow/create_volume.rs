@@ -387,6 +387,12 @@ fn check_room(c: &ApiCtx<'_>) -> Result<()> {
             Some(Source::Volume { id, .. }) => format!("a copy of volume {id}"),
             None => "a volume of its group".to_string(),
         };
+        let source = match &c.source {
+            Some(Source::Snapshot { id, .. }) => format!("snapshot {id}, the source,"),
+            Some(Source::Volume { id, .. }) => format!("volume {id}, the source,"),
+            None => "the volume's group".to_string(),
+        };
+        c.core.check_acts_here(Some(&pool), &source)?;
         if let Some(why) = c.core.scheduler.refuses(&pool, &req) {
             return Err(Error::Invalid(format!(
                 "Insufficient free space in pool {pool} for {what} of {} GiB (it can only be made there): {why}.",

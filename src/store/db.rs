@@ -61,7 +61,8 @@ pub enum DbError {
     /// SQLite's error.
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
-    /// Another hearthd uses the PostgreSQL store (see [`PgConn::take_node_lock`]).
+    /// Another hearthd with the same `host` uses the PostgreSQL store (see
+    /// [`PgConn::take_node_lock`]).
     #[error("{0}")]
     InUse(String),
     /// PostgreSQL's error (or the connection's).
@@ -540,8 +541,9 @@ impl rusqlite::ToSql for Value {
     }
 }
 
-/// The advisory lock a node holds on its PostgreSQL store ([`PgConn::take_node_lock`]).
-pub const NODE_LOCK: i64 = 0x6865_6172_7469;
+/// The first key of the advisory lock each node holds on its PostgreSQL store, the
+/// second being its `host` hashed ([`PgConn::take_node_lock`]).
+pub const NODE_LOCK_SPACE: i32 = 0x6865_6172;
 
 /// A PostgreSQL connection with its prepared statements.
 pub struct PgConn {
@@ -558,25 +560,33 @@ impl PgConn {
         Ok(PgConn { client, statements: HashMap::new() })
     }
 
-    /// Take the store's node lock (a session lock, let go when the connection ends):
-    /// until hearth's fleet (several nodes on one database, each acting only on its
-    /// own pools) is complete, one hearthd at a time uses a PostgreSQL store, so that
-    /// no node reconciles or changes what another node's disks hold.
-    pub fn take_node_lock(&mut self) -> DbResult<()> {
+    /// Take node `host`'s lock on the store (a session lock, let go when the
+    /// connection ends): the nodes of a fleet share one database, each under its own
+    /// `host` and acting only on its own pools (`host@backend#pool`), so two processes
+    /// with the same `host` would both reconcile, export and delete on the same disks.
+    /// The second one is refused.
+    pub fn take_node_lock(&mut self, host: &str) -> DbResult<()> {
         const HOLDERS: &str = "SELECT a.pid, COALESCE(a.application_name, ''),
                     COALESCE(host(a.client_addr), 'local') || ' (pid ' || a.pid || ')'
                FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
               WHERE l.locktype = 'advisory' AND l.granted AND l.database = (
                     SELECT oid FROM pg_database WHERE datname = current_database())
-                AND l.classid = ($1::bigint >> 32)::int::oid AND l.objid = ($1::bigint & 4294967295)::int::oid";
+                AND l.objsubid = 2 AND l.classid = $1::int::oid AND l.objid = hashtext($2)::oid";
         for attempt in 0..2 {
-            let got: bool = self.client.query_one("SELECT pg_try_advisory_lock($1)", &[&NODE_LOCK])?.get(0);
+            let got: bool = self
+                .client
+                .query_one("SELECT pg_try_advisory_lock($1::int, hashtext($2))", &[&NODE_LOCK_SPACE, &host])?
+                .get(0);
             if got {
                 return Ok(());
             }
             let me: String = self.client.query_one("SELECT current_setting('application_name')", &[])?.get(0);
-            let holders: Vec<(i32, String, String)> =
-                self.client.query(HOLDERS, &[&NODE_LOCK])?.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+            let holders: Vec<(i32, String, String)> = self
+                .client
+                .query(HOLDERS, &[&NODE_LOCK_SPACE, &host])?
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect();
             // A session of this very process that it lost (a network blip) may still
             // hold it: that one is ended, and the lock taken again.
             let own: Vec<i32> = holders.iter().filter(|(_, app, _)| *app == me).map(|(pid, _, _)| *pid).collect();
@@ -592,12 +602,33 @@ impl PgConn {
             }
             let others: Vec<String> = holders.into_iter().map(|(_, _, who)| who).collect();
             return Err(DbError::InUse(format!(
-                "another hearthd uses this PostgreSQL store (its connection from {}): one node per database \
-                 until hearth's fleet support is complete",
+                "another hearthd with host {host:?} uses this PostgreSQL store (its connection from {}): \
+                 each node of a fleet needs its own `host`",
                 if others.is_empty() { "an unknown client".to_string() } else { others.join(", ") }
             )));
         }
         Err(DbError::InUse("the node lock stayed held by a lost session of this hearthd".into()))
+    }
+
+    /// Listen on `channels` (names of letters and `_`): [`PgConn::notifications`]
+    /// then returns what `pg_notify` sends there ([`Connection::notify`]).
+    pub fn listen(&mut self, channels: &[&str]) -> DbResult<()> {
+        for c in channels {
+            debug_assert!(c.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+            self.client.batch_execute(&format!("LISTEN {c}"))?;
+        }
+        Ok(())
+    }
+
+    /// The notifications that arrive within `wait` (those already received at once):
+    /// each one's channel and payload.
+    pub fn notifications(&mut self, wait: std::time::Duration) -> DbResult<Vec<(String, String)>> {
+        use postgres::fallible_iterator::FallibleIterator;
+        let mut n = self.client.notifications();
+        let Some(first) = n.timeout_iter(wait).next()? else { return Ok(Vec::new()) };
+        let mut got = vec![first];
+        got.extend(n.iter().collect::<Vec<_>>()?);
+        Ok(got.iter().map(|m| (m.channel().to_string(), m.payload().to_string())).collect())
     }
 
     /// Whether the connection is gone.
@@ -650,6 +681,15 @@ impl<'c> Connection<'c> {
     /// Whether this is a PostgreSQL connection.
     pub fn is_postgres(&self) -> bool {
         matches!(self, Connection::Pg(_))
+    }
+
+    /// Send `payload` to PostgreSQL's listeners on `channel` when the transaction
+    /// commits ([`PgConn::listen`]); nothing on SQLite, which has one node.
+    pub fn notify(&self, channel: &str, payload: &str) -> DbResult<()> {
+        if self.is_postgres() {
+            self.query_row("SELECT pg_notify(?1, ?2)", params![channel, payload], |_| Ok(()))?;
+        }
+        Ok(())
     }
 
     /// Run one statement; the number of rows it changed.

@@ -22,6 +22,7 @@ const MIGRATIONS: &[Migration] = &[
     quota_usage_counters,
     reservations_by_node,
     write_tokens,
+    handed_requests,
 ];
 
 /// How many migrations exist (the schema version of a current store).
@@ -540,6 +541,24 @@ fn quota_usage_counters(tx: &Connection<'_>) -> Result<()> {
 /// Rows from before (`''`) were a single node's: any node may drop them.
 fn reservations_by_node(tx: &Connection) -> Result<()> {
     tx.execute_batch("ALTER TABLE reservations ADD COLUMN node TEXT NOT NULL DEFAULT '';")?;
+    Ok(())
+}
+
+/// 12: requests a node handed to the node that owns the pool they need (see
+/// [`super::handed`]): a fleet's durable work queue, idle on a single node.
+fn handed_requests(tx: &Connection) -> Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE handed_requests (
+             id TEXT PRIMARY KEY,
+             node TEXT NOT NULL,
+             from_node TEXT NOT NULL,
+             state TEXT NOT NULL,
+             request TEXT NOT NULL,
+             reply TEXT,
+             created_at TEXT NOT NULL,
+             updated_at TEXT NOT NULL);
+         CREATE INDEX handed_requests_node ON handed_requests (node, state);",
+    )?;
     Ok(())
 }
 

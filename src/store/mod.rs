@@ -22,6 +22,7 @@ pub mod backups;
 pub mod db;
 pub mod encryption;
 pub mod groups;
+pub mod handed;
 pub mod messages;
 mod migrations;
 pub mod overview;
@@ -96,6 +97,8 @@ pub struct Store {
     writer: writer::Writer,
     readers: Vec<Mutex<Reader>>,
     next_reader: AtomicUsize,
+    /// A PostgreSQL store's settings (for [`Store::listener`]).
+    pg: Option<pg_target::PgTarget>,
 }
 
 /// A stored value that does not parse, as a row error.
@@ -407,12 +410,14 @@ impl Store {
             writer: writer::Writer::new(writer::WriteConn::Sqlite(writer)),
             readers,
             next_reader: AtomicUsize::new(0),
+            pg: None,
         })
     }
 
-    /// Open the PostgreSQL store at `url` (libpq's URL or key=value form) and bring
-    /// its schema up to date; several nodes may do this at once.
-    pub fn open_postgres(url: &str, password: Option<&str>, readers: usize) -> Result<Store> {
+    /// Open the PostgreSQL store at `url` (libpq's URL or key=value form) as node
+    /// `host` and bring its schema up to date; several nodes may do this at once, one
+    /// process per `host` ([`PgConn::take_node_lock`]).
+    pub fn open_postgres(url: &str, password: Option<&str>, host: &str, readers: usize) -> Result<Store> {
         let config = pg_config(url, password)?;
         let unreachable = |e: DbError| {
             Error::Internal(format!(
@@ -423,7 +428,7 @@ impl Store {
         let mut writer = PgConn::connect(&config).map_err(unreachable)?;
         check_existing_pg(&mut writer, url)?;
         migrations::migrate(&Connection::pg(&mut writer))?;
-        writer.take_node_lock().map_err(|e| {
+        writer.take_node_lock(host).map_err(|e| {
             Error::Internal(format!("the PostgreSQL store at {}: {e}; hearthd refuses to start", redact(url)))
         })?;
         // The commit tokens of writers gone for a week (each process has its own, and
@@ -437,17 +442,38 @@ impl Store {
             .collect::<std::result::Result<Vec<_>, DbError>>()
             .map_err(unreachable)?;
         Ok(Store {
-            writer: writer::Writer::new(writer::WriteConn::Pg(Box::new((config, Some(writer))))),
+            writer: writer::Writer::new(writer::WriteConn::Pg(Box::new((
+                config.clone(),
+                Some(writer),
+                host.to_string(),
+            )))),
             readers,
             next_reader: AtomicUsize::new(0),
+            pg: Some(config),
         })
     }
 
-    /// Open the store `db` names.
-    pub fn open_database(db: &Database, readers: usize) -> Result<Store> {
+    /// Whether the store is PostgreSQL's, which several nodes may share.
+    pub fn is_shared(&self) -> bool {
+        self.pg.is_some()
+    }
+
+    /// A connection of its own listening on PostgreSQL's `channels` (`None` on
+    /// SQLite, which has no notifications); see [`PgConn::listen`].
+    pub fn listener(&self, channels: &[&str]) -> Option<Result<PgConn>> {
+        let config = self.pg.as_ref()?;
+        Some((|| {
+            let mut c = PgConn::connect(config)?;
+            c.listen(channels)?;
+            Ok(c)
+        })())
+    }
+
+    /// Open the store `db` names, as node `host`.
+    pub fn open_database(db: &Database, host: &str, readers: usize) -> Result<Store> {
         match db {
             Database::Sqlite(dir) => Store::open(dir, readers),
-            Database::Postgres(url, password) => Store::open_postgres(url, password.as_deref(), readers),
+            Database::Postgres(url, password) => Store::open_postgres(url, password.as_deref(), host, readers),
         }
     }
 

@@ -108,22 +108,23 @@ impl Failed {
 pub enum WriteConn {
     /// SQLite's.
     Sqlite(rusqlite::Connection),
-    /// PostgreSQL's: its settings, and the connection, `None` when lost (made again
-    /// before the next batch).
-    Pg(Box<(super::pg_target::PgTarget, Option<PgConn>)>),
+    /// PostgreSQL's: its settings, the connection (`None` when lost, made again
+    /// before the next batch) and the node's `host` (whose lock it holds).
+    Pg(Box<(super::pg_target::PgTarget, Option<PgConn>, String)>),
 }
 
 /// Begin a transaction on the PostgreSQL write connection, holding the store's
 /// advisory write lock; the connection is made again first when it was lost (taking
-/// the node lock again). A failed begin leaves no transaction open.
+/// node `host`'s lock again). A failed begin leaves no transaction open.
 fn pg_begin<'c>(
     config: &super::pg_target::PgTarget,
     conn: &'c mut Option<PgConn>,
+    host: &str,
 ) -> std::result::Result<&'c mut PgConn, DbError> {
     if conn.as_ref().is_none_or(|c| c.is_closed()) {
         *conn = None;
         let mut fresh = PgConn::connect(config)?;
-        fresh.take_node_lock()?;
+        fresh.take_node_lock(host)?;
         *conn = Some(fresh);
     }
     let c = conn.as_mut().expect("connected");
@@ -142,8 +143,8 @@ impl WriteConn {
         match self {
             WriteConn::Sqlite(c) => Ok(c.execute_batch("BEGIN IMMEDIATE")?),
             WriteConn::Pg(pg) => {
-                let (config, conn) = &mut **pg;
-                pg_begin(config, conn).map(drop)
+                let (config, conn, host) = &mut **pg;
+                pg_begin(config, conn, host).map(drop)
             }
         }
     }
@@ -175,12 +176,12 @@ impl WriteConn {
     /// (held by the lost transaction until it ended) and reads this writer's token.
     fn was_applied(&mut self, writer: &str, batch: u64) -> std::result::Result<bool, DbError> {
         let WriteConn::Pg(pg) = self else { return Ok(false) };
-        let (config, conn) = &mut **pg;
+        let (config, conn, host) = &mut **pg;
         let deadline = Instant::now() + RECONNECT_FOR;
         let mut attempt: u64 = 0;
         loop {
             let asked = (|| -> std::result::Result<bool, DbError> {
-                let c = pg_begin(config, conn)?;
+                let c = pg_begin(config, conn, host)?;
                 let token: Option<String> = Connection::pg(c)
                     .query_row("SELECT token FROM write_tokens WHERE writer = ?1", super::db::params![writer], |r| {
                         r.get(0)

@@ -138,6 +138,7 @@ impl Core {
             .host
             .clone()
             .ok_or_else(|| Error::InvalidState(format!("Invalid volume: Volume {} is not on any pool.", v.id)))?;
+        self.check_acts_here(Some(&host), &format!("volume {}", v.id))?;
         let pool = self.pool(&host)?.clone();
         let mut chap = v.provider_auth.as_deref().and_then(Chap::from_provider_auth);
         if pool.export.uses_chap() && chap.is_none() {
@@ -188,6 +189,16 @@ impl Core {
         locks.entry(id).or_default().clone()
     }
 
+    /// Refuse to forget `gone`, attachments of `v`, when one of them has a
+    /// connection that only the node owning `v`'s pool can take away (see
+    /// [`Core::check_acts_here`]); forgetting it here would leave the host's access.
+    fn check_unexport_here(&self, v: &Volume, gone: &[Attachment]) -> Result<()> {
+        if gone.iter().any(|a| a.connection_info.is_some()) {
+            self.check_acts_here(v.host.as_deref(), &format!("volume {}", v.id))?;
+        }
+        Ok(())
+    }
+
     /// Take `c`'s access away, and the export when no connection is left.
     fn disconnect(&self, v: &Volume, c: Option<&Connector>) -> Result<()> {
         let lock = self.connection_lock(v.id);
@@ -197,8 +208,14 @@ impl Core {
 
     /// [`Core::disconnect`] with the volume's connection lock held: decides on the
     /// connections the store holds now, not on a copy read before the lock.
+    /// Nothing is done for a volume on another node's pool: forgetting a connection
+    /// there is refused first ([`Core::check_unexport_here`]), so what is forgotten
+    /// had no access to take away.
     fn disconnect_locked(&self, v: &Volume, c: Option<&Connector>) -> Result<()> {
         let Some(host) = &v.host else { return Ok(()) };
+        if !self.owns(Some(host)) {
+            return Ok(());
+        }
         let pool = self.pool(host)?;
         let remaining = self.store.read(|tx| sv::get(tx, v.id))?.map(|v| v.attachments).unwrap_or_default();
         let remaining = remaining.as_slice();
@@ -263,6 +280,7 @@ impl Core {
                 .filter(|a| a.attach_status == AttachStatus::Attaching && a.instance_uuid.is_none())
                 .cloned()
                 .collect();
+            self.check_unexport_here(&v, &dropped)?;
             let ids: Vec<Id> = dropped.iter().map(|a| a.id).collect();
             forget_attachments(tx, &mut v, &ids)?;
             Ok((v, dropped))
@@ -435,6 +453,7 @@ impl Core {
         let c = Connector::from_json(&connector)?;
         let v = self.store.write(|tx| {
             let mut v = self.volume_in(tx, caller, id, rules::VOLUME_TERMINATE_CONNECTION)?;
+            self.check_acts_here(v.host.as_deref(), &format!("volume {}", v.id))?;
             let mut kept = Vec::new();
             for mut a in std::mem::take(&mut v.attachments) {
                 if connector_of(&a).is_some_and(|o| o.same_host(&c)) {
@@ -475,6 +494,7 @@ impl Core {
                     }
                 },
             };
+            self.check_unexport_here(&v, std::slice::from_ref(&target))?;
             forget_attachments(tx, &mut v, &[target.id])?;
             Ok((v, target))
         })?;
@@ -551,6 +571,9 @@ impl Core {
     ) -> Result<Attachment> {
         let a = self.store.write(|tx| {
             let mut v = self.volume_in(tx, caller, volume_id, rules::ATTACHMENT_CREATE)?;
+            if connector.as_ref().is_some_and(|c| c.as_object().is_some_and(|m| !m.is_empty())) {
+                self.check_acts_here(v.host.as_deref(), &format!("volume {}", v.id))?;
+            }
             if v.status.as_str().contains("error") {
                 return Err(Error::InvalidState(format!(
                     "Invalid volume: Volume attachments can not be created if the volume is in an error state. \
@@ -690,6 +713,7 @@ impl Core {
     pub fn attachment_delete(&self, caller: &Caller, id: &str) -> Result<Vec<Attachment>> {
         let (v, gone) = self.store.write(|tx| {
             let (a, mut v) = self.attachment_in(tx, caller, id, rules::ATTACHMENT_DELETE)?;
+            self.check_unexport_here(&v, std::slice::from_ref(&a))?;
             forget_attachments(tx, &mut v, &[a.id])?;
             Ok((v, a))
         })?;

@@ -488,6 +488,7 @@ impl Core {
             if v.host.is_none() {
                 return Err(invalid_volume(format!("Volume {} is on no pool: it has no data to back up.", v.id)));
             }
+            self.check_acts_here(v.host.as_deref(), &format!("volume {}", v.id))?;
             let reservations = self.reserve_quota(tx, &caller.project_id, &backup_needs(v.size))?;
             let parent = if req.incremental {
                 // The latest available backup of the volume (from a snapshot: the
@@ -929,6 +930,10 @@ impl Core {
             if b.dependents > 0 {
                 return Err(invalid_backup("Incremental backups exist for this backup."));
             }
+            // The snapshot kept for incrementals goes with it, by its pool's node.
+            if b.temp_snapshot_id.is_some() {
+                self.check_acts_here(b.temp_snapshot_host.as_deref(), &format!("backup {}'s kept snapshot", b.id))?;
+            }
             b.status = BackupStatus::Deleting;
             b.updated_at = Timestamp::now();
             sb::save(tx, &b)?;
@@ -1116,6 +1121,7 @@ impl Core {
             if v.host.is_none() {
                 return Err(invalid_volume(format!("Volume {} is on no pool.", v.id)));
             }
+            self.check_acts_here(v.host.as_deref(), &format!("volume {}", v.id))?;
             let now = Timestamp::now();
             b.status = BackupStatus::Restoring;
             b.restore_volume_id = Some(v.id);

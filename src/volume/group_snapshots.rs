@@ -71,7 +71,7 @@ impl Core {
                     g.id, g.status
                 )));
             }
-            self.check_not_frozen(g.host.as_deref(), &format!("group {}", g.id))?;
+            self.check_can_manage(g.host.as_deref(), &format!("group {}", g.id))?;
             let vols = sv::in_group(tx, g.id)?;
             let mut needs: Vec<Need> = Vec::new();
             for v in &vols {
@@ -246,7 +246,7 @@ impl Core {
             }
             let mut snaps = ss::of_group_snapshot(tx, gs.id)?;
             for s in &snaps {
-                self.check_not_frozen(s.host.as_deref(), &format!("snapshot {}", s.id))?;
+                self.check_can_manage(s.host.as_deref(), &format!("snapshot {}", s.id))?;
                 if s.task.is_some() {
                     return Err(invalid(format!(
                         "Snapshot {} of group snapshot {} is still {}; delete it when it has settled.",

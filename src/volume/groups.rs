@@ -399,7 +399,7 @@ impl Core {
                 sg::delete_group(tx, g.id)?;
                 return Ok(None);
             }
-            self.check_not_frozen(g.host.as_deref(), &format!("group {}", g.id))?;
+            self.check_can_manage(g.host.as_deref(), &format!("group {}", g.id))?;
             if !delete_volumes && !matches!(g.status, GroupStatus::Available | GroupStatus::Error) {
                 return Err(invalid_group(format!(
                     "Group status must be available or error, but current status is: {}.",
@@ -578,7 +578,7 @@ impl Core {
                     (src, copies, None)
                 }
             };
-            self.check_not_frozen(src_group.host.as_deref(), &format!("group {}", src_group.id))?;
+            self.check_can_manage(src_group.host.as_deref(), &format!("group {}", src_group.id))?;
             let mut needs = vec![Need { resource: "groups".into(), delta: 1 }];
             let mut types = Vec::new();
             for (_, size, type_id) in &copies {

@@ -12,6 +12,7 @@ pub mod attach;
 pub mod backups;
 pub mod capacity;
 pub mod encryption;
+pub mod fleet;
 pub mod group_snapshots;
 pub mod group_types;
 pub mod groups;
@@ -196,8 +197,8 @@ impl Core {
     /// Build the core from a configuration: open the store, build the backends and
     /// the scheduler's view of their pools. Nothing runs yet; see [`Core::start`].
     pub fn new(config: Config) -> Result<Arc<Core>> {
-        let store = Store::open_database(&crate::store::Database::of(&config)?, config.api_threads.clamp(1, 4))?;
         let host = config.host();
+        let store = Store::open_database(&crate::store::Database::of(&config)?, &host, config.api_threads.clamp(1, 4))?;
         let mut backends = BTreeMap::new();
         let mut pools = BTreeMap::new();
         let mut states = Vec::new();
@@ -351,6 +352,29 @@ impl Core {
                 Some(format!("was accepted by node {node} and is not scheduled yet"))
             }
             _ => None,
+        }
+    }
+
+    /// Refuse to act on the disks or exports of `what` on `pool` when the pool is
+    /// another node's: only the node that owns a pool touches it. Checked before
+    /// anything is recorded, so that the API can hand the whole request to that node
+    /// ([`fleet`]); a 409 naming the node otherwise (a pool of an earlier `host`).
+    pub fn check_acts_here(&self, pool: Option<&str>, what: &str) -> Result<()> {
+        match pool {
+            Some(p) if !self.owns(Some(p)) => {
+                let node = p.split(['@', '#']).next().unwrap_or(p);
+                let mut what = what.chars();
+                let what: String = what.next().map(|c| c.to_uppercase().chain(what).collect()).unwrap_or_default();
+                Err(Error::Elsewhere {
+                    node: node.to_string(),
+                    message: format!(
+                        "{what} is on pool {p}, which node {node} serves; this node ({}) acts only on its own pools: \
+                         send the request to node {node}'s endpoint.",
+                        self.host
+                    ),
+                })
+            }
+            _ => Ok(()),
         }
     }
 

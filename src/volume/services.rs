@@ -57,7 +57,7 @@ impl Core {
         self.services_with_liveness()
     }
 
-    fn services_with_liveness(&self) -> Result<Vec<ServiceStatus>> {
+    pub(super) fn services_with_liveness(&self) -> Result<Vec<ServiceStatus>> {
         let now = chrono::Utc::now().naive_utc();
         let window = chrono::Duration::seconds((self.config.report_interval as i64 * 5 / 2).max(60));
         let rows = self.store.read(ss::list)?;
@@ -146,9 +146,11 @@ impl Core {
         Ok(())
     }
 
-    /// Refuse (400) a management operation on an object of a frozen backend's pool
-    /// (`host@backend#pool`).
-    pub fn check_not_frozen(&self, pool: Option<&str>, what: &str) -> Result<()> {
+    /// Refuse an operation that changes the disks or exports of an object on `pool`
+    /// (`host@backend#pool`) when this node cannot act there: another node's pool
+    /// (409, [`Core::check_acts_here`]), or a frozen backend's (400).
+    pub fn check_can_manage(&self, pool: Option<&str>, what: &str) -> Result<()> {
+        self.check_acts_here(pool, what)?;
         let Some(pool) = pool else { return Ok(()) };
         if self.scheduler.pools().iter().any(|p| p.name == pool && p.frozen) {
             return Err(Error::InvalidState(format!(

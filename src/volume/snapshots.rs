@@ -102,7 +102,7 @@ impl Core {
         self.scheduler.wait_first_reports();
         let made = self.store.write(|tx| {
             let v = self.volume_in(tx, caller, &req.volume_id, rules::SNAPSHOT_CREATE)?;
-            self.check_not_frozen(v.host.as_deref(), &format!("volume {}", v.id))?;
+            self.check_can_manage(v.host.as_deref(), &format!("volume {}", v.id))?;
             let in_use_ok = v366 || req.force == Some(true);
             let ok = v.status == VolumeStatus::Available || (v.status == VolumeStatus::InUse && in_use_ok);
             if !ok {
@@ -330,7 +330,7 @@ impl Core {
         }
         let s = self.store.write(|tx| {
             let mut s = self.snapshot_in(tx, caller, id, rules::SNAPSHOT_DELETE)?;
-            self.check_not_frozen(s.host.as_deref(), &format!("snapshot {}", s.id))?;
+            self.check_can_manage(s.host.as_deref(), &format!("snapshot {}", s.id))?;
             self.mark_snapshot_deleting(tx, &mut s, force)?;
             Ok(s)
         })?;
@@ -479,6 +479,7 @@ impl Core {
     pub fn revert_volume(self: &Arc<Core>, caller: &Caller, id: &str, snapshot_id: &str) -> Result<()> {
         let (v, s) = self.store.write(|tx| {
             let mut v = self.volume_in(tx, caller, id, rules::VOLUME_REVERT)?;
+            self.check_can_manage(v.host.as_deref(), &format!("volume {}", v.id))?;
             let mut s = self.snapshot_in(tx, caller, snapshot_id, rules::SNAPSHOT_GET)?;
             if s.volume_id != v.id {
                 return Err(Error::Invalid(format!(

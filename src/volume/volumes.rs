@@ -149,7 +149,7 @@ impl Core {
         // Something on the storage host holding the volume open: refuse now rather
         // than fail in the background.
         let current = self.store.read(|tx| self.volume_in(tx, caller, id, rule))?;
-        self.check_not_frozen(current.host.as_deref(), &format!("volume {}", current.id))?;
+        self.check_can_manage(current.host.as_deref(), &format!("volume {}", current.id))?;
         if let Some(pool) = current.host.as_deref().and_then(|h| self.pool(h).ok()) {
             if pool.backend.volume_busy(&pool.pool, current.id)? {
                 return Err(Error::InvalidState(format!(
@@ -285,7 +285,7 @@ impl Core {
             if v.status == VolumeStatus::InUse {
                 caller.authorize(rules::VOLUME_EXTEND_ATTACHED, &v.project_id)?;
             }
-            self.check_not_frozen(v.host.as_deref(), &format!("volume {}", v.id))?;
+            self.check_can_manage(v.host.as_deref(), &format!("volume {}", v.id))?;
             state::check_extend(&v, new_size, in_use_ok)?;
             let delta = new_size - v.size;
             self.check_per_volume_size(tx, &v.project_id, new_size)?;
@@ -419,7 +419,7 @@ impl Core {
                     v.id, v.status
                 )));
             }
-            self.check_not_frozen(v.host.as_deref(), &format!("volume {}", v.id))?;
+            self.check_can_manage(v.host.as_deref(), &format!("volume {}", v.id))?;
             if let Some(g) = v.group_id {
                 return Err(Error::InvalidState(format!(
                     "Invalid volume: Volume {} must not be part of a group to be retyped; it is in group {g}.",
