@@ -329,6 +329,50 @@ fn nodes_share_a_store_and_run_what_needs_their_disks_for_each_other() {
 }
 
 #[test]
+fn a_handed_request_its_node_does_not_answer_is_504_and_one_it_lost_is_503() {
+    let pg = Server::primary();
+    pg.create_database("hearth");
+    let url = format!("postgresql://hearth@127.0.0.1:{}/hearth", pg.port);
+    // Node a's exports hang: a request for a connection handed to it is taken and
+    // never answered.
+    let faults = [("HEARTH_FAULTS", "export.ensure_export=hang"), ("HEARTH_FAULTS_HANG_MS", "600000")];
+    let mut a = Daemon::start_env(
+        &format!("host = \"node-a\"\n{BACKENDS}\n[database]\nconnection = {url:?}\n"),
+        "info",
+        &faults,
+    );
+    a.database = Some(url.clone());
+    let b = fleet_node(&url, "node-b", 3);
+    let v = a.create_volume(json!({"size": 1}));
+    a.wait_status(&v, "available");
+    let connect = json!({"os-initialize_connection": {"connector": {"host": "compute-1", "initiator": "iqn.c1"}}});
+    let r = b.post(&format!("/volumes/{v}/action"), connect.clone());
+    assert_eq!(r.status, 504, "{}", r.text);
+    assert!(r.text.contains("Node node-a") && r.text.contains("did not answer within 6 s"), "{}", r.text);
+    // Node a killed while it runs one: back, it marks it lost, and the node waiting
+    // answers 503.
+    std::thread::scope(|s| {
+        let waiting = s.spawn(|| b.post(&format!("/volumes/{v}/action"), connect.clone()));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while a.store_count("SELECT COUNT(*) FROM handed_requests WHERE state = 'running'") < 2 {
+            assert!(Instant::now() < deadline, "node a did not take the second request");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        a.kill9();
+        a.env.clear();
+        a.respawn();
+        let r = waiting.join().unwrap();
+        assert_eq!(r.status, 503, "{}", r.text);
+        assert!(r.text.contains("Node node-a") && r.text.contains("stopped while it ran the request"), "{}", r.text);
+    });
+    // The first one's row stays, lost, until it is purged; a answers again.
+    assert_eq!(a.store_count("SELECT COUNT(*) FROM handed_requests WHERE state = 'lost'"), 1);
+    let r = b.post(&format!("/volumes/{v}/action"), connect);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.json()["connection_info"]["data"]["device_path"].is_string(), "{}", r.text);
+}
+
+#[test]
 fn a_lost_session_of_the_same_process_gives_the_node_lock_back() {
     let pg = Server::primary();
     pg.create_database("hearth");
