@@ -729,3 +729,192 @@ fn tls_to_postgresql_as_libpq_asks() {
     d.wait_status(&v, "available");
     assert_eq!(d.store_count("SELECT COUNT(*) FROM volumes"), 1);
 }
+
+/// A node of a three-node fleet: its own file pool of `size_gb` (no over-subscription)
+/// named `file-<host's last letter>` for types to pin, no quota limits.
+fn sized_node(url: &str, host: &str, size_gb: u64) -> Daemon {
+    let name = format!("file-{}", host.chars().last().unwrap());
+    let mut d = Daemon::start_with(&format!(
+        "host = {host:?}\nrpc_response_timeout = 30\n[quota]\nquota_volumes = -1\nquota_gigabytes = -1\n\
+         [backends.file-1]\ndriver = \"file\"\nvolume_backend_name = {name:?}\nsize_gb = {size_gb}\n\
+         max_over_subscription_ratio = 1.0\nvolume_clear = \"none\"\n[database]\nconnection = {url:?}\n"
+    ));
+    d.database = Some(url.to_string());
+    d
+}
+
+/// The hosts (`node-x`) of every volume with `status`, counted.
+fn placed(d: &Daemon, status: &str) -> std::collections::BTreeMap<String, usize> {
+    let mut by_node = std::collections::BTreeMap::new();
+    for v in d.get("/volumes/detail?all_tenants=True&limit=1000").json()["volumes"].as_array().unwrap() {
+        if v["status"] == status {
+            let host = v["os-vol-host-attr:host"].as_str().unwrap_or("none");
+            *by_node.entry(host.split('@').next().unwrap().to_string()).or_insert(0) += 1;
+        }
+    }
+    by_node
+}
+
+#[test]
+fn three_nodes_schedule_across_every_pool_and_never_overcommit_one() {
+    let pg = Server::primary();
+    pg.create_database("hearth");
+    let url = format!("postgresql://hearth@127.0.0.1:{}/hearth", pg.port);
+    let (a, mut b, c) =
+        (sized_node(&url, "node-a", 34), sized_node(&url, "node-b", 33), sized_node(&url, "node-c", 33));
+    // Every node lists every node's pools, as each published them.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for d in [&a, &b, &c] {
+        loop {
+            let pools = d.get("/scheduler-stats/get_pools?detail=True").json()["pools"].clone();
+            let names: Vec<&str> = pools.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+            if names == ["node-a@file-1#file-1", "node-b@file-1#file-1", "node-c@file-1#file-1"] {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{names:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    // A volume asked of node a for node b's pool is placed and made by b, and attached
+    // through node c (which hands the export to b).
+    let t =
+        a.post("/types", json!({"volume_type": {"name": "on-b", "extra_specs": {"volume_backend_name": "file-b"}}}));
+    assert_eq!(t.status, 200, "{}", t.text);
+    let v = a.create_volume(json!({"size": 1, "volume_type": "on-b"}));
+    let made = a.wait_status(&v, "available");
+    assert_eq!(made["os-vol-host-attr:host"], "node-b@file-1#file-1", "{made}");
+    assert!(a.log().contains(&format!("volume {v} is placed by node node-b")), "{}", a.log());
+    assert!(b.log().contains(&format!("volume {v}, scheduled by node node-a, is placed on")), "{}", b.log());
+    let connector = json!({"host": "compute-1", "initiator": "iqn.1994-05.com.redhat:c1", "ip": "127.0.0.1"});
+    let att = c.post("/attachments", json!({"attachment": {"volume_uuid": v, "connector": connector}}));
+    assert_eq!(att.status, 200, "{}", att.text);
+    let att = att.json()["attachment"].clone();
+    let device = att["connection_info"]["device_path"].as_str().unwrap_or_default().to_string();
+    assert!(Path::new(&device).starts_with(b.dir.path()), "{att}");
+    assert_eq!(c.delete(&format!("/attachments/{}", att["id"].as_str().unwrap())).status, 200);
+    assert_eq!(c.delete(&format!("/volumes/{v}")).status, 202);
+    c.wait_gone(&v);
+
+    // 200 concurrent creates of 1 GiB through all three nodes (120 through a, 60
+    // through c, 20 through b), on pools that hold 100 between them: exactly 100 are
+    // made, each pool filled and none beyond its size, whichever node took them.
+    let through = [&a, &a, &a, &a, &a, &a, &c, &c, &c, &b];
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> =
+            (0..200).map(|i| s.spawn(move || through[i % 10].create_volume(json!({"size": 1})))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for id in &ids {
+        a.wait_volume(id, "settled", |v| v["status"] == "available" || v["status"] == "error");
+    }
+    let made = placed(&a, "available");
+    let expected: std::collections::BTreeMap<String, usize> =
+        [("node-a".to_string(), 34), ("node-b".to_string(), 33), ("node-c".to_string(), 33)].into();
+    assert_eq!(made, expected, "volumes made per node");
+    assert_eq!(placed(&a, "error").values().sum::<usize>(), 100);
+    let failed = a
+        .get(&format!(
+            "/volumes/{}",
+            ids.iter().find(|id| { a.get(&format!("/volumes/{id}")).json()["volume"]["status"] == "error" }).unwrap()
+        ))
+        .json();
+    assert_eq!(failed["volume"]["os-vol-host-attr:host"], serde_json::Value::Null, "{failed}");
+    for (d, node) in [(&a, "node-a"), (&b, "node-b"), (&c, "node-c")] {
+        let files = d.volume_files("file-1").iter().filter(|n| n.starts_with("volume-")).count();
+        assert_eq!(files, expected[node], "{node}'s volume files");
+    }
+    assert_eq!(a.store_count("SELECT COUNT(*) FROM handed_requests WHERE state <> 'done'"), 0);
+
+    // Node b killed: its volumes stay listed, a and c go on serving, and a volume that
+    // fits only on a's pool (room freed there) is made there whichever node takes it.
+    b.kill9();
+    assert_eq!(placed(&c, "available")["node-b"], 33);
+    let on_a = ids.iter().find(|id| {
+        a.get(&format!("/volumes/{id}")).json()["volume"]["os-vol-host-attr:host"] == "node-a@file-1#file-1"
+    });
+    let on_a = on_a.unwrap().clone();
+    assert_eq!(c.delete(&format!("/volumes/{on_a}")).status, 202);
+    c.wait_gone(&on_a);
+    let w = c.create_volume(json!({"size": 1, "name": "after-b"}));
+    let made = c.wait_status(&w, "available");
+    assert_eq!(made["os-vol-host-attr:host"], "node-a@file-1#file-1", "{made}");
+    // b back: its volumes are there, and what is asked of it through another node runs.
+    b.respawn();
+    let on_b = ids.iter().find(|id| {
+        c.get(&format!("/volumes/{id}")).json()["volume"]["os-vol-host-attr:host"] == "node-b@file-1#file-1"
+    });
+    let on_b = on_b.unwrap().clone();
+    assert_eq!(c.delete(&format!("/volumes/{on_b}")).status, 202);
+    c.wait_gone(&on_b);
+    let mut left = expected;
+    *left.get_mut("node-b").unwrap() -= 1;
+    assert_eq!(placed(&a, "available"), left);
+}
+
+#[test]
+fn a_fleet_of_three_carries_on_across_a_failover_of_its_store() {
+    let primary = Server::primary();
+    primary.create_database("hearth");
+    let replica = Server::replica(&primary);
+    primary.synchronous();
+    let url = format!(
+        "postgresql://hearth@127.0.0.1:{},127.0.0.1:{}/hearth?target_session_attrs=read-write",
+        primary.port, replica.port
+    );
+    let nodes: Vec<Arc<Daemon>> = ["node-a", "node-b", "node-c"].iter().map(|h| Arc::new(node(&url, h))).collect();
+    let r = nodes[0]
+        .put(&format!("/os-quota-sets/{}", common::PROJECT), json!({"quota_set": {"volumes": -1, "gigabytes": -1}}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    // Creates keep arriving at every node (which place them across the fleet) while
+    // the primary dies and the replica is promoted.
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = nodes
+        .iter()
+        .enumerate()
+        .map(|(c, d)| {
+            let (d, accepted, stop) = (d.clone(), accepted.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let (mut i, mut refused) = (0, 0);
+                while !stop.load(Ordering::Relaxed) {
+                    let r = d.post("/volumes", json!({"volume": {"size": 1, "name": format!("n{c}-{i}")}}));
+                    match r.status {
+                        202 => accepted.lock().unwrap().push(r.json()["volume"]["id"].as_str().unwrap().to_string()),
+                        503 => refused += 1,
+                        other => panic!("create through node {c}: {other} {}", r.text),
+                    }
+                    i += 1;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                refused
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let before_failover = accepted.lock().unwrap().len();
+    assert!(before_failover > 0, "nothing was accepted before the failover");
+    primary.stop();
+    std::thread::sleep(Duration::from_millis(500));
+    replica.promote();
+    std::thread::sleep(Duration::from_secs(4));
+    stop.store(true, Ordering::Relaxed);
+    let refused: usize = clients.into_iter().map(|c| c.join().unwrap()).sum();
+    let accepted = accepted.lock().unwrap().clone();
+    assert!(accepted.len() > before_failover, "nothing was accepted after the failover ({refused} refused)");
+    // Every acknowledged create finishes, on some node's pool; every node lists them all.
+    let mut hosts = std::collections::BTreeSet::new();
+    for id in &accepted {
+        wait_available(&nodes[0], id);
+        let v = nodes[0].get(&format!("/volumes/{id}")).json()["volume"].clone();
+        hosts.insert(v["os-vol-host-attr:host"].as_str().unwrap().split('@').next().unwrap().to_string());
+    }
+    assert_eq!(hosts.len(), 3, "volumes were placed on {hosts:?} only");
+    for d in &nodes {
+        let listed = d.get("/volumes/detail?limit=1000").json();
+        assert_eq!(listed["volumes"].as_array().unwrap().len(), accepted.len(), "{listed}");
+        assert!(!d.log().contains("panicked"), "{}", d.log());
+    }
+    assert_eq!(nodes[0].store_count("SELECT COUNT(*) FROM volumes WHERE task IS NOT NULL"), 0);
+    eprintln!("{} creates accepted by three nodes across the failover, {refused} refused with 503", accepted.len());
+}

@@ -31,7 +31,7 @@ pub enum Outcome {
 }
 
 /// A pool's capacity as the backend measures it, in bytes.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PoolCapacity {
     /// The pool's size.
     pub total_bytes: u64,

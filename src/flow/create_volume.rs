@@ -58,6 +58,7 @@ use crate::policy::rules;
 use crate::scheduler::Request;
 use crate::store::volumes as sv;
 use crate::volume::messages::{action, detail, detail_for, Action, Detail, Origin, Resource};
+use crate::volume::placement::Placement;
 use crate::volume::quotas::volume_needs;
 use crate::volume::{Caller, Core};
 
@@ -257,7 +258,9 @@ fn extract(c: &mut ApiCtx<'_>) -> Result<()> {
         }
         None => None,
     };
-    let (vtype, zones, source, key) = core.store.read(|tx| {
+    // Read before the snapshot below: on a fleet the zones come from the store too.
+    let zones = core.zones();
+    let (vtype, source, key) = core.store.read(|tx| {
         let source = check_source(core, tx, c.caller, &c.req)?;
         let t = match (&c.req.volume_type, &source) {
             (Some(key), None) => core.type_by_name_or_id(tx, c.caller, key)?,
@@ -278,7 +281,7 @@ fn extract(c: &mut ApiCtx<'_>) -> Result<()> {
             }
         };
         let key = crate::volume::encryption::key_for_new_volume(tx, &t)?;
-        Ok((t, core.zones(), source, key))
+        Ok((t, source, key))
     })?;
     c.encryption_key_id = key;
     if vtype.multiattach() {
@@ -400,7 +403,7 @@ fn check_room(c: &ApiCtx<'_>) -> Result<()> {
             )));
         }
     } else if let Some(bid) = &c.req.backup_id {
-        c.core.scheduler.fits(&req).map_err(|e| {
+        c.core.fits_anywhere(&req).map_err(|e| {
             Error::Invalid(format!("No pool can take a volume of {} GiB to restore backup {bid} into: {e}.", c.size))
         })?;
     }
@@ -523,12 +526,33 @@ fn create_with(core: &Arc<Core>, caller: &Caller, req: NewVolume, shows_restorin
         .emit();
     core.spawn_blocking("create volume", move |core| {
         let vid = v.id;
-        let made = build_with(core, v, vtype, source, pin, origin.clone(), restore);
-        if let Some(r) = restore {
+        let built = build_with(core, v, vtype, source, pin, origin.clone(), restore, None);
+        // A volume another node took is that node's to build and restore into.
+        if let (Some(r), Some(made)) = (restore, built) {
             core.restore_into_new_volume(r, vid, made, origin);
         }
     });
     Ok(volume)
+}
+
+/// Steps 6–7 (and retries from step 5) of a volume another node scheduled and this
+/// one placed on its `pool` (charged, recorded: see [`crate::volume::placement`]), in
+/// the background; then the restore it was made for, if any.
+pub fn build_placed(
+    core: &Arc<Core>,
+    volume: Volume,
+    vtype: VolumeType,
+    pool: String,
+    origin: Origin,
+    restore: Option<RestoreInto>,
+) {
+    core.spawn_blocking("create volume", move |core| {
+        let vid = volume.id;
+        let built = build_with(core, volume, vtype, None, None, origin.clone(), restore, Some(pool));
+        if let (Some(r), Some(made)) = (restore, built) {
+            core.restore_into_new_volume(r, vid, made, origin);
+        }
+    });
 }
 
 /// The background context.
@@ -542,6 +566,8 @@ struct MgrCtx<'a> {
     pool: Option<String>,
     exclude: Vec<String>,
     restore: Option<RestoreInto>,
+    /// A pool chosen and charged before the schedule step (by the fleet's placement).
+    chosen: Option<String>,
 }
 
 impl MgrCtx<'_> {
@@ -568,7 +594,10 @@ impl Step<MgrCtx<'_>> for Schedule {
                 c.core.scheduler.reserve_on(pin, &req)?;
                 pin.clone()
             }
-            None => c.core.scheduler.select(&req)?,
+            None => match c.chosen.take() {
+                Some(pool) => pool,
+                None => c.core.scheduler.select(&req)?,
+            },
         };
         c.pool = Some(pool.clone());
         c.volume.host = Some(pool);
@@ -655,10 +684,14 @@ pub fn build(
     pin: Option<String>,
     origin: Origin,
 ) -> bool {
-    build_with(core, volume, vtype, source, pin, origin, None)
+    // A pinned volume is built here: it is never handed to another node.
+    build_with(core, volume, vtype, source, pin, origin, None, None).unwrap_or(false)
 }
 
-/// [`build`], handing the volume over to a restore when `restore` says so.
+/// [`build`], handing the volume over to a restore when `restore` says so, starting
+/// on `chosen` (charged) if given. On a shared store each attempt places the volume
+/// across the fleet ([`Core::place`]); `None` when another node took it.
+#[allow(clippy::too_many_arguments)]
 fn build_with(
     core: &Arc<Core>,
     volume: Volume,
@@ -667,14 +700,34 @@ fn build_with(
     pin: Option<String>,
     origin: Origin,
     restore: Option<RestoreInto>,
-) -> bool {
+    chosen: Option<String>,
+) -> Option<bool> {
     let pin = source.as_ref().map(|s| s.host().to_string()).or(pin);
     // A pinned volume can only be made on that pool: one attempt.
     let attempts = if pin.is_some() { 1 } else { core.config.scheduler_max_attempts };
-    let mut ctx = MgrCtx { core, origin, volume, vtype, source, pin, pool: None, exclude: Vec::new(), restore };
+    let mut ctx = MgrCtx { core, origin, volume, vtype, source, pin, pool: None, exclude: Vec::new(), restore, chosen };
     let mut reasons = Vec::new();
     for attempt in 1..=attempts {
         ctx.pool = None;
+        if ctx.pin.is_none() && ctx.chosen.is_none() && core.hands_over() {
+            let req = Request {
+                size_gb: ctx.volume.size,
+                volume_type: &ctx.vtype,
+                availability_zone: &ctx.volume.availability_zone,
+                exclude: &ctx.exclude,
+            };
+            match core.place(&req, &ctx.volume, ctx.restore, &ctx.origin) {
+                Ok(Placement::Here(pool)) => ctx.chosen = Some(pool),
+                Ok(Placement::There { .. }) => return None,
+                Err(e) => {
+                    log::warn!("volume {}: attempt {attempt}/{attempts}: {e}", ctx.volume.id);
+                    reasons.push(format!("attempt {attempt}: {e}"));
+                    let message = (action::SCHEDULE_ALLOCATE_VOLUME, detail_for(&e, detail::UNKNOWN_ERROR));
+                    fail(&mut ctx, reasons.join("; "), false, message);
+                    return Some(false);
+                }
+            }
+        }
         match flow::run("volume_create_manager", &[&Schedule, &CreateOnBackend, &Finish], &mut ctx) {
             Ok(()) => {
                 let host = ctx.volume.host.as_deref().unwrap_or("?");
@@ -691,7 +744,7 @@ fn build_with(
                     .status(v.status)
                     .payload(serde_json::json!({"size": v.size, "host": v.host, "volume_type": v.volume_type_name}))
                     .emit();
-                return true;
+                return Some(true);
             }
             Err(e) => {
                 log::warn!("volume {}: attempt {attempt}/{attempts}: {e}", ctx.volume.id);
@@ -717,11 +770,11 @@ fn build_with(
                 }
                 let degraded = !e.clean();
                 fail(&mut ctx, reasons.join("; "), degraded, (action, detail));
-                return false;
+                return Some(false);
             }
         }
     }
-    false
+    Some(false)
 }
 
 /// The volume goes to `error` with the reason, and the user gets `message`, in one

@@ -97,6 +97,26 @@ pub struct Request<'a> {
     pub exclude: &'a [String],
 }
 
+/// A pool as its node publishes it to the fleet's other nodes (see
+/// [`PoolState::published`]).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Published {
+    backend: String,
+    pool: String,
+    volume_backend_name: String,
+    availability_zone: String,
+    reserved_percentage: u8,
+    /// `None`: `auto`.
+    max_over_subscription_ratio: Option<f64>,
+    driver: String,
+    storage_protocol: String,
+    capacity: Option<PoolCapacity>,
+    reported_at: Option<String>,
+    pending_gb: u64,
+    disabled: bool,
+    frozen: bool,
+}
+
 fn gb(bytes: u64) -> f64 {
     ((bytes as f64 / GIB) * 100.0).round() / 100.0
 }
@@ -121,6 +141,59 @@ impl PoolState {
         };
         let pending = self.pending_gb as f64;
         (gb(c.total_bytes), gb(c.free_bytes) - pending, gb(c.provisioned_bytes) + pending)
+    }
+
+    /// This pool's state as its node publishes it for the fleet's other nodes to
+    /// schedule with: its figures and what is charged on it and not yet in them.
+    pub fn published(&self) -> String {
+        let p = Published {
+            backend: self.backend.clone(),
+            pool: self.pool.clone(),
+            volume_backend_name: self.volume_backend_name.clone(),
+            availability_zone: self.availability_zone.clone(),
+            reserved_percentage: self.reserved_percentage,
+            max_over_subscription_ratio: match self.max_over_subscription_ratio {
+                OverSubscription::Ratio(r) => Some(r),
+                OverSubscription::Auto => None,
+            },
+            driver: self.driver.clone(),
+            storage_protocol: self.storage_protocol.clone(),
+            capacity: self.capacity.clone(),
+            reported_at: self.reported_at.map(|t| t.to_string()),
+            pending_gb: self.pending_gb,
+            disabled: self.disabled,
+            frozen: self.frozen,
+        };
+        serde_json::to_string(&p).unwrap_or_default()
+    }
+
+    /// A pool another node published as `state` ([`PoolState::published`]) under
+    /// `name`; `None` when the state does not parse (a node of another version).
+    pub fn from_published(name: &str, state: &str) -> Option<PoolState> {
+        let p: Published = serde_json::from_str(state).ok()?;
+        Some(PoolState {
+            name: name.to_string(),
+            backend: p.backend,
+            pool: p.pool,
+            volume_backend_name: p.volume_backend_name,
+            availability_zone: p.availability_zone,
+            reserved_percentage: p.reserved_percentage,
+            max_over_subscription_ratio: match p.max_over_subscription_ratio {
+                Some(r) => OverSubscription::Ratio(r),
+                None => OverSubscription::Auto,
+            },
+            driver: p.driver,
+            storage_protocol: p.storage_protocol,
+            capacity: p.capacity,
+            reported_at: p.reported_at.as_deref().and_then(Timestamp::parse_stored),
+            pending_gb: p.pending_gb,
+            in_flight: 0,
+            changes: 0,
+            stale: false,
+            awaiting_first: false,
+            disabled: p.disabled,
+            frozen: p.frozen,
+        })
     }
 
     /// The ratio in force (`auto` derives it from use, as Cinder does).
@@ -383,6 +456,29 @@ impl Scheduler {
         Ok(chosen)
     }
 
+    /// This node's pools and `others` (the pools a fleet's other nodes published)
+    /// that pass the filters for `r`, best first by the weigher over all of them, and
+    /// the reasons of those that do not. Nothing is charged: the node that owns the
+    /// chosen pool charges it ([`Scheduler::select`]), the one authority on its pools.
+    pub fn rank(&self, r: &Request<'_>, others: &[PoolState]) -> (Vec<String>, Vec<String>) {
+        let pools = self.lock_measured();
+        let mut reasons = Vec::new();
+        let mut passing: Vec<(String, f64)> = Vec::new();
+        for p in pools.values().chain(others) {
+            if r.exclude.contains(&p.name) {
+                reasons.push(format!("{}: already tried", p.name));
+                continue;
+            }
+            match p.refuse(r) {
+                Some(why) => reasons.push(why),
+                None => passing.push((p.name.clone(), p.virtual_free_gb(r.volume_type) * self.weight_multiplier)),
+            }
+        }
+        // The weigher normalises over the candidates, which keeps their order.
+        passing.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        (passing.into_iter().map(|(name, _)| name).collect(), reasons)
+    }
+
     /// Why a pool would not take `r`, if it would not (nothing is charged).
     pub fn refuses(&self, pool: &str, r: &Request<'_>) -> Option<String> {
         match self.lock_measured().get(pool) {
@@ -559,6 +655,11 @@ impl Scheduler {
         for p in self.lock().values_mut().filter(|p| p.backend == backend) {
             p.frozen = frozen;
         }
+    }
+
+    /// A copy of one pool's state.
+    pub fn state(&self, name: &str) -> Option<PoolState> {
+        self.lock().get(name).cloned()
     }
 
     /// A copy of every pool's state.
@@ -750,5 +851,37 @@ mod tests {
         let s = Scheduler::new(vec![p, q], 1.0);
         let err = s.select(&req(1, &t, &[])).unwrap_err().to_string();
         assert!(err.contains("disabled") && err.contains("no capacity report"), "{err}");
+    }
+
+    #[test]
+    fn a_published_pool_reads_back_as_its_node_saw_it() {
+        let mut p = pool("a", 100, 60, 40, true);
+        p.pending_gb = 7;
+        p.frozen = true;
+        p.max_over_subscription_ratio = OverSubscription::Auto;
+        p.reported_at = Some(Timestamp::now());
+        let back = PoolState::from_published(&p.name, &p.published()).unwrap();
+        let t = vtype(&[]);
+        assert_eq!(back.capabilities(), p.capabilities());
+        assert_eq!(back.virtual_free_gb(&t), p.virtual_free_gb(&t));
+        assert_eq!((back.pending_gb, back.frozen), (7, true));
+        assert!(PoolState::from_published(&p.name, "{\"pool\": 1}").is_none());
+    }
+
+    #[test]
+    fn the_fleet_is_ranked_by_one_weigher_and_nothing_is_charged() {
+        let s = Scheduler::new(vec![pool("a", 100, 50, 50, false)], 1.0);
+        let mut roomy = pool("b", 100, 90, 10, false);
+        roomy.name = "other@b#b".into();
+        let mut full = pool("c", 100, 0, 100, false);
+        full.name = "other@c#c".into();
+        let t = vtype(&[]);
+        let (ranked, reasons) = s.rank(&req(5, &t, &[]), &[roomy.clone(), full]);
+        assert_eq!(ranked, ["other@b#b", "h@a#a"]);
+        assert!(reasons[0].starts_with("other@c#c:") && reasons[0].contains("CapacityFilter"), "{reasons:?}");
+        assert_eq!(s.state("h@a#a").unwrap().pending_gb, 0);
+        // Spread or stack: a negative multiplier ranks the fullest first.
+        let stack = Scheduler::new(vec![pool("a", 100, 50, 50, false)], -1.0);
+        assert_eq!(stack.rank(&req(5, &t, &[]), &[roomy]).0, ["h@a#a", "other@b#b"]);
     }
 }

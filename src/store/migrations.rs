@@ -23,6 +23,7 @@ const MIGRATIONS: &[Migration] = &[
     reservations_by_node,
     write_tokens,
     handed_requests,
+    published_pools,
 ];
 
 /// How many migrations exist (the schema version of a current store).
@@ -541,6 +542,20 @@ fn quota_usage_counters(tx: &Connection<'_>) -> Result<()> {
 /// Rows from before (`''`) were a single node's: any node may drop them.
 fn reservations_by_node(tx: &Connection) -> Result<()> {
     tx.execute_batch("ALTER TABLE reservations ADD COLUMN node TEXT NOT NULL DEFAULT '';")?;
+    Ok(())
+}
+
+/// 13: each node's pools as its scheduler last saw them (see [`super::pools`]): what
+/// the other nodes of a fleet schedule with; one node's own rows on a single node.
+fn published_pools(tx: &Connection) -> Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE published_pools (
+             name TEXT PRIMARY KEY,
+             node TEXT NOT NULL,
+             state TEXT NOT NULL,
+             updated_at TEXT NOT NULL);
+         CREATE INDEX published_pools_node ON published_pools (node);",
+    )?;
     Ok(())
 }
 

@@ -27,6 +27,7 @@ pub mod messages;
 mod migrations;
 pub mod overview;
 pub mod pg_target;
+pub mod pools;
 pub mod qos;
 pub mod quotas;
 pub mod services;

@@ -218,6 +218,20 @@ pub fn save(conn: &Connection, v: &Volume) -> Result<()> {
     Ok(())
 }
 
+/// Place a volume another node accepted and is scheduling (`task` is
+/// `scheduling:<from>`, no pool yet) on `pool`: its task becomes `backend_create`.
+/// False when it is no longer waiting for a pool (placed elsewhere, reset, gone), so
+/// that a volume is placed by one node only.
+pub fn claim_scheduled(conn: &Connection, id: Id, from: &Task, pool: &str, now: Timestamp) -> Result<bool> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE volumes SET host = ?3, task = ?4, updated_at = ?5
+             WHERE id = ?1 AND status = 'creating' AND host IS NULL AND task = ?2",
+        )?
+        .execute(params![id.to_string(), from.to_db(), pool, Task::BackendCreate.to_db(), now.to_string()])?;
+    Ok(n == 1)
+}
+
 /// The end of a volume's build, as one statement: task cleared and `status` set to
 /// `made` with `task` — but only if it is still `creating` (an admin may have reset
 /// it meanwhile). Returns the status and task it has now.

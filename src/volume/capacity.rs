@@ -73,6 +73,7 @@ impl Core {
                 if !self.scheduler.report(full_name, token, cap) {
                     log::debug!("pool {full_name}: changes ran while it was measured; its figures stay");
                 }
+                self.publish_pool(full_name);
             }
             Err(e) => {
                 log::error!("capacity report of pool {full_name} failed: {e}");
@@ -113,6 +114,7 @@ impl Core {
         if quiet {
             self.measure_soon(pool);
         }
+        self.publish_pool(pool);
         found
     }
 
@@ -128,5 +130,6 @@ impl Core {
         if self.scheduler.release(pool, charged_gb) {
             self.measure_soon(pool);
         }
+        self.publish_pool(pool);
     }
 }

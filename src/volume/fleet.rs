@@ -252,6 +252,10 @@ impl Core {
             let (core, run, in_flight) = (self.clone(), run.clone(), in_flight.clone());
             let spawned = std::thread::Builder::new().name("handed-run".into()).spawn(move || {
                 let answer = match serde_json::from_str::<Call>(&h.request) {
+                    Ok(call) if call.method == super::placement::PLACE => {
+                        log::info!("placing {} for node {} ({})", call.uri, h.from_node, h.id);
+                        core.run_placement(&h.from_node, &call)
+                    }
                     Ok(call) => {
                         log::info!("running request {} handed by node {} ({})", call.request_id, h.from_node, h.id);
                         run(call)

@@ -17,6 +17,7 @@ pub mod group_snapshots;
 pub mod group_types;
 pub mod groups;
 pub mod messages;
+pub mod placement;
 pub mod qos;
 pub mod quotas;
 pub mod reconcile;
@@ -287,6 +288,7 @@ impl Core {
         }
         self.start_measuring()?;
         reconcile::run(self)?;
+        self.forget_old_pools()?;
         // Chunks of backups a previous process did not finish, and of deletes it did
         // not collect after.
         self.schedule_backup_gc();

@@ -42,13 +42,22 @@ impl Core {
     pub fn zones(&self) -> BTreeSet<String> {
         let mut z: BTreeSet<String> = self.scheduler.pools().into_iter().map(|p| p.availability_zone).collect();
         z.insert(self.config.storage_availability_zone.clone());
+        // A fleet's other nodes' zones too: a volume may be placed there.
+        match self.fleet_pools() {
+            Ok(pools) => z.extend(pools.into_iter().map(|p| p.availability_zone)),
+            Err(e) => log::warn!("reading the fleet's pools failed: {e}"),
+        }
         z
     }
 
-    /// The pools and their capabilities (admin).
+    /// The pools and their capabilities (admin): this node's, and those of a fleet's
+    /// other nodes whose volume service is up, as they published them.
     pub fn get_pools(&self, caller: &Caller) -> Result<Vec<PoolState>> {
         caller.authorize_own(rules::GET_POOLS)?;
-        Ok(self.scheduler.measured_pools())
+        let mut pools = self.scheduler.measured_pools();
+        pools.extend(self.fleet_pools()?);
+        pools.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(pools)
     }
 
     /// The services, with `up` when the heartbeat is younger than 2.5 report intervals.
