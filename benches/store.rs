@@ -3,12 +3,15 @@
 //! One release `hearthd` (file backend) with its store in SQLite, then one with its
 //! store in PostgreSQL (a server of the benchmark's own: Debian's PostgreSQL through
 //! `scripts/postgres/server.sh`, on loopback, with fsync on as in production), in the
-//! same run, each measured the same way:
+//! same run, then a fleet of three nodes on one PostgreSQL database (each its own
+//! host, data directory and port; see `crate::volume::placement`), each measured the
+//! same way:
 //!
-//! - creates per second: N volumes through the API by 16 clients, until each is
-//!   accepted (202), and until all are `available`;
+//! - creates per second: N volumes through the API by 16 clients (on the fleet, 16
+//!   spread over its three nodes), until each is accepted (202), and until all are
+//!   `available`;
 //! - p50/p99 latency of `GET /volumes/{id}` and `GET /volumes/detail?limit=100` over
-//!   the N volumes.
+//!   the N volumes (on the fleet, asked of the nodes in turn).
 //!
 //! Figures are printed as a Markdown table for the README; nothing is asserted.
 
@@ -31,22 +34,42 @@ struct Figures {
 }
 
 fn measure(config: &str, dir: &Path, volumes: usize) -> Figures {
-    let d = start(config, dir);
+    measure_nodes(&[(config.to_string(), dir.to_path_buf())], volumes)
+}
+
+/// [`measure`] over the nodes of a fleet, each started with its config in its dir.
+fn measure_nodes(nodes: &[(String, std::path::PathBuf)], volumes: usize) -> Figures {
+    let started: Vec<_> = nodes.iter().map(|(config, dir)| start(config, dir)).collect();
+    let addrs: Vec<&str> = started.iter().map(|d| d.addr.as_str()).collect();
     let t0 = Instant::now();
-    let ids = create_volumes(&d.addr, PROJECT, volumes, 16, r#"{"volume":{"size":1,"name":"bench"}}"#);
+    let per_node = volumes.div_ceil(addrs.len());
+    let clients = (16 / addrs.len()).max(1);
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = addrs
+            .iter()
+            .map(|addr| {
+                s.spawn(move || {
+                    create_volumes(addr, PROJECT, per_node, clients, r#"{"volume":{"size":1,"name":"bench"}}"#)
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
     let accepted = t0.elapsed();
-    drain(&d.addr, PROJECT, Duration::from_millis(20));
+    drain(addrs[0], PROJECT, Duration::from_millis(20));
     let available = t0.elapsed();
-    let mut c = Conn::new(&d.addr, PROJECT);
+    let mut conns: Vec<Conn> = addrs.iter().map(|a| Conn::new(a, PROJECT)).collect();
+    let n = conns.len();
     let show = timed(2000, |i| {
-        let (st, _) = c.req_raw("GET", &format!("/volumes/{}", ids[(i * 7919) % ids.len()]), None);
+        let (st, _) = conns[i % n].req_raw("GET", &format!("/volumes/{}", ids[(i * 7919) % ids.len()]), None);
         assert_eq!(st, 200);
     });
-    let detail = timed(100, |_| {
-        let (st, _) = c.req_raw("GET", "/volumes/detail?limit=100", None);
+    let detail = timed(100, |i| {
+        let (st, _) = conns[i % n].req_raw("GET", "/volumes/detail?limit=100", None);
         assert_eq!(st, 200);
     });
-    stop(d);
+    let volumes = ids.len();
+    started.into_iter().for_each(stop);
     Figures {
         accepted_per_s: volumes as f64 / accepted.as_secs_f64(),
         available_per_s: volumes as f64 / available.as_secs_f64(),
@@ -87,20 +110,47 @@ fn main() {
         pg_dir.path().join("data")
     );
     let pg = measure(&pg_config, pg_dir.path(), volumes);
+
+    // Three nodes on a database of their own, pools of the same size: the scheduler
+    // spreads the volumes over the three.
+    admin.batch_execute("CREATE DATABASE fleet TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'").unwrap();
+    let fleet_dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let fleet_nodes: Vec<(String, std::path::PathBuf)> = fleet_dirs
+        .iter()
+        .enumerate()
+        .map(|(i, dir)| {
+            let config = format!(
+                "host = \"node-{i}\"\ndata_dir = {:?}\n{BACKENDS}\n[database]\n\
+                 connection = \"postgresql://hearth@127.0.0.1:{port}/fleet\"\n",
+                dir.path().join("data")
+            );
+            (config, dir.path().to_path_buf())
+        })
+        .collect();
+    let fleet = measure_nodes(&fleet_nodes, volumes);
     let _ = std::process::Command::new(&script).args(["stop", server.to_str().unwrap()]).output();
 
-    println!("hearth store benchmark: one node, {volumes} volumes by 16 clients (file backend), release build");
-    println!();
-    println!("| measure | SQLite | PostgreSQL (loopback) |");
-    println!("|---|---|---|");
-    println!("| creates accepted (202) | {:.0} /s | {:.0} /s |", sqlite.accepted_per_s, pg.accepted_per_s);
-    println!("| creates until available | {:.0} /s | {:.0} /s |", sqlite.available_per_s, pg.available_per_s);
     println!(
-        "| show `GET /volumes/{{id}}` p50 / p99 | {:.3} / {:.3} ms | {:.3} / {:.3} ms |",
-        sqlite.show.0, sqlite.show.1, pg.show.0, pg.show.1
+        "hearth store benchmark: {volumes} volumes by 16 clients (file backend), release build; one node on \
+         SQLite, one on PostgreSQL, three on one PostgreSQL"
+    );
+    println!();
+    println!("| measure | 1 node, SQLite | 1 node, PostgreSQL (loopback) | 3-node fleet, PostgreSQL |");
+    println!("|---|---|---|---|");
+    println!(
+        "| creates accepted (202) | {:.0} /s | {:.0} /s | {:.0} /s |",
+        sqlite.accepted_per_s, pg.accepted_per_s, fleet.accepted_per_s
     );
     println!(
-        "| detail `GET /volumes/detail?limit=100` p50 / p99 | {:.2} / {:.2} ms | {:.2} / {:.2} ms |",
-        sqlite.detail.0, sqlite.detail.1, pg.detail.0, pg.detail.1
+        "| creates until available | {:.0} /s | {:.0} /s | {:.0} /s |",
+        sqlite.available_per_s, pg.available_per_s, fleet.available_per_s
+    );
+    println!(
+        "| show `GET /volumes/{{id}}` p50 / p99 | {:.3} / {:.3} ms | {:.3} / {:.3} ms | {:.3} / {:.3} ms |",
+        sqlite.show.0, sqlite.show.1, pg.show.0, pg.show.1, fleet.show.0, fleet.show.1
+    );
+    println!(
+        "| detail `GET /volumes/detail?limit=100` p50 / p99 | {:.2} / {:.2} ms | {:.2} / {:.2} ms | {:.2} / {:.2} ms |",
+        sqlite.detail.0, sqlite.detail.1, pg.detail.0, pg.detail.1, fleet.detail.0, fleet.detail.1
     );
 }
