@@ -254,8 +254,10 @@ in
             example = "postgresql://hearth@db1.example:5432,db2.example:5432/hearth?target_session_attrs=read-write";
             description = ''
               Cinder's `[database] connection`: a PostgreSQL store (libpq's URL syntax;
-              several hosts with `target_session_attrs=read-write` follow a failover;
-              one hearth node per database until the fleet lands). `null`: the SQLite
+              several hosts with `target_session_attrs=read-write` follow a failover).
+              Several appliances may share one database, a fleet behind one endpoint,
+              each with its own `host` (see the repository's
+              `fixtures/nixos-fleet.nix`). `null`: the SQLite
               file in `data_dir`. Give the password with
               {option}`services.hearth.databasePasswordFile`, not in the URL (the
               configuration lands in the world-readable Nix store). TLS as libpq's

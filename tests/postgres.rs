@@ -731,14 +731,19 @@ fn tls_to_postgresql_as_libpq_asks() {
 }
 
 /// A node of a three-node fleet: its own file pool of `size_gb` (no over-subscription)
-/// named `file-<host's last letter>` for types to pin, no quota limits.
-fn sized_node(url: &str, host: &str, size_gb: u64) -> Daemon {
+/// named `file-<host's last letter>` for types to pin, no quota limits, and `more`
+/// config (backends) and `env`.
+fn sized_node(url: &str, host: &str, size_gb: u64, more: &str, env: &[(&str, &str)]) -> Daemon {
     let name = format!("file-{}", host.chars().last().unwrap());
-    let mut d = Daemon::start_with(&format!(
-        "host = {host:?}\nrpc_response_timeout = 30\n[quota]\nquota_volumes = -1\nquota_gigabytes = -1\n\
-         [backends.file-1]\ndriver = \"file\"\nvolume_backend_name = {name:?}\nsize_gb = {size_gb}\n\
-         max_over_subscription_ratio = 1.0\nvolume_clear = \"none\"\n[database]\nconnection = {url:?}\n"
-    ));
+    let mut d = Daemon::start_env(
+        &format!(
+            "host = {host:?}\nrpc_response_timeout = 30\n[quota]\nquota_volumes = -1\nquota_gigabytes = -1\n\
+             [backends.file-1]\ndriver = \"file\"\nvolume_backend_name = {name:?}\nsize_gb = {size_gb}\n\
+             max_over_subscription_ratio = 1.0\nvolume_clear = \"none\"\n{more}\n[database]\nconnection = {url:?}\n"
+        ),
+        "info",
+        env,
+    );
     d.database = Some(url.to_string());
     d
 }
@@ -760,15 +765,21 @@ fn three_nodes_schedule_across_every_pool_and_never_overcommit_one() {
     let pg = Server::primary();
     pg.create_database("hearth");
     let url = format!("postgresql://hearth@127.0.0.1:{}/hearth", pg.port);
-    let (a, mut b, c) =
-        (sized_node(&url, "node-a", 34), sized_node(&url, "node-b", 33), sized_node(&url, "node-c", 33));
+    // Node b also has a pool in zone "slow" whose creates hang (until b is killed).
+    let slow = "[backends.slow]\ndriver = \"file\"\nsize_gb = 10\nbackend_availability_zone = \"slow\"\n";
+    let hang = [("HEARTH_FAULTS", "slow/backend.create_volume=hang"), ("HEARTH_FAULTS_HANG_MS", "600000")];
+    let (a, mut b, c) = (
+        sized_node(&url, "node-a", 34, "", &[]),
+        sized_node(&url, "node-b", 33, slow, &hang),
+        sized_node(&url, "node-c", 33, "", &[]),
+    );
     // Every node lists every node's pools, as each published them.
     let deadline = Instant::now() + Duration::from_secs(60);
     for d in [&a, &b, &c] {
         loop {
             let pools = d.get("/scheduler-stats/get_pools?detail=True").json()["pools"].clone();
             let names: Vec<&str> = pools.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-            if names == ["node-a@file-1#file-1", "node-b@file-1#file-1", "node-c@file-1#file-1"] {
+            if names == ["node-a@file-1#file-1", "node-b@file-1#file-1", "node-b@slow#slow", "node-c@file-1#file-1"] {
                 break;
             }
             assert!(Instant::now() < deadline, "{names:?}");
@@ -826,9 +837,15 @@ fn three_nodes_schedule_across_every_pool_and_never_overcommit_one() {
     }
     assert_eq!(a.store_count("SELECT COUNT(*) FROM handed_requests WHERE state <> 'done'"), 0);
 
-    // Node b killed: its volumes stay listed, a and c go on serving, and a volume that
-    // fits only on a's pool (room freed there) is made there whichever node takes it.
+    // Node b killed in the middle of a create it took from a (in zone "slow", which
+    // only b has): its volumes stay listed, the create among them, a and c go on
+    // serving, and a volume that fits only on a's pool (room freed there) is made
+    // there whichever node takes it.
+    let mid = a.create_volume(json!({"size": 1, "availability_zone": "slow"}));
+    b.wait_volume(&mid, "on b's slow pool", |v| v["os-vol-host-attr:host"] == "node-b@slow#slow");
+    std::thread::sleep(Duration::from_millis(300));
     b.kill9();
+    assert_eq!(a.get(&format!("/volumes/{mid}")).json()["volume"]["status"], "creating");
     assert_eq!(placed(&c, "available")["node-b"], 33);
     let on_a = ids.iter().find(|id| {
         a.get(&format!("/volumes/{id}")).json()["volume"]["os-vol-host-attr:host"] == "node-a@file-1#file-1"
@@ -839,8 +856,12 @@ fn three_nodes_schedule_across_every_pool_and_never_overcommit_one() {
     let w = c.create_volume(json!({"size": 1, "name": "after-b"}));
     let made = c.wait_status(&w, "available");
     assert_eq!(made["os-vol-host-attr:host"], "node-a@file-1#file-1", "{made}");
-    // b back: its volumes are there, and what is asked of it through another node runs.
+    // b back: it settles the create it was making (not made: error, with the reason),
+    // its volumes are there, and what is asked of it through another node runs.
     b.respawn();
+    let settled = c.wait_volume(&mid, "settled by b", |v| v["status"] != "creating");
+    assert_eq!(settled["status"], "error", "{settled}");
+    assert!(b.log().contains(&format!("reconcile: volume {mid} was not created before hearthd stopped")));
     let on_b = ids.iter().find(|id| {
         c.get(&format!("/volumes/{id}")).json()["volume"]["os-vol-host-attr:host"] == "node-b@file-1#file-1"
     });
