@@ -9,7 +9,8 @@
 //! - [`volume`]: the core; state machines, quotas, types, services, reconcile, and
 //!   the pools' capacity figures, kept by each change without walking the pools; on a
 //!   shared PostgreSQL store, nodes hand each other what needs their disks
-//!   ([`volume::fleet`]);
+//!   ([`volume::fleet`]) and place new volumes on every node's pools
+//!   ([`volume::placement`]);
 //! - [`flow`] and [`scheduler`]: multi-step work with undo, and pool placement;
 //! - [`store`]: state in SQLite or PostgreSQL (one SQL text over both, [`store::db`]),
 //!   concurrent writes sharing one commit; [`query`] is what lists ask of it;

@@ -599,31 +599,19 @@ fn writes_carry_on_across_a_restart_of_the_server() {
     assert!(!log.contains("panicked"), "{log}");
 }
 
-#[test]
-fn a_failover_to_the_replica_loses_nothing_acknowledged() {
-    let primary = Server::primary();
-    primary.create_database("hearth");
-    let replica = Server::replica(&primary);
-    primary.synchronous();
-    let url = format!(
-        "postgresql://hearth@127.0.0.1:{},127.0.0.1:{}/hearth?target_session_attrs=read-write",
-        primary.port, replica.port
-    );
-    let d = node(&url, "node-1");
-    let r =
-        d.put(&format!("/os-quota-sets/{}", common::PROJECT), json!({"quota_set": {"volumes": -1, "gigabytes": -1}}));
-    assert_eq!(r.status, 200, "{}", r.text);
-    let d = Arc::new(d);
-    // Creates keep arriving from four clients while the primary dies and the
-    // replica is promoted.
+/// Creates arriving at each of `nodes` (from one client each, 50 ms apart) while the
+/// primary of `pg` dies and `replica` is promoted: the ids accepted (202), how many
+/// were accepted before the failover, and how many were refused with 503.
+fn creates_across_a_failover(nodes: &[Arc<Daemon>], primary: &Server, replica: &Server) -> (Vec<String>, usize, usize) {
     let accepted = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..4)
-        .map(|c| {
+    let clients: Vec<_> = nodes
+        .iter()
+        .enumerate()
+        .map(|(c, d)| {
             let (d, accepted, stop) = (d.clone(), accepted.clone(), stop.clone());
             std::thread::spawn(move || {
-                let mut i = 0;
-                let mut refused = 0;
+                let (mut i, mut refused) = (0, 0);
                 while !stop.load(Ordering::Relaxed) {
                     let name = format!("c{c}-{i}");
                     let r = d.post("/volumes", json!({"volume": {"size": 1, "name": name}}));
@@ -655,6 +643,34 @@ fn a_failover_to_the_replica_loses_nothing_acknowledged() {
     let refused: usize = clients.into_iter().map(|c| c.join().unwrap()).sum();
     let accepted = accepted.lock().unwrap().clone();
     assert!(accepted.len() > before_failover, "nothing was accepted after the failover ({refused} refused)");
+    (accepted, before_failover, refused)
+}
+
+/// A primary with a synchronous replica, and the URL that follows a failover to it.
+fn replicated() -> (Server, Server, String) {
+    let primary = Server::primary();
+    primary.create_database("hearth");
+    let replica = Server::replica(&primary);
+    primary.synchronous();
+    let url = format!(
+        "postgresql://hearth@127.0.0.1:{},127.0.0.1:{}/hearth?target_session_attrs=read-write",
+        primary.port, replica.port
+    );
+    (primary, replica, url)
+}
+
+#[test]
+fn a_failover_to_the_replica_loses_nothing_acknowledged() {
+    let (primary, replica, url) = replicated();
+    let d = node(&url, "node-1");
+    let r =
+        d.put(&format!("/os-quota-sets/{}", common::PROJECT), json!({"quota_set": {"volumes": -1, "gigabytes": -1}}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    // Creates keep arriving from four clients while the primary dies and the
+    // replica is promoted.
+    let d = Arc::new(d);
+    let clients = [d.clone(), d.clone(), d.clone(), d.clone()];
+    let (accepted, _, refused) = creates_across_a_failover(&clients, &primary, &replica);
     // Every acknowledged create is on the new primary and finishes there.
     for id in &accepted {
         wait_available(&d, id);
@@ -875,54 +891,14 @@ fn three_nodes_schedule_across_every_pool_and_never_overcommit_one() {
 
 #[test]
 fn a_fleet_of_three_carries_on_across_a_failover_of_its_store() {
-    let primary = Server::primary();
-    primary.create_database("hearth");
-    let replica = Server::replica(&primary);
-    primary.synchronous();
-    let url = format!(
-        "postgresql://hearth@127.0.0.1:{},127.0.0.1:{}/hearth?target_session_attrs=read-write",
-        primary.port, replica.port
-    );
+    let (primary, replica, url) = replicated();
     let nodes: Vec<Arc<Daemon>> = ["node-a", "node-b", "node-c"].iter().map(|h| Arc::new(node(&url, h))).collect();
     let r = nodes[0]
         .put(&format!("/os-quota-sets/{}", common::PROJECT), json!({"quota_set": {"volumes": -1, "gigabytes": -1}}));
     assert_eq!(r.status, 200, "{}", r.text);
     // Creates keep arriving at every node (which place them across the fleet) while
     // the primary dies and the replica is promoted.
-    let accepted = Arc::new(Mutex::new(Vec::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = nodes
-        .iter()
-        .enumerate()
-        .map(|(c, d)| {
-            let (d, accepted, stop) = (d.clone(), accepted.clone(), stop.clone());
-            std::thread::spawn(move || {
-                let (mut i, mut refused) = (0, 0);
-                while !stop.load(Ordering::Relaxed) {
-                    let r = d.post("/volumes", json!({"volume": {"size": 1, "name": format!("n{c}-{i}")}}));
-                    match r.status {
-                        202 => accepted.lock().unwrap().push(r.json()["volume"]["id"].as_str().unwrap().to_string()),
-                        503 => refused += 1,
-                        other => panic!("create through node {c}: {other} {}", r.text),
-                    }
-                    i += 1;
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                refused
-            })
-        })
-        .collect();
-    std::thread::sleep(Duration::from_secs(2));
-    let before_failover = accepted.lock().unwrap().len();
-    assert!(before_failover > 0, "nothing was accepted before the failover");
-    primary.stop();
-    std::thread::sleep(Duration::from_millis(500));
-    replica.promote();
-    std::thread::sleep(Duration::from_secs(4));
-    stop.store(true, Ordering::Relaxed);
-    let refused: usize = clients.into_iter().map(|c| c.join().unwrap()).sum();
-    let accepted = accepted.lock().unwrap().clone();
-    assert!(accepted.len() > before_failover, "nothing was accepted after the failover ({refused} refused)");
+    let (accepted, _, refused) = creates_across_a_failover(&nodes, &primary, &replica);
     // Every acknowledged create finishes, on some node's pool; every node lists them all.
     let mut hosts = std::collections::BTreeSet::new();
     for id in &accepted {
