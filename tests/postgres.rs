@@ -823,6 +823,30 @@ fn three_nodes_schedule_across_every_pool_and_never_overcommit_one() {
     assert_eq!(c.delete(&format!("/volumes/{v}")).status, 202);
     c.wait_gone(&v);
 
+    // A group asked of node a for a type only b's pool takes goes on b's pool; a
+    // volume made in it through node c is made by b; the group with its volume is
+    // deleted through a.
+    let gt = a.post("/group_types", json!({"group_type": {"name": "fleet-group"}}));
+    assert_eq!(gt.status, 202, "{}", gt.text);
+    let g = a.post("/groups", json!({"group": {"group_type": "fleet-group", "volume_types": ["on-b"], "name": "g"}}));
+    assert_eq!(g.status, 202, "{}", g.text);
+    let gid = g.json()["group"]["id"].as_str().unwrap().to_string();
+    let shown = a.get(&format!("/groups/{gid}")).json()["group"].clone();
+    assert_eq!(shown["status"], "available", "{shown}\n{}", a.log());
+    assert!(a.log().contains(&format!("group {gid} is available on node-b@file-1#file-1")), "{}", a.log());
+    let gv = c.create_volume(json!({"size": 1, "volume_type": "on-b", "group_id": gid}));
+    let made = c.wait_status(&gv, "available");
+    assert_eq!(made["os-vol-host-attr:host"], "node-b@file-1#file-1", "{made}");
+    assert_eq!(made["group_id"], gid.as_str(), "{made}");
+    let del = a.post(&format!("/groups/{gid}/action"), json!({"delete": {"delete-volumes": true}}));
+    assert_eq!(del.status, 202, "{}", del.text);
+    a.wait_gone(&gv);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while a.get(&format!("/groups/{gid}")).status != 404 {
+        assert!(Instant::now() < deadline, "group {gid} was never deleted\n{}", b.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
     // 200 concurrent creates of 1 GiB through all three nodes (120 through a, 60
     // through c, 20 through b), on pools that hold 100 between them: exactly 100 are
     // made, each pool filled and none beyond its size, whichever node took them.

@@ -487,14 +487,22 @@ impl Scheduler {
         }
     }
 
-    /// Choose the pool of a generic volume group: one that every volume type of the
-    /// group may be placed on (each passes the filters with no size), the roomiest by
-    /// the weigher. Nothing is charged: the group's volumes are, as they are made.
-    pub fn select_group(&self, types: &[crate::model::VolumeType], availability_zone: &str) -> Result<String> {
+    /// Choose the pool of a generic volume group among this node's pools and
+    /// `others` (the fleet's, as published): one that every volume type of the group
+    /// may be placed on (each passes the filters with no size), the roomiest by the
+    /// weigher. Nothing is charged: the group's volumes are, as they are made, by the
+    /// node that owns the pool.
+    pub fn select_group(
+        &self,
+        types: &[crate::model::VolumeType],
+        availability_zone: &str,
+        others: &[PoolState],
+    ) -> Result<String> {
         let pools = self.lock_measured();
         let mut reasons = Vec::new();
         let mut best: Option<(&String, f64)> = None;
-        for (name, p) in pools.iter() {
+        for p in pools.values().chain(others) {
+            let name = &p.name;
             let refused = types.iter().find_map(|t| {
                 p.refuse(&Request { size_gb: 0, volume_type: t, availability_zone, exclude: &[] })
                     .map(|why| format!("{why} (volume type {})", t.name))
@@ -803,12 +811,18 @@ mod tests {
         let (a, b) = (vtype(&[("volume_backend_name", "a")]), vtype(&[("volume_backend_name", "b")]));
         let any = vtype(&[]);
         let s = Scheduler::new(vec![pool("a", 100, 100, 0, true), pool("b", 50, 50, 0, true)], 1.0);
-        assert_eq!(s.select_group(&[a.clone(), any.clone()], "nova").unwrap(), "h@a#a");
-        assert_eq!(s.select_group(&[any.clone(), b.clone()], "nova").unwrap(), "h@b#b");
-        assert_eq!(s.select_group(std::slice::from_ref(&any), "nova").unwrap(), "h@a#a");
-        let err = s.select_group(&[a, b], "nova").unwrap_err().to_string();
+        assert_eq!(s.select_group(&[a.clone(), any.clone()], "nova", &[]).unwrap(), "h@a#a");
+        assert_eq!(s.select_group(&[any.clone(), b.clone()], "nova", &[]).unwrap(), "h@b#b");
+        assert_eq!(s.select_group(std::slice::from_ref(&any), "nova", &[]).unwrap(), "h@a#a");
+        let err = s.select_group(&[a, b], "nova", &[]).unwrap_err().to_string();
         assert!(err.contains("CapabilitiesFilter"), "{err}");
-        assert!(matches!(s.select_group(&[any], "elsewhere"), Err(Error::NoValidHost(_))));
+        assert!(matches!(s.select_group(std::slice::from_ref(&any), "elsewhere", &[]), Err(Error::NoValidHost(_))));
+        // In a fleet, another node's pool: the only one of its backend, or the roomiest.
+        let mut c = pool("c", 200, 200, 0, true);
+        c.name = "other@c#c".into();
+        let only_c = vtype(&[("volume_backend_name", "c")]);
+        assert_eq!(s.select_group(&[only_c, any.clone()], "nova", std::slice::from_ref(&c)).unwrap(), "other@c#c");
+        assert_eq!(s.select_group(&[any], "nova", &[c]).unwrap(), "other@c#c");
         // Nothing is charged.
         assert!(s.pools().iter().all(|p| p.pending_gb == 0));
     }

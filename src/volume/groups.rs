@@ -4,8 +4,10 @@
 //! beyond taking each volume's snapshot in turn.
 //!
 //! - **create** places the group at once, in its one transaction: the scheduler picks
-//!   a pool that every one of its volume types may use; when none can, the group is
-//!   recorded in `error` (as Cinder's scheduler leaves it), never `creating`.
+//!   a pool that every one of its volume types may use (on a shared store, any node's
+//!   whose service is up: the group's volumes are then handed to that node); when
+//!   none can, the group is recorded in `error` (as Cinder's scheduler leaves it),
+//!   never `creating`.
 //! - **volumes** join a group when made with `group_id` (pinned to its pool, see
 //!   [`crate::flow::create_volume`]) or with `add_volumes`; they leave with
 //!   `remove_volumes`. Both are one transaction: no backend work is involved.
@@ -164,7 +166,13 @@ impl Core {
             }
             None => self.config.storage_availability_zone.clone(),
         };
-        let (status, host, error_reason) = match self.scheduler.select_group(&vtypes, &zone) {
+        // On a shared store, the fleet's pools too: the group is only a record, and
+        // its volumes go to the node that owns its pool (handed there).
+        let others = self.fleet_pools().unwrap_or_else(|e| {
+            log::warn!("group {:?}: the fleet's pools could not be read ({e}); this node's pools only", req.name);
+            Vec::new()
+        });
+        let (status, host, error_reason) = match self.scheduler.select_group(&vtypes, &zone, &others) {
             Ok(pool) => (GroupStatus::Available, Some(pool), None),
             Err(e) => {
                 log::warn!("group {:?}: no pool takes all its volume types: {e}", req.name);
