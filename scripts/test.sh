@@ -29,7 +29,9 @@
 #            started here for the tier (scripts/objectstore/swift.sh, reached from the
 #            guest through vm-tests/run.sh --host-port); then two guests (vm-tests/two-guests.sh):
 #            hearthd with the LIO export on one, os-brick attaching over iSCSI on the
-#            other (vm-tests/scenarios/, shared with the NixOS tests)
+#            other (vm-tests/scenarios/, shared with the NixOS tests); then a fleet
+#            (vm-tests/fleet.sh): two storage guests sharing a PostgreSQL on the host,
+#            a compute guest attaching each node's volumes asked of the other's API
 #
 # The last line is "N passed, N failed" over the tiers; the exit code is non-zero
 # when any tier failed.
@@ -233,6 +235,9 @@ for line in sys.stdin:
     trap - EXIT
     # Two guests: hearthd with the LIO export on one, os-brick over iSCSI on the other.
     vm-tests/two-guests.sh || rc=1
+    # A fleet: two storage guests on one PostgreSQL (started here), each node's volumes
+    # made and exported through the other's API, attached by a compute guest.
+    vm-tests/fleet.sh || rc=1
     return $rc
 }
 

@@ -44,6 +44,9 @@
 #   --net-listen PORT   add a virtio NIC joined by -netdev socket listening on
 #                       127.0.0.1:PORT (start this guest first)
 #   --net-connect PORT  add a virtio NIC connecting to 127.0.0.1:PORT
+#   --net-hub HUB:PORT  add a virtio NIC on the segment of vm-tests/net-hub.py at
+#                       127.0.0.1:HUB (QEMU's UDP socket network, this guest at
+#                       127.0.0.1:PORT): more than two guests on one segment
 # Reaching a service on the host (an object store, say; repeatable):
 #   --host-port PORT    the guest reaches the host's 127.0.0.1:PORT at
 #                       $HEARTH_VM_HOST_ADDR:PORT (10.0.2.100). A second NIC on QEMU's
@@ -70,7 +73,7 @@ say() { printf '[run.sh] %s\n' "$*" >&2; }
 die() { say "$*"; exit 2; }
 
 share='' cwd='' disk_size=4G disk2_size='' scratch_size=2G memory=2048 smp=2 cpu=Nehalem timeout=900
-logfile='' verbose=0 prefix='' keep=0 build=1 role=vm ip='' net_listen='' net_connect=''
+logfile='' verbose=0 prefix='' keep=0 build=1 role=vm ip='' net_listen='' net_connect='' net_hub=''
 envs=() host_ports=()
 # The user-mode network of --host-port: QEMU's defaults, a fixed MAC the guest's init
 # recognises it by, and the address the host's ports appear at.
@@ -97,6 +100,7 @@ while [ $# -gt 0 ]; do
         --ip) ip=$2; shift 2 ;;
         --net-listen) net_listen=$2; shift 2 ;;
         --net-connect) net_connect=$2; shift 2 ;;
+        --net-hub) net_hub=$2; shift 2 ;;
         --host-port) host_ports+=("$2"); shift 2 ;;
         -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         --) shift; break ;;
@@ -106,7 +110,10 @@ while [ $# -gt 0 ]; do
 done
 [ $# -gt 0 ] || die "usage: run.sh [options] -- <script> [args...]"
 [ "$disk2_size" != same ] || disk2_size=$disk_size
-[ -z "$net_listen" ] || [ -z "$net_connect" ] || die "--net-listen and --net-connect exclude each other"
+nets=0
+for n in "$net_listen" "$net_connect" "$net_hub"; do [ -z "$n" ] || nets=$((nets + 1)); done
+[ $nets -le 1 ] || die "--net-listen, --net-connect and --net-hub exclude each other"
+case $net_hub in ''|[1-9]*:[1-9]*) ;; *) die "--net-hub $net_hub: HUB-PORT:GUEST-PORT" ;; esac
 case $role in *[!A-Za-z0-9_-]*) die "--role: letters, digits, - and _ only" ;; esac
 for p in ${host_ports[@]+"${host_ports[@]}"}; do
     case $p in ''|*[!0-9]*|0|0*) die "--host-port $p: not a port number" ;; esac
@@ -213,12 +220,14 @@ drive "$work/disks/data1.img" 1 hearth-data1
 [ -z "$disk2_size" ] || drive "$work/disks/data2.img" 2 hearth-data2
 
 net=()
-if [ -n "$net_listen$net_connect" ]; then
+if [ -n "$net_listen$net_connect$net_hub" ]; then
     # A stable MAC per address/role, so two guests never collide.
     h=$(printf '%s' "$role$ip" | sha256sum | cut -c1-6)
     mac=52:54:00:${h:0:2}:${h:2:2}:${h:4:2}
     if [ -n "$net_listen" ]; then
         net=(-netdev "socket,id=n0,listen=127.0.0.1:$net_listen")
+    elif [ -n "$net_hub" ]; then
+        net=(-netdev "socket,id=n0,udp=127.0.0.1:${net_hub%%:*},localaddr=127.0.0.1:${net_hub#*:}")
     else
         net=(-netdev "socket,id=n0,connect=127.0.0.1:$net_connect")
     fi

@@ -16,6 +16,9 @@
 # 3. runs vm-tests/scenarios/compute.py with /opt/hearth-venv's Python against
 #    hearthd on the storage guest (http://169.254.10.1:8776/v3), talking to its
 #    storage agent through RENDEZVOUS-DIR; exits with compute.py's exit code.
+#    Options given after RENDEZVOUS-DIR come after this script's own, so an
+#    --endpoint there wins (vm-tests/guest/fleet-compute.sh runs this twice, with
+#    another node's API; steps 1 and 2 are done once per boot).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,8 +27,9 @@ rdv=${1:?usage: iscsi-compute.sh RENDEZVOUS-DIR [compute.py options]}
 shift
 say() { echo "[compute] $(date +%H:%M:%S) $*"; }
 
-modprobe -a iscsi_tcp dm_multipath dm_round_robin dm_service_time scsi_dh_alua
-cat >/etc/multipath.conf <<'CONF'
+if [ ! -e /run/hearth-compute-ready ]; then
+    modprobe -a iscsi_tcp dm_multipath dm_round_robin dm_service_time scsi_dh_alua
+    cat >/etc/multipath.conf <<'CONF'
 defaults {
     user_friendly_names no
     find_multipaths strict
@@ -37,18 +41,20 @@ blacklist {
     }
 }
 CONF
-multipathd
-say "multipathd started"
+    multipathd
+    say "multipathd started"
 
-iscsid
-# Ready when iscsiadm can reach iscsid (21 = no sessions yet).
-for ((i = 0; ; i++)); do
-    rc=0; iscsiadm -m session >/dev/null 2>&1 || rc=$?
-    [ $rc = 0 ] || [ $rc = 21 ] && break
-    [ $i -lt 200 ] || { say "iscsid did not come up"; exit 1; }
-    sleep 0.1
-done
-say "iscsid up; initiator $(sed -n 's/^InitiatorName=//p' /etc/iscsi/initiatorname.iscsi)"
+    iscsid
+    # Ready when iscsiadm can reach iscsid (21 = no sessions yet).
+    for ((i = 0; ; i++)); do
+        rc=0; iscsiadm -m session >/dev/null 2>&1 || rc=$?
+        [ $rc = 0 ] || [ $rc = 21 ] && break
+        [ $i -lt 200 ] || { say "iscsid did not come up"; exit 1; }
+        sleep 0.1
+    done
+    say "iscsid up; initiator $(sed -n 's/^InitiatorName=//p' /etc/iscsi/initiatorname.iscsi)"
+    touch /run/hearth-compute-ready
+fi
 
 rc=0
 /opt/hearth-venv/bin/python -W ignore "$repo/vm-tests/scenarios/compute.py" --dir "$rdv" \

@@ -23,14 +23,18 @@
 # STATE-DIR holds hearthd.pid and hearthd.log (appended across restarts).
 #
 # Environment: HEARTH_TARGET_HELPER (lioadm | local), HEARTH_SKIP_LIFECYCLE=1,
-# RUST_LOG (default info).
+# RUST_LOG (default info). For a node of a fleet (vm-tests/fleet.sh):
+# HEARTH_STORAGE_IP (the API's and the portal's address, default 169.254.10.1),
+# HEARTH_STORAGE_SECOND_IP (the second portal, default 169.254.10.3; empty: none),
+# HEARTH_STORAGE_HOST (hearthd's `host`), HEARTH_STORAGE_ZONE
+# (`storage_availability_zone`), HEARTH_DATABASE (`[database] connection`).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 hearthd=$repo/target/debug/hearthd
-listen_ip=169.254.10.1
-second_ip=169.254.10.3
+listen_ip=${HEARTH_STORAGE_IP:-169.254.10.1}
+second_ip=${HEARTH_STORAGE_SECOND_IP-169.254.10.3}
 port=8776
 vg=hearth-volumes
 
@@ -92,8 +96,10 @@ helper=${HEARTH_TARGET_HELPER:-lioadm}
 
 nic=$(ip -o -4 addr show | awk -v ip="$listen_ip" 'index($4, ip "/") == 1 {print $2; exit}')
 [ -n "$nic" ] || { say "no NIC with $listen_ip"; ip addr; exit 1; }
-ip addr add "$second_ip/16" dev "$nic"
-say "portals $listen_ip and $second_ip on $nic"
+if [ -n "$second_ip" ]; then
+    ip addr add "$second_ip/16" dev "$nic"
+    say "portals $listen_ip and $second_ip on $nic"
+fi
 
 disk=${HEARTH_VM_DATA_DISK:-/dev/sdb}
 pvcreate -ff -y "$disk" >/dev/null
@@ -106,6 +112,8 @@ cfg=$state/hearthd.toml
     echo 'data_dir = "/var/lib/hearth"'
     # A lab network between two guests: noauth is allowed off loopback only when asked.
     echo 'noauth_allow_remote = true'
+    [ -z "${HEARTH_STORAGE_HOST:-}" ] || echo "host = \"$HEARTH_STORAGE_HOST\""
+    [ -z "${HEARTH_STORAGE_ZONE:-}" ] || echo "storage_availability_zone = \"$HEARTH_STORAGE_ZONE\""
     echo '[backends.lvm]'
     echo 'driver = "lvm"'
     echo 'volume_backend_name = "lvm"'
@@ -114,8 +122,12 @@ cfg=$state/hearthd.toml
     if [ "$helper" != local ]; then
         echo "target_helper = \"$helper\""
         echo "target_ip_address = \"$listen_ip\""
-        echo "target_secondary_ip_addresses = [\"$second_ip\"]"
+        [ -z "$second_ip" ] || echo "target_secondary_ip_addresses = [\"$second_ip\"]"
         echo 'target_port = 3260'
+    fi
+    if [ -n "${HEARTH_DATABASE:-}" ]; then
+        echo '[database]'
+        echo "connection = \"$HEARTH_DATABASE\""
     fi
 } >"$cfg"
 say "hearthd config ($helper export):"; sed 's/^/    /' "$cfg"

@@ -9,11 +9,16 @@ asks storage_agent.py on the storage node (through files in DIR) to read LVs bac
 restart hearthd, clean configfs up as a reboot would, and dump configfs.
 
     compute.py --dir DIR --endpoint URL --vg VG [--only NAME,...] [--list]
+               [--availability-zone ZONE --expect-host HOST]
 
-URL is the API root with /v3 (http://169.254.10.1:8776/v3). Prints one line per
+URL is the API root with /v3 (http://169.254.10.1:8776/v3). In a fleet
+(vm-tests/fleet.sh), URL may be another node's API: every volume is then created in
+ZONE, the zone of the agent's node, and must be placed on HOST (its
+`os-vol-host-attr:host` starts with `HOST@`), so that the scenarios show volumes
+made and exported by the agent's node through another node's API. Prints one line per
 scenario, `PASS name (secs)` or `FAIL name (secs): reason`, then `N passed, N
 failed`; exit 0 only when every scenario passed. Writes DIR/done at the end, which
-stops the agent. Scenarios (in this order; --only picks some):
+stops the agent (not with --leave-agent). Scenarios (in this order; --only picks some):
 
   agent          the storage agent answers: a new volume's LV reads as zeros
                  (no iSCSI; the only scenario that needs no export)
@@ -32,6 +37,8 @@ stops the agent. Scenarios (in this order; --only picks some):
   restart        hearthd restarted while a write runs: it goes on, data intact
   reboot         configfs cleared and hearthd started (as after a reboot): the
                  export comes back and the session recovers; data intact
+  fleet          (only with --only, in a fleet) both nodes' cinder-volume up, ZONE
+                 listed, a volume made through URL listed there and an LV on HOST
 
 Scenarios that stop hearthd (restart, reboot) first wait while DIR/storage-busy
 exists (the storage side holds it while its own lifecycle.sh drives hearthd).
@@ -91,9 +98,11 @@ class ApiError(Exception):
 
 
 class Api:
-    def __init__(self, endpoint: str, version: str = "3.44"):
+    def __init__(self, endpoint: str, version: str = "3.44", zone: str | None = None,
+                 expect_host: str | None = None):
         self.endpoint = endpoint.rstrip("/")
         self.version = version
+        self.zone, self.expect_host = zone, expect_host
 
     def call(self, method: str, path: str, body=None, version: str | None = None,
              expect=(200, 202, 204)):
@@ -134,8 +143,13 @@ class Api:
         body = {"volume": {"size": size, "name": name or f"scn-{uuid.uuid4().hex[:6]}"}}
         if vtype:
             body["volume"]["volume_type"] = vtype
+        if self.zone:
+            body["volume"]["availability_zone"] = self.zone
         v = self.call("POST", "/volumes", body)["volume"]
-        self.wait_volume(v["id"], "available")
+        v = self.wait_volume(v["id"], "available")
+        host = v.get("os-vol-host-attr:host") or ""
+        if self.expect_host and not host.startswith(self.expect_host + "@"):
+            raise Fail(f"volume {v['id']} was placed on {host!r}, not on {self.expect_host}")
         return v["id"]
 
     def volume(self, vid: str) -> dict:
@@ -806,6 +820,23 @@ def scn_concurrency(c: Ctx) -> str:
             f"the other {len(kept)} ACLs remain; the last detaches left no export")
 
 
+def scn_fleet(c: Ctx) -> str:
+    api = c.api
+    check(bool(api.expect_host), "the fleet scenario needs --expect-host and --availability-zone")
+    services = api.call("GET", "/os-services?binary=cinder-volume")["services"]
+    up = sorted({s["host"].split("@")[0] for s in services if s["state"] == "up"})
+    check(api.expect_host in up, f"{api.expect_host}'s cinder-volume is not up in {services}")
+    check(len(up) >= 2, f"one node only has its cinder-volume up: {services}")
+    zones = [z["zoneName"] for z in api.call("GET", "/os-availability-zone")["availabilityZoneInfo"]]
+    check(api.zone in zones, f"zone {api.zone} is not among {zones}")
+    vid = c.volume()
+    listed = [v["id"] for v in api.call("GET", "/volumes")["volumes"]]
+    check(vid in listed, f"volume {vid} is not listed by {api.endpoint}")
+    c.agent.expect_lv(vid, 0, bytes(MiB))
+    return (f"nodes up {', '.join(up)}; zones {', '.join(zones)}; a volume asked of "
+            f"{api.endpoint} in {api.zone} is an LV on {api.expect_host}")
+
+
 def _ignore_404(fn, *a):
     try:
         fn(*a)
@@ -818,8 +849,10 @@ SCENARIOS = [
     ("agent", scn_agent), ("attach", scn_attach), ("legacy", scn_legacy), ("multipath", scn_multipath),
     ("chap_wrong", scn_chap_wrong), ("acl_refused", scn_acl_refused), ("read_only", scn_read_only),
     ("extend", scn_extend), ("concurrency", scn_concurrency), ("restart", scn_restart),
-    ("reboot", scn_reboot),
+    ("reboot", scn_reboot), ("fleet", scn_fleet),
 ]
+# Run only when asked for with --only.
+FLEET_ONLY = {"fleet"}
 
 
 class Recent(logging.Handler):
@@ -854,6 +887,10 @@ def main() -> int:
     ap.add_argument("--only", default="", help="comma-separated scenario names")
     ap.add_argument("--agent-timeout", type=float, default=600, help="seconds to wait for the agent")
     ap.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    ap.add_argument("--availability-zone", help="create every volume in this zone")
+    ap.add_argument("--expect-host", help="every volume must be placed on this node (its `host`)")
+    ap.add_argument("--leave-agent", action="store_true",
+                    help="do not write DIR/done at the end: the agent serves another run")
     args = ap.parse_args()
     names = [n for n, _ in SCENARIOS]
     if args.list:
@@ -864,7 +901,7 @@ def main() -> int:
     if unknown:
         print(f"compute.py: unknown scenario(s) {', '.join(unknown)} (known: {', '.join(names)})", file=sys.stderr)
         return 2
-    chosen = [(n, f) for n, f in SCENARIOS if not only or n in only]
+    chosen = [(n, f) for n, f in SCENARIOS if n in only or (not only and n not in FLEET_ONLY)]
 
     recent = setup_logging(args.dir)
     agent = Agent(args.dir)
@@ -874,8 +911,11 @@ def main() -> int:
         info = agent.wait_ready(args.agent_timeout)
         log(f"storage agent on {info.get('host')} ready after {time.monotonic() - t:.1f} s")
         check(info.get("vg") == args.vg, f"the storage agent serves VG {info.get('vg')!r}, not {args.vg!r}")
-        api = Api(args.endpoint)
+        api = Api(args.endpoint, zone=args.availability_zone, expect_host=args.expect_host)
         api.ready()
+        if args.expect_host:
+            log(f"volumes in zone {args.availability_zone} through {args.endpoint}, "
+                f"to be placed on {args.expect_host}")
         t = time.monotonic()
         brick = Brick()
         log(f"os-brick loaded in {time.monotonic() - t:.1f} s; initiator {brick.initiator}")
@@ -908,8 +948,9 @@ def main() -> int:
         print(f"FAIL setup: {type(e).__name__}: {e}", flush=True)
         results.append(("setup", False, str(e), 0))
     finally:
-        with open(os.path.join(args.dir, "done"), "w") as f:
-            f.write("done\n")
+        if not args.leave_agent:
+            with open(os.path.join(args.dir, "done"), "w") as f:
+                f.write("done\n")
     passed = sum(1 for r in results if r[1])
     failed = len(results) - passed
     print("==== summary")
