@@ -226,7 +226,7 @@ fn nodes_share_a_store_and_run_what_needs_their_disks_for_each_other() {
     let pg = Server::primary();
     pg.create_database("hearth");
     let url = format!("postgresql://hearth@127.0.0.1:{}/hearth", pg.port);
-    let (mut a, b) = (fleet_node(&url, "node-a", 3), fleet_node(&url, "node-b", 3));
+    let (mut a, mut b) = (fleet_node(&url, "node-a", 3), fleet_node(&url, "node-b", 3));
     // A second process under a node's `host` is refused at start, with the reason.
     let stderr = refused(&url, "node-a");
     assert!(stderr.contains("another hearthd with host \"node-a\" uses this PostgreSQL store"), "{stderr}");
@@ -294,12 +294,31 @@ fn nodes_share_a_store_and_run_what_needs_their_disks_for_each_other() {
             .clone();
     assert!(att["connection_info"]["device_path"].as_str().is_some(), "{att}");
     ok(b.delete(&format!("/attachments/{}", att["id"].as_str().unwrap())), 200, "detach");
-    // A backup is made by a, its records seen by b.
-    let backup = ok(b.post("/backups", json!({"backup": {"volume_id": v}})), 202, "backup").json()["backup"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    // Backups: each node has a repository of its own (the default, in its data_dir):
+    // refused, each node's repository named, nothing recorded.
+    let r = b.post("/backups", json!({"backup": {"volume_id": v}}));
+    r.fault(400, "badRequest");
+    for named in ["different backup repositories", "node node-a: posix:", "node node-b: posix:", "every node mounts"] {
+        assert!(r.text.contains(named), "{named}: {}", r.text);
+    }
+    assert_eq!(b.get("/backups").json()["backups"], json!([]));
+    // Node b restarted on node a's repository: a backup is made by a, its records
+    // seen by b (once b published the repository it now uses).
+    let config = std::fs::read_to_string(&b.config_path).unwrap();
+    let shared = format!("backup_posix_path = {:?}\n", a.data_dir().join("backups"));
+    std::fs::write(&b.config_path, shared + &config).unwrap();
+    b.restart();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let backup = loop {
+        let r = b.post("/backups", json!({"backup": {"volume_id": v}}));
+        if r.status == 400 && r.text.contains("different backup repositories") && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        }
+        break ok(r, 202, "backup").json()["backup"]["id"].as_str().unwrap().to_string();
+    };
     wait_for(&b, &format!("/backups/{backup}"), "backup", "available");
+    assert!(b.log().contains("published for the fleet"), "{}", b.log());
     ok(b.delete(&format!("/snapshots/{snap}")), 202, "snapshot delete");
     wait_gone_at(&b, &format!("/snapshots/{snap}"));
     ok(b.delete(&format!("/volumes/{clone}")), 202, "clone delete");

@@ -206,6 +206,8 @@ impl VerifyReport {
 /// A backup repository on a target.
 pub struct Repository {
     target: Arc<dyn Target>,
+    /// The random id in its config object.
+    id: String,
     codec: Codec,
     chunk_size: usize,
     parallelism: usize,
@@ -289,11 +291,19 @@ impl Repository {
         }
         Ok(Repository {
             target,
+            id: object.id.clone(),
             codec: Codec::new(keys),
             chunk_size,
             parallelism: config.parallelism,
             timing: LockTiming::default(),
         })
+    }
+
+    /// The repository's random id (its config object's, 32 hex digits): two targets
+    /// that look alike (the same path on two machines) are one repository only when
+    /// their ids are equal.
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// The target, described (`posix:/srv/backups`).

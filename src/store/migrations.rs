@@ -24,6 +24,7 @@ const MIGRATIONS: &[Migration] = &[
     write_tokens,
     handed_requests,
     published_pools,
+    backup_repositories,
 ];
 
 /// How many migrations exist (the schema version of a current store).
@@ -542,6 +543,19 @@ fn quota_usage_counters(tx: &Connection<'_>) -> Result<()> {
 /// Rows from before (`''`) were a single node's: any node may drop them.
 fn reservations_by_node(tx: &Connection) -> Result<()> {
     tx.execute_batch("ALTER TABLE reservations ADD COLUMN node TEXT NOT NULL DEFAULT '';")?;
+    Ok(())
+}
+
+/// 14: the backup repository each node uses (see [`super::repositories`]): a fleet's
+/// nodes must share one.
+fn backup_repositories(tx: &Connection) -> Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE backup_repositories (
+             node TEXT PRIMARY KEY,
+             repository TEXT NOT NULL,
+             target TEXT NOT NULL,
+             updated_at TEXT NOT NULL);",
+    )?;
     Ok(())
 }
 

@@ -30,6 +30,7 @@ pub mod pg_target;
 pub mod pools;
 pub mod qos;
 pub mod quotas;
+pub mod repositories;
 pub mod services;
 pub mod snapshots;
 pub mod transfers;

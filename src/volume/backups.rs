@@ -164,6 +164,9 @@ struct GcState {
 pub struct BackupService {
     driver: BackupDriver,
     repo: Mutex<Option<Arc<Repository>>>,
+    /// Whether this node published its repository for the fleet since it started
+    /// ([`super::backup_repository`]).
+    pub(super) published: AtomicBool,
     running: Mutex<HashMap<Id, Arc<Running>>>,
     slots: Option<Arc<smol::lock::Semaphore>>,
     gc: Mutex<GcState>,
@@ -293,6 +296,7 @@ impl BackupService {
         BackupService {
             driver: config.backup_driver,
             repo: Mutex::new(None),
+            published: AtomicBool::new(false),
             running: Mutex::new(HashMap::new()),
             slots,
             gc: Mutex::new(GcState::default()),
@@ -451,6 +455,7 @@ impl Core {
 
     /// Make a backup (step 1): checked and recorded now, made in the background.
     pub fn create_backup(self: &Arc<Core>, caller: &Caller, req: NewBackup) -> Result<Backup> {
+        self.check_fleet_repository()?;
         let b = self.store.write(|tx| {
             let mut v = self.volume_in(tx, caller, &req.volume_id, rules::VOLUME_GET)?;
             caller.authorize(rules::BACKUP_CREATE, &v.project_id)?;
@@ -664,7 +669,7 @@ impl Core {
         }
         let host = v.host.clone().ok_or_else(|| device(invalid_volume(format!("Volume {} is on no pool.", v.id))))?;
         let pool = self.pool(&host).map_err(device)?.clone();
-        let repo = self.backups.repo(&self.config).map_err(|e| (e, detail::BACKUP_CREATE_DRIVER_ERROR))?;
+        let repo = self.backup_repo().map_err(|e| (e, detail::BACKUP_CREATE_DRIVER_ERROR))?;
         let in_use = v.attachments.iter().any(|a| a.attach_status != AttachStatus::Detached);
         // Where the backend can tell what changed between two snapshots (thin LVM),
         // every backup of a volume reads a snapshot and keeps it for the next
@@ -902,6 +907,7 @@ impl Core {
     /// Delete a backup (step 2); `force` (admin): whatever its status but
     /// `restoring`.
     pub fn delete_backup(self: &Arc<Core>, caller: &Caller, id: &str, force: bool) -> Result<()> {
+        self.check_fleet_repository()?;
         let (b, was) = self.store.write(|tx| {
             let mut b = self.backup_in(tx, caller, id, rules::BACKUP_DELETE)?;
             if force {
@@ -972,7 +978,7 @@ impl Core {
                 log::info!("backup {}: another record shares its data {}; kept", b.id, b.service_metadata);
                 return Ok(());
             }
-            self.backups.repo(&self.config)?.delete(&b.service_metadata)
+            self.backup_repo()?.delete(&b.service_metadata)
         });
         let r = self.store.write(|tx| match &result {
             Ok(()) => sb::delete(tx, b.id),
@@ -1021,7 +1027,7 @@ impl Core {
         self.spawn(async move {
             loop {
                 let c = core.clone();
-                let ok = super::unblock(move || match c.backups.repo(&c.config).and_then(|r| r.gc()) {
+                let ok = super::unblock(move || match c.backup_repo().and_then(|r| r.gc()) {
                     Ok(report) => {
                         log::info!("backup repository gc: {report:?}");
                         true
@@ -1078,6 +1084,7 @@ impl Core {
         name: Option<String>,
     ) -> Result<Restored> {
         let b = self.store.read(|tx| self.backup_in(tx, caller, id, rules::BACKUP_RESTORE))?;
+        self.check_fleet_repository()?;
         if b.status != BackupStatus::Available {
             return Err(invalid_backup(format!(
                 "Backup status must be available, but backup {} is {}.",
@@ -1180,7 +1187,7 @@ impl Core {
             })?;
             let host = v.host.clone().ok_or_else(|| invalid_volume(format!("Volume {} is on no pool.", v.id)))?;
             let pool = self.pool(&host)?.clone();
-            let repo = self.backups.repo(&self.config)?;
+            let repo = self.backup_repo()?;
             let path = pool.backend.device_path(&pool.pool, v.id);
             let dest = std::fs::OpenOptions::new()
                 .write(true)
@@ -1306,6 +1313,7 @@ impl Core {
     /// in this hearth's repository.
     pub fn import_backup(self: &Arc<Core>, caller: &Caller, service: &str, url: &str) -> Result<Backup> {
         caller.authorize_own(rules::BACKUP_IMPORT)?;
+        self.check_fleet_repository()?;
         let bad = |why: &str| Error::Invalid(format!("Invalid input received: {why}"));
         let raw = base64::engine::general_purpose::STANDARD
             .decode(url.trim())
@@ -1395,7 +1403,7 @@ impl Core {
                 .filter(|s| !s.is_empty())
                 .map(str::to_string)
                 .unwrap_or_else(|| id.to_string());
-            let found = self.backups.repo(&self.config)?.manifest(&data)?;
+            let found = self.backup_repo()?.manifest(&data)?;
             let Some((summary, manifest_meta)) = found else {
                 return Err(invalid_backup(format!(
                     "Import record failed: the backup repository holds no backup {data}."
@@ -1471,7 +1479,7 @@ impl Core {
                 b.id, b.status
             )));
         }
-        let report = self.backups.repo(&self.config)?.verify(&b.service_metadata)?;
+        let report = self.backup_repo()?.verify(&b.service_metadata)?;
         let (intact, out) = verify_json(&report);
         log::info!("backup {}: verify: {}", b.id, if intact { "intact" } else { "damaged" });
         if !intact {
@@ -1519,7 +1527,7 @@ impl Core {
                     // complete. An import that was not finished names no data yet.
                     let complete = match b.service_metadata.as_str() {
                         "" => None,
-                        data => match self.backups.repo(&self.config).and_then(|r| r.manifest(data)) {
+                        data => match self.backup_repo().and_then(|r| r.manifest(data)) {
                             Ok(Some((sum, _))) => Some(sum.chunk_count),
                             Ok(None) => None,
                             Err(e) => {

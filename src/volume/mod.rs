@@ -9,6 +9,7 @@
 //! [`reconcile`] finishes or undoes whatever a previous process left in flight.
 
 pub mod attach;
+mod backup_repository;
 pub mod backups;
 pub mod capacity;
 pub mod encryption;
@@ -289,6 +290,7 @@ impl Core {
         self.start_measuring()?;
         reconcile::run(self)?;
         self.forget_old_pools()?;
+        self.publish_backup_repository();
         // Chunks of backups a previous process did not finish, and of deletes it did
         // not collect after.
         self.schedule_backup_gc();
