@@ -958,3 +958,53 @@ fn a_fleet_of_three_carries_on_across_a_failover_of_its_store() {
     assert_eq!(nodes[0].store_count("SELECT COUNT(*) FROM volumes WHERE task IS NOT NULL"), 0);
     eprintln!("{} creates accepted by three nodes across the failover, {refused} refused with 503", accepted.len());
 }
+
+/// A create placed across the fleet waits on the other node without a backend slot:
+/// creates handed to a node that does not take them (killed, its heartbeat still
+/// fresh) do not hold up the accepting node's own work.
+#[test]
+fn creates_waiting_on_a_silent_node_hold_up_nothing_else() {
+    let pg = Server::primary();
+    pg.create_database("hearth");
+    let url = format!("postgresql://hearth@127.0.0.1:{}/hearth", pg.port);
+    let node = |host: &str, size_gb: u64| {
+        let mut d = Daemon::start_with(&format!(
+            "host = {host:?}\nrpc_response_timeout = 10\n[quota]\nquota_volumes = -1\nquota_gigabytes = -1\n\
+             [backends.file-1]\ndriver = \"file\"\nsize_gb = {size_gb}\nmax_over_subscription_ratio = 1.0\n\
+             volume_clear = \"none\"\n[database]\nconnection = {url:?}\n"
+        ));
+        d.database = Some(url.clone());
+        d
+    };
+    let a = node("node-a", 20);
+    let mine = a.create_volume(json!({"size": 1}));
+    a.wait_status(&mine, "available");
+    // Node b's pool is the roomier: a hands creates to b first.
+    let mut b = node("node-b", 200);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !a.get("/scheduler-stats/get_pools").text.contains("node-b@file-1#file-1") {
+        assert!(Instant::now() < deadline, "node a never saw node b's pool");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    b.kill9();
+    // More creates than a has backend slots (8), each waiting for b to take it.
+    let ids: Vec<String> = (0..12).map(|_| a.create_volume(json!({"size": 1}))).collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while a.log().matches("handed to node node-b").count() < ids.len() {
+        assert!(Instant::now() < deadline, "{}", a.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // a's own work goes on meanwhile: its volume is deleted while every create still
+    // waits for b (10 s, rpc_response_timeout).
+    assert_eq!(a.delete(&format!("/volumes/{mine}")).status, 202);
+    a.wait_gone(&mine);
+    for id in &ids {
+        let v = a.get(&format!("/volumes/{id}")).json()["volume"].clone();
+        assert!(v["status"] == "creating" && v["os-vol-host-attr:host"].is_null(), "{v}\n{}", a.log());
+    }
+    // b did not take them: each is placed on a's pool after the timeout.
+    for id in &ids {
+        let v = a.wait_status(id, "available");
+        assert_eq!(v["os-vol-host-attr:host"], "node-a@file-1#file-1", "{v}");
+    }
+}

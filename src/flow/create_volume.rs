@@ -524,15 +524,29 @@ fn create_with(core: &Arc<Core>, caller: &Caller, req: NewVolume, shows_restorin
         .status(volume.status)
         .payload(serde_json::json!({"size": volume.size, "volume_type": volume.volume_type_name}))
         .emit();
-    core.spawn_blocking("create volume", move |core| {
+    let waits = placed_across_fleet(core, source.is_some() || pin.is_some(), false);
+    let job = move |core: &Arc<Core>| {
         let vid = v.id;
         let built = build_with(core, v, vtype, source, pin, origin.clone(), restore, None);
         // A volume another node took is that node's to build and restore into.
         if let (Some(r), Some(made)) = (restore, built) {
+            let _slot = waits.then(|| core.backend_slot());
             core.restore_into_new_volume(r, vid, made, origin);
         }
-    });
+    };
+    if waits {
+        core.spawn_waiting("create volume", job);
+    } else {
+        core.spawn_blocking("create volume", job);
+    }
     Ok(volume)
+}
+
+/// Whether a create's build places the volume across the fleet first (a shared store,
+/// no pool pinned or chosen). It may then wait on other nodes, so it runs without a
+/// backend slot and takes one only for its backend work ([`Core::spawn_waiting`]).
+fn placed_across_fleet(core: &Core, pinned: bool, chosen: bool) -> bool {
+    !pinned && !chosen && core.hands_over()
 }
 
 /// Steps 6–7 (and retries from step 5) of a volume another node scheduled and this
@@ -684,7 +698,9 @@ pub fn build(
     pin: Option<String>,
     origin: Origin,
 ) -> bool {
-    // A pinned volume is built here: it is never handed to another node.
+    // A pinned volume is built here: it is never handed to another node (and so runs
+    // in the backend slot it was started in).
+    debug_assert!(source.is_some() || pin.is_some(), "build is for pinned volumes");
     build_with(core, volume, vtype, source, pin, origin, None, None).unwrap_or(false)
 }
 
@@ -703,12 +719,19 @@ fn build_with(
     chosen: Option<String>,
 ) -> Option<bool> {
     let pin = source.as_ref().map(|s| s.host().to_string()).or(pin);
+    // Started without a backend slot (placed across the fleet): one is taken for each
+    // attempt's backend work, never while waiting on another node.
+    let lazy_slot = placed_across_fleet(core, pin.is_some(), chosen.is_some());
+    let mut slot = None;
     // A pinned volume can only be made on that pool: one attempt.
     let attempts = if pin.is_some() { 1 } else { core.config.scheduler_max_attempts };
     let mut ctx = MgrCtx { core, origin, volume, vtype, source, pin, pool: None, exclude: Vec::new(), restore, chosen };
     let mut reasons = Vec::new();
     for attempt in 1..=attempts {
         ctx.pool = None;
+        if lazy_slot {
+            slot = None;
+        }
         if ctx.pin.is_none() && ctx.chosen.is_none() && core.hands_over() {
             let req = Request {
                 size_gb: ctx.volume.size,
@@ -727,6 +750,9 @@ fn build_with(
                     return Some(false);
                 }
             }
+        }
+        if lazy_slot && slot.is_none() {
+            slot = Some(core.backend_slot());
         }
         match flow::run("volume_create_manager", &[&Schedule, &CreateOnBackend, &Finish], &mut ctx) {
             Ok(()) => {

@@ -431,9 +431,28 @@ impl Core {
         })
     }
 
-    /// Run blocking background work (backend calls) off the request threads, counted
-    /// so that tests and shutdown can tell when hearth is idle.
+    /// Run blocking background work (backend calls) off the request threads, in one of
+    /// the backend slots, counted so that tests and shutdown can tell when hearth is
+    /// idle.
     pub fn spawn_blocking(self: &Arc<Core>, what: &'static str, f: impl FnOnce(&Arc<Core>) + Send + 'static) {
+        self.spawn_work(what, true, f)
+    }
+
+    /// [`Core::spawn_blocking`] without a backend slot, for work that first waits on
+    /// other nodes (a create placed across a fleet, whose owner may take up to
+    /// `rpc_response_timeout` to answer): it takes a slot ([`Core::backend_slot`]) only
+    /// for its own backend calls, so that a slow node does not hold this node's slots.
+    pub fn spawn_waiting(self: &Arc<Core>, what: &'static str, f: impl FnOnce(&Arc<Core>) + Send + 'static) {
+        self.spawn_work(what, false, f)
+    }
+
+    /// A backend slot, waited for; from work started by [`Core::spawn_waiting`] only
+    /// (it blocks the thread).
+    pub fn backend_slot(&self) -> smol::lock::SemaphoreGuardArc {
+        smol::block_on(self.backend_slots.acquire_arc())
+    }
+
+    fn spawn_work(self: &Arc<Core>, what: &'static str, slotted: bool, f: impl FnOnce(&Arc<Core>) + Send + 'static) {
         let core = self.clone();
         core.background.fetch_add(1, Ordering::SeqCst);
         // The work's log lines name the request that started it (if one did).
@@ -441,7 +460,7 @@ impl Core {
         self.spawn(async move {
             let c = core.clone();
             let _in_flight = crate::metrics::metrics().work(what);
-            let slot = core.backend_slots.acquire_arc().await;
+            let slot = if slotted { Some(core.backend_slots.acquire_arc().await) } else { None };
             unblock(move || {
                 let _scope = crate::logging::RequestScope::enter(request);
                 f(&c)
