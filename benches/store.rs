@@ -115,12 +115,14 @@ fn main() {
     // spreads the volumes over the three.
     admin.batch_execute("CREATE DATABASE fleet TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'").unwrap();
     let fleet_dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    // One backup repository for the fleet, as its nodes must share (none is made here).
+    let backups = fleet_dirs[0].path().join("backups");
     let fleet_nodes: Vec<(String, std::path::PathBuf)> = fleet_dirs
         .iter()
         .enumerate()
         .map(|(i, dir)| {
             let config = format!(
-                "host = \"node-{i}\"\ndata_dir = {:?}\n{BACKENDS}\n[database]\n\
+                "host = \"node-{i}\"\ndata_dir = {:?}\nbackup_posix_path = {backups:?}\n{BACKENDS}\n[database]\n\
                  connection = \"postgresql://hearth@127.0.0.1:{port}/fleet\"\n",
                 dir.path().join("data")
             );

@@ -8,7 +8,10 @@
 //! `pg_notify` that wakes it. The node takes its rows in order (`running`), runs each
 //! as if it had arrived at its own API (authenticating the caller again) and keeps the
 //! reply in the row (`done`); the handing node reads it back and answers its client
-//! with it. Nothing but the store is involved: no broker, no node addresses.
+//! with it. Nothing but the store is involved: no broker, no node addresses. The
+//! answer's row change sends a `pg_notify` too ([`REPLY_CHANNEL`], the row's id),
+//! which wakes the waiting node at once; it also reads the row now and then, so a
+//! notification lost while a listener reconnects costs at most 100 ms.
 //!
 //! Failures stay clear. A node whose services' heartbeats stopped is not handed
 //! anything: 503 at once. A node that does not take a request within
@@ -20,8 +23,9 @@
 //!
 //! On SQLite (one node) nothing is handed: the check's 409 reaches the client.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -35,6 +39,10 @@ use crate::store::handed as sh;
 /// The PostgreSQL channel that wakes a node for requests handed to it (the payload
 /// names the node).
 pub const CHANNEL: &str = "hearth_handed";
+
+/// The PostgreSQL channel that tells the node waiting for a handed request that its
+/// answer is in (the payload is the row's id).
+pub const REPLY_CHANNEL: &str = "hearth_handed_reply";
 
 /// How long a row nobody waits for is kept.
 const KEEP: u64 = 600;
@@ -70,6 +78,57 @@ pub struct Answer {
 /// What runs a handed request on the node that takes it (the API's pipeline).
 pub type Runner = Arc<dyn Fn(Call) -> Answer + Send + Sync>;
 
+/// The handed requests this node waits for, each marked when the notification of its
+/// answer arrives; only registered ids are kept, so nothing piles up.
+#[derive(Default)]
+pub struct Replies {
+    answered: Mutex<HashMap<Id, bool>>,
+    wake: Condvar,
+}
+
+impl Replies {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Id, bool>> {
+        self.answered.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wait for `id`'s answers from now on.
+    fn register(&self, id: Id) {
+        self.lock().insert(id, false);
+    }
+
+    /// Stop waiting for `id`.
+    fn forget(&self, id: Id) {
+        self.lock().remove(&id);
+    }
+
+    /// The notification of `id`'s answer arrived (ignored when nobody here waits).
+    fn answered(&self, id: Id) {
+        if let Some(a) = self.lock().get_mut(&id) {
+            *a = true;
+            self.wake.notify_all();
+        }
+    }
+
+    /// Wait up to `max` for `id`'s notification; whether it came (and is taken).
+    fn wait(&self, id: Id, max: Duration) -> bool {
+        let deadline = Instant::now() + max;
+        let mut g = self.lock();
+        loop {
+            if let Some(a) = g.get_mut(&id) {
+                if *a {
+                    *a = false;
+                    return true;
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            g = self.wake.wait_timeout(g, left).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+}
+
 impl Core {
     /// Whether requests can be handed to other nodes: the store is shared.
     pub fn hands_over(&self) -> bool {
@@ -90,18 +149,31 @@ impl Core {
             created_at: now,
             updated_at: now,
         };
-        self.store.write(|tx| {
+        self.replies.register(h.id);
+        let inserted = self.store.write(|tx| {
             sh::insert(tx, &h)?;
             tx.notify(CHANNEL, node)?;
             Ok(())
-        })?;
+        });
+        if let Err(e) = inserted {
+            self.replies.forget(h.id);
+            return Err(e);
+        }
         log::info!("request {} handed to node {node} as {}", call.request_id, h.id);
+        let answer = self.await_answer(node, &h);
+        self.replies.forget(h.id);
+        answer
+    }
+
+    /// Wait for the answer to `h`, handed to `node` (see [`Core::hand_to`]).
+    fn await_answer(&self, node: &str, h: &Handed) -> Result<Answer> {
         let timeout = Duration::from_secs(self.config.rpc_response_timeout);
         let started = Instant::now();
         let mut pause = Duration::from_millis(5);
         loop {
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(100));
+            if !self.replies.wait(h.id, pause) {
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
             let Some(row) = self.store.read(|tx| sh::get(tx, h.id))? else {
                 return Err(Error::Internal(format!("the handed request {} is gone", h.id)));
             };
@@ -179,7 +251,7 @@ impl Core {
         if lost > 0 {
             log::warn!("{lost} handed request(s) this node was running when it stopped are marked lost");
         }
-        let core = Arc::downgrade(self);
+        let weak = Arc::downgrade(self);
         let slots = self.config.api_threads.max(2);
         let in_flight = Arc::new(AtomicUsize::new(0));
         std::thread::Builder::new()
@@ -187,18 +259,20 @@ impl Core {
             .spawn(move || {
                 let mut listener = None;
                 let mut purged = Instant::now() - Duration::from_secs(KEEP);
+                let (mut take, mut taken) = (true, Instant::now());
                 loop {
-                    let Some(core) = core.upgrade() else { break };
+                    let Some(core) = weak.upgrade() else { break };
                     if listener.is_none() {
-                        match core.store.listener(&[CHANNEL]) {
+                        match core.store.listener(&[CHANNEL, REPLY_CHANNEL]) {
                             Some(Ok(l)) => listener = Some(l),
                             Some(Err(e)) => log::warn!("handed requests: cannot listen for them ({e}); polling"),
                             None => break,
                         }
                     }
                     let free = slots.saturating_sub(in_flight.load(Ordering::SeqCst));
-                    if free > 0 {
+                    if take && free > 0 {
                         core.take_handed(&run, &in_flight, free);
+                        (take, taken) = (false, Instant::now());
                     }
                     if purged.elapsed() >= Duration::from_secs(60) {
                         let cutoff = Timestamp::now().minus_seconds(KEEP);
@@ -211,15 +285,31 @@ impl Core {
                     }
                     drop(core);
                     // Woken by a notification, or every second anyway (one lost while
-                    // the listener reconnected is taken then).
+                    // the listener reconnected is taken then). Answers to this node's
+                    // handed requests wake their waiters; only requests for this node
+                    // (or a second without a look) make it look for work.
                     match listener.as_mut().map(|l| l.notifications(Duration::from_secs(1))) {
-                        Some(Ok(_)) => {}
+                        Some(Ok(got)) => {
+                            for (channel, payload) in &got {
+                                if channel == REPLY_CHANNEL {
+                                    if let (Some(id), Some(core)) = (Id::parse(payload), weak.upgrade()) {
+                                        core.replies.answered(id);
+                                    }
+                                } else {
+                                    take |= *payload == host;
+                                }
+                            }
+                            take |= taken.elapsed() >= Duration::from_secs(1);
+                        }
                         Some(Err(e)) => {
                             log::warn!("handed requests: the listener's connection failed ({e})");
                             listener = None;
                             std::thread::sleep(Duration::from_secs(1));
                         }
                         None => std::thread::sleep(Duration::from_secs(1)),
+                    }
+                    if listener.is_none() {
+                        take = true;
                     }
                 }
             })
@@ -266,10 +356,13 @@ impl Core {
                     }
                 };
                 let reply = serde_json::to_string(&answer).unwrap_or_default();
-                if let Err(e) = core
-                    .store
-                    .write(|tx| sh::transition(tx, h.id, HandedState::Running, HandedState::Done, Some(&reply)))
-                {
+                let done = core.store.write(|tx| {
+                    if sh::transition(tx, h.id, HandedState::Running, HandedState::Done, Some(&reply))? {
+                        tx.notify(REPLY_CHANNEL, &h.id.to_string())?;
+                    }
+                    Ok(())
+                });
+                if let Err(e) = done {
                     log::error!("the answer to handed request {} could not be recorded: {e}", h.id);
                 }
                 in_flight.fetch_sub(1, Ordering::SeqCst);
@@ -278,5 +371,33 @@ impl Core {
                 log::error!("cannot run handed request: {e}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_wakes_its_waiter_and_nothing_is_kept_for_nobody() {
+        let replies = Arc::new(Replies::default());
+        let (mine, other) = (Id::new(), Id::new());
+        replies.register(mine);
+        // Nothing yet: the wait times out.
+        assert!(!replies.wait(mine, Duration::from_millis(10)));
+        // An answer for nobody here is dropped; one for `mine` wakes its waiter.
+        replies.answered(other);
+        let waiter = {
+            let replies = replies.clone();
+            std::thread::spawn(move || replies.wait(mine, Duration::from_secs(60)))
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        replies.answered(mine);
+        assert!(waiter.join().unwrap());
+        // Taken: a second wait does not see it again.
+        assert!(!replies.wait(mine, Duration::from_millis(1)));
+        replies.forget(mine);
+        replies.answered(mine);
+        assert!(replies.lock().is_empty());
     }
 }

@@ -186,6 +186,8 @@ pub struct Core {
     background: AtomicUsize,
     /// Bounds how many backend operations run at once (and so the blocking threads).
     backend_slots: Arc<smol::lock::Semaphore>,
+    /// Bounds how many creates placed across a fleet run at once ([`Core::spawn_waiting`]).
+    waiting_slots: Arc<smol::lock::Semaphore>,
     /// One lock per volume around "export, then record the connection" and "forget
     /// the connection, then unexport", so the export always matches the records.
     connection_locks: std::sync::Mutex<std::collections::HashMap<crate::ids::Id, Arc<std::sync::Mutex<()>>>>,
@@ -193,6 +195,8 @@ pub struct Core {
     pub backups: backups::BackupService,
     /// Full measurements asked for, taken by one thread.
     measurements: capacity::Measurements,
+    /// The requests this node handed over and waits for, woken by their answers.
+    replies: fleet::Replies,
 }
 
 impl Core {
@@ -270,9 +274,11 @@ impl Core {
             executor: Arc::new(smol::Executor::new()),
             background: AtomicUsize::new(0),
             backend_slots: Arc::new(smol::lock::Semaphore::new(BACKEND_SLOTS)),
+            waiting_slots: Arc::new(smol::lock::Semaphore::new(BACKEND_SLOTS)),
             connection_locks: Default::default(),
             backups,
             measurements: Default::default(),
+            replies: Default::default(),
         }))
     }
 
@@ -435,15 +441,17 @@ impl Core {
     /// the backend slots, counted so that tests and shutdown can tell when hearth is
     /// idle.
     pub fn spawn_blocking(self: &Arc<Core>, what: &'static str, f: impl FnOnce(&Arc<Core>) + Send + 'static) {
-        self.spawn_work(what, true, f)
+        self.spawn_work(what, self.backend_slots.clone(), f)
     }
 
-    /// [`Core::spawn_blocking`] without a backend slot, for work that first waits on
-    /// other nodes (a create placed across a fleet, whose owner may take up to
-    /// `rpc_response_timeout` to answer): it takes a slot ([`Core::backend_slot`]) only
-    /// for its own backend calls, so that a slow node does not hold this node's slots.
+    /// [`Core::spawn_blocking`] in a slot of its own kind instead of a backend slot,
+    /// for work that first waits on other nodes (a create placed across a fleet, whose
+    /// owner may take up to `rpc_response_timeout` to answer): it takes a backend slot
+    /// ([`Core::backend_slot`]) only for its own backend calls, so that a slow node
+    /// holds none of this node's backend slots. As many run at once as backend work
+    /// does (unbounded, they crowded the store: measured 8× slower creates).
     pub fn spawn_waiting(self: &Arc<Core>, what: &'static str, f: impl FnOnce(&Arc<Core>) + Send + 'static) {
-        self.spawn_work(what, false, f)
+        self.spawn_work(what, self.waiting_slots.clone(), f)
     }
 
     /// A backend slot, waited for; from work started by [`Core::spawn_waiting`] only
@@ -452,7 +460,12 @@ impl Core {
         smol::block_on(self.backend_slots.acquire_arc())
     }
 
-    fn spawn_work(self: &Arc<Core>, what: &'static str, slotted: bool, f: impl FnOnce(&Arc<Core>) + Send + 'static) {
+    fn spawn_work(
+        self: &Arc<Core>,
+        what: &'static str,
+        slots: Arc<smol::lock::Semaphore>,
+        f: impl FnOnce(&Arc<Core>) + Send + 'static,
+    ) {
         let core = self.clone();
         core.background.fetch_add(1, Ordering::SeqCst);
         // The work's log lines name the request that started it (if one did).
@@ -460,7 +473,7 @@ impl Core {
         self.spawn(async move {
             let c = core.clone();
             let _in_flight = crate::metrics::metrics().work(what);
-            let slot = if slotted { Some(core.backend_slots.acquire_arc().await) } else { None };
+            let slot = slots.acquire_arc().await;
             unblock(move || {
                 let _scope = crate::logging::RequestScope::enter(request);
                 f(&c)
