@@ -543,8 +543,8 @@ fn create_with(core: &Arc<Core>, caller: &Caller, req: NewVolume, shows_restorin
 }
 
 /// Whether a create's build places the volume across the fleet first (a shared store,
-/// no pool pinned or chosen). It may then wait on other nodes, so it runs without a
-/// backend slot and takes one only for its backend work ([`Core::spawn_waiting`]).
+/// no pool pinned or chosen). It may then wait on other nodes, so it runs in a waiting
+/// slot and takes a backend slot only for its backend work ([`Core::spawn_waiting`]).
 fn placed_across_fleet(core: &Core, pinned: bool, chosen: bool) -> bool {
     !pinned && !chosen && core.hands_over()
 }
@@ -719,8 +719,8 @@ fn build_with(
     chosen: Option<String>,
 ) -> Option<bool> {
     let pin = source.as_ref().map(|s| s.host().to_string()).or(pin);
-    // Started without a backend slot (placed across the fleet): one is taken for each
-    // attempt's backend work, never while waiting on another node.
+    // Started in a waiting slot (placed across the fleet): a backend slot is taken for
+    // each attempt's backend work, never while waiting on another node.
     let lazy_slot = placed_across_fleet(core, pin.is_some(), chosen.is_some());
     let mut slot = None;
     // A pinned volume can only be made on that pool: one attempt.
