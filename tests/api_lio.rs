@@ -340,3 +340,68 @@ fn twenty_parallel_attaches_and_detaches_leave_configfs_as_the_store_says() {
         assert_eq!(d.delete(&format!("/volumes/{v}")).status, 202);
     }
 }
+
+/// Portals coming and going on an address another tool's target shares: while a
+/// foreign target (not hearth's: another tool managing its own exports on this
+/// appliance) is disabled and enabled in a loop, which resets the kernel's listening
+/// thread that every TPG on the address shares, four hosts attach and detach their
+/// volumes six times each, all at once. The kernel refuses a portal made during a
+/// reset (as EINVAL, one in twenty in the guest); hearth tries it again, so every
+/// request succeeds, and the foreign target is left as it was.
+#[test]
+fn portals_made_while_another_target_on_the_address_resets_succeed() {
+    let lio = start();
+    let (d, root) = (&lio.d, &lio.root);
+    let foreign = root.join("iscsi/iqn.2003-01.org.example:foreign/tpgt_1");
+    std::fs::create_dir_all(foreign.join("np/127.0.0.1:3260")).unwrap();
+    std::fs::write(foreign.join("enable"), "1").unwrap();
+    let vols: Vec<String> = (0..4).map(|_| d.create_volume(json!({"size": 1}))).collect();
+    for v in &vols {
+        d.wait_status(v, "available");
+    }
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let toggles = std::thread::scope(|s| {
+        let toggler = s.spawn(|| {
+            let mut n = 0u32;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                std::fs::write(foreign.join("enable"), "0").unwrap();
+                std::fs::write(foreign.join("enable"), "1").unwrap();
+                n += 1;
+            }
+            n
+        });
+        let hosts: Vec<_> = vols
+            .iter()
+            .enumerate()
+            .map(|(n, v)| {
+                s.spawn(move || {
+                    for round in 0..6 {
+                        let (aid, ci) = attach(d, v, &format!("v{n}r{round}"), "rw");
+                        assert_eq!(ci["target_portal"], "127.0.0.1:3260");
+                        assert_eq!(d.delete(&format!("/attachments/{aid}")).status, 200);
+                    }
+                })
+            })
+            .collect();
+        let outcome: Vec<_> = hosts.into_iter().map(|h| h.join()).collect();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        let toggles = toggler.join().unwrap();
+        for o in outcome {
+            o.unwrap_or_else(|e| std::panic::resume_unwind(e));
+        }
+        toggles
+    });
+    assert!(toggles > 0);
+    assert!(targets(root).is_empty());
+    assert_eq!(read(foreign.join("enable")), "1", "the foreign target is as it was");
+    assert!(foreign.join("np/127.0.0.1:3260").is_dir());
+    if real() {
+        std::fs::write(foreign.join("enable"), "0").unwrap();
+        std::fs::remove_dir(foreign.join("np/127.0.0.1:3260")).unwrap();
+        std::fs::remove_dir(&foreign).unwrap();
+        std::fs::remove_dir(foreign.parent().unwrap()).unwrap();
+    } else {
+        std::fs::remove_dir_all(foreign.parent().unwrap()).unwrap();
+    }
+    assert!(!d.log().contains(" ERROR "), "{}", d.log());
+}

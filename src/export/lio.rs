@@ -109,9 +109,12 @@ pub struct LioSettings {
 pub struct LioExport {
     s: LioSettings,
     locks: Mutex<HashMap<Id, Arc<Mutex<()>>>>,
-    /// Held while a portal is made or removed: the kernel shares one listening
-    /// socket among every TPG with the same portal, and making one while another TPG
-    /// drops the last use of it fails to bind (EADDRINUSE).
+    /// Held while a portal is made or removed and while a TPG is disabled: the kernel
+    /// shares one listening socket (and its login thread) among every TPG with the
+    /// same portal; a portal made while that thread is being reset (by another TPG's
+    /// portal removal or disabling) binds a second socket and is refused. Measured in
+    /// the VM tier's guest: one portal made in twenty was refused while another TPG
+    /// on the address was disabled and enabled, or lost its portal, in a loop.
     portal_lock: Mutex<()>,
 }
 
@@ -302,11 +305,14 @@ impl LioExport {
     }
 
     /// Make a portal of a TPG. The kernel shares one listening socket among the TPGs
-    /// of an address, but only once that socket's login thread is running: a portal
-    /// made while another TPG's is still starting (or stopping) binds a second socket
-    /// and fails with EADDRINUSE. That is tried again, backing off, for up to 60 s
-    /// (the thread can take seconds to start, or to stop, on a loaded, emulated
-    /// machine: 15 s was once not enough for 20 parallel attaches in the VM tier).
+    /// of an address, found only while its login thread is not being reset: a portal
+    /// made while another TPG is disabled or loses its portal (by hearth, which keeps
+    /// those apart with `portal_lock`, or by another tool managing its own targets)
+    /// binds a second socket, which fails. configfs reports every failure to make a
+    /// portal as EINVAL (the kernel logs `kernel_bind() failed: -98`), and the kernel
+    /// binds even addresses this host does not have, so a refused portal is tried
+    /// again, backing off, for up to 15 s: a reset lasts milliseconds; longer, the
+    /// port is someone else's.
     fn make_portal(&self, path: &Path) -> Result<bool> {
         if path.is_dir() {
             return Ok(false);
@@ -316,21 +322,27 @@ impl LioExport {
         }
         let _held = self.portal_lock.lock().unwrap_or_else(|p| p.into_inner());
         let started = std::time::Instant::now();
-        let mut pause = std::time::Duration::from_millis(20);
+        let mut pause = std::time::Duration::from_millis(5);
         loop {
-            match fs::create_dir(path) {
+            let e = match fs::create_dir(path) {
                 Ok(()) => return Ok(true),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
-                Err(e)
-                    if e.raw_os_error() == Some(nix::libc::EADDRINUSE)
-                        && started.elapsed() < std::time::Duration::from_secs(60) =>
-                {
-                    log::debug!("lio: portal {} is busy in the kernel; trying again", path.display());
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(std::time::Duration::from_millis(500));
-                }
-                Err(e) => return Err(cfs_err("create the portal", path, e)),
+                Err(e) => e,
+            };
+            let refused = matches!(e.raw_os_error(), Some(nix::libc::EINVAL | nix::libc::EADDRINUSE));
+            if !refused {
+                return Err(cfs_err("create the portal", path, e));
             }
+            if started.elapsed() >= std::time::Duration::from_secs(15) {
+                return Err(Error::Backend(format!(
+                    "lio: the kernel refused the portal {} for 15 s ({e}): is another program (tgtd, say) \
+                     listening on that address and port?",
+                    path.display()
+                )));
+            }
+            log::debug!("lio: the kernel refused the portal {} ({e}); trying again", path.display());
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(std::time::Duration::from_millis(500));
         }
     }
 
@@ -421,6 +433,9 @@ impl Export for LioExport {
         let mut removed = false;
         if tpg.exists() {
             if read_attr(&tpg.join("enable"))?.as_deref() == Some("1") {
+                // Disabling resets the login threads of the TPG's portals, shared
+                // with other TPGs: no portal is made meanwhile.
+                let _portals = self.portal_lock.lock().unwrap_or_else(|p| p.into_inner());
                 write_attr(&tpg.join("enable"), "0")?;
             }
             for ini in entries(&tpg.join("acls"))? {
