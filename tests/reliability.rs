@@ -621,6 +621,10 @@ fn fifty_sigkills_in_a_mixed_workload_lose_nothing() {
     for op in ["create", "snapshot", "attach", "backup", "delete"] {
         assert!(accepted.iter().any(|x| x.op == op && x.resp.is_some()), "no {op} was accepted: {:?}", tally.codes);
     }
+    // A kill leaves a request unanswered; a 500 is hearth's own failure (one attach
+    // in nine VM runs was, until portals refused by the kernel were tried again).
+    let internal: Vec<_> = tally.codes.iter().filter(|((_, code), _)| *code == 500).collect();
+    assert!(internal.is_empty(), "requests answered 500: {internal:?} (hearthd's log says why)");
 
     // Nothing stuck: what waits for hearth finishes; an attachment whose completion
     // was never acknowledged waits for its client (Nova), as in Cinder.
