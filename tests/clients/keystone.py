@@ -142,7 +142,9 @@ class KeystoneClients(Clients):
     def cinder_as(self, user: str, *args: str, **kw):
         u = self.ks.user(user)
         argv = [str(self.bin / "cinder"), "--debug", "--os-auth-url", self.ks.auth_url,
-                "--os-username", u["name"], "--os-password", u["password"],
+                # One argument: a generated password may begin with "-", which
+                # argparse would take for an option (seen: "-IL8Zm4...").
+                "--os-username", u["name"], f"--os-password={u['password']}",
                 "--os-project-id", u["project_id"], "--os-user-domain-id", "default", *args]
         return self.run(argv, **kw)
 
